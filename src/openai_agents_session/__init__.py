@@ -1,0 +1,47 @@
+"""DynamoDB session storage for the OpenAI Agents SDK that never loses a message.
+
+The public API is flat: import everything from ``openai_agents_session``.
+"""
+
+from .errors import (
+    AccessDeniedError,
+    ConcurrentModificationError,
+    CorruptSessionError,
+    DynamoDBError,
+    DynamoDBUnavailableError,
+    InvalidArgumentError,
+    InvalidItemError,
+    InvalidSessionIdError,
+    SessionStoreError,
+    SessionTooLargeError,
+    TableNotFoundError,
+    ThrottledError,
+)
+from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, SessionRecord
+from .session import DynamoDBSession, OperationMetrics, RetryPolicy
+from .tables import create_table_if_not_exists
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ITEM_SIZE_LIMIT",
+    "RESERVED_PREFIX",
+    "AccessDeniedError",
+    "ConcurrentModificationError",
+    "CorruptSessionError",
+    "DynamoDBError",
+    "DynamoDBSession",
+    "DynamoDBUnavailableError",
+    "InvalidArgumentError",
+    "InvalidItemError",
+    "InvalidSessionIdError",
+    "OperationMetrics",
+    "RetryPolicy",
+    "SessionRecord",
+    "SessionStoreError",
+    "SessionTooLargeError",
+    "TableNotFoundError",
+    "ThrottledError",
+    "__version__",
+    "create_table_if_not_exists",
+]

@@ -1,0 +1,239 @@
+"""The one exception tree of openai-agents-session.
+
+Every error the library raises on purpose derives from `SessionStoreError`, so
+``except SessionStoreError`` catches all of them and nothing from botocore leaks
+through::
+
+    SessionStoreError
+    ├── InvalidArgumentError          an argument is out of range (also ValueError)
+    ├── InvalidSessionIdError         empty, too long or reserved session id (also ValueError)
+    ├── InvalidItemError              an item is not a JSON object of JSON values (also ValueError)
+    ├── SessionTooLargeError          the item would pass DynamoDB's 400 KB limit
+    ├── CorruptSessionError           the stored item is not what the schema says
+    ├── ConcurrentModificationError   optimistic-locking retries exhausted
+    └── DynamoDBError                 the service said no, mapped from its wire code
+        ├── TableNotFoundError
+        ├── AccessDeniedError
+        ├── ThrottledError
+        └── DynamoDBUnavailableError  endpoint unreachable or timing out past retries
+
+Messages name the session, the table and the fix. The originating botocore
+exception, when there is one, is chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDeniedError",
+    "ConcurrentModificationError",
+    "CorruptSessionError",
+    "DynamoDBError",
+    "DynamoDBUnavailableError",
+    "InvalidArgumentError",
+    "InvalidItemError",
+    "InvalidSessionIdError",
+    "SessionStoreError",
+    "SessionTooLargeError",
+    "TableNotFoundError",
+    "ThrottledError",
+    "error_for_code",
+]
+
+
+class SessionStoreError(Exception):
+    """Base class of every error raised by openai-agents-session.
+
+    Attributes:
+        session_id: The session the operation was about, if any.
+        table_name: The DynamoDB table involved, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.table_name = table_name
+
+
+class InvalidArgumentError(SessionStoreError, ValueError):
+    """An argument (constructor option, limit, table name) is out of range."""
+
+
+class InvalidSessionIdError(SessionStoreError, ValueError):
+    """The session id is empty, longer than DynamoDB's key limit, or reserved."""
+
+
+class InvalidItemError(SessionStoreError, ValueError):
+    """An item handed to `add_items` cannot be stored; nothing of its batch was written.
+
+    Attributes:
+        index: Position of the first offending item in the batch.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.index = index
+
+
+class SessionTooLargeError(SessionStoreError):
+    """The session item would exceed DynamoDB's item size limit; nothing was written.
+
+    Attributes:
+        size: Size in bytes the item would have had, by DynamoDB's rule.
+        limit: The limit in bytes (409,600).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        size: int,
+        limit: int,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.size = size
+        self.limit = limit
+
+
+class CorruptSessionError(SessionStoreError):
+    """The stored item does not match the schema (e.g. `conversation_data` is not a JSON list)."""
+
+
+class ConcurrentModificationError(SessionStoreError):
+    """Other writers kept winning; the bounded optimistic-locking retries ran out.
+
+    Attributes:
+        attempts: How many conditional writes were tried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.attempts = attempts
+
+
+class DynamoDBError(SessionStoreError):
+    """DynamoDB refused a request. Subclasses name the cases callers handle.
+
+    Attributes:
+        code: The DynamoDB error code (e.g. ``ValidationException``), if any.
+        outcome_unknown: True when a write was sent and the library could not find
+            out whether DynamoDB applied it. Read the session before writing again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        outcome_unknown: bool = False,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.code = code
+        self.outcome_unknown = outcome_unknown
+
+
+class TableNotFoundError(DynamoDBError):
+    """The table does not exist (or is not ACTIVE yet) in this region/endpoint."""
+
+
+class AccessDeniedError(DynamoDBError):
+    """The credentials lack permission for the call, or are not recognised."""
+
+
+class ThrottledError(DynamoDBError):
+    """DynamoDB kept throttling after the client's retry policy was exhausted."""
+
+
+class DynamoDBUnavailableError(DynamoDBError):
+    """The endpoint could not be reached, or kept timing out, after the client's retries."""
+
+
+# Wire code -> (error class, the fix a person should try). One table, as aiodynamo does.
+_ERRORS: dict[str, tuple[type[DynamoDBError], str]] = {
+    "ResourceNotFoundException": (
+        TableNotFoundError,
+        "create it with `await create_table_if_not_exists(client, table_name)` or "
+        "`openai-agents-session migrate up`, and check the region and endpoint_url",
+    ),
+    "AccessDeniedException": (
+        AccessDeniedError,
+        "grant dynamodb:GetItem, PutItem and DeleteItem on the table (IAM policy in the docs)",
+    ),
+    "UnrecognizedClientException": (
+        AccessDeniedError,
+        "check the AWS credentials and region the client was created with",
+    ),
+    "ProvisionedThroughputExceededException": (
+        ThrottledError,
+        "raise the table's capacity, switch it to on-demand, or configure more client retries",
+    ),
+    "ThrottlingException": (
+        ThrottledError,
+        "slow down control-plane calls or configure more client retries",
+    ),
+    "RequestLimitExceeded": (
+        ThrottledError,
+        "raise the account's throughput quota or configure more client retries",
+    ),
+    "ValidationException": (
+        DynamoDBError,
+        "check the table matches the schema (`openai-agents-session migrate check`)",
+    ),
+}
+
+
+def error_for_code(
+    code: str,
+    detail: str,
+    *,
+    operation: str,
+    session_id: str | None,
+    table_name: str | None,
+) -> DynamoDBError:
+    """Build the typed error for a DynamoDB wire error code.
+
+    Args:
+        code: The ``Error.Code`` DynamoDB returned.
+        detail: The service's own message.
+        operation: What the library was doing, e.g. ``"add_items"``.
+        session_id: Session involved, named in the message.
+        table_name: Table involved, named in the message.
+
+    Returns:
+        An instance of the matching `DynamoDBError` subclass (the base class for
+        codes that have no subclass).
+    """
+    cls, fix = _ERRORS.get(code, (DynamoDBError, "see the DynamoDB error code above"))
+    message = (
+        f"{operation} on session {session_id!r} in table {table_name!r} failed: "
+        f"{code}: {detail}. Fix: {fix}."
+    )
+    return cls(message, code=code, session_id=session_id, table_name=table_name)
+
+
+def describe(session_id: str | None, table_name: str | None) -> str:
+    """Return the ``session 'x' in table 'y'`` phrase used across messages."""
+    return f"session {session_id!r} in table {table_name!r}"

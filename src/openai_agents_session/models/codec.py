@@ -1,0 +1,248 @@
+"""Codec between session records and DynamoDB attribute-value maps.
+
+Encoding and decoding go through the PynamoDB model derived from
+`SessionRecord` (`Model.serialize()` / `Model.from_raw_data()`), so the wire
+format is the schema's. The hot path keeps `conversation_data` as the JSON string
+it will send (`StoredItem`), so an append does not re-encode the whole history.
+Item sizes are computed by DynamoDB's rule, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..errors import CorruptSessionError, describe
+from .schema import SCHEMA, ConversationItem, SessionRecord
+from .table import session_model
+
+__all__ = [
+    "AttributeMap",
+    "StoredItem",
+    "decode_item",
+    "decode_record",
+    "dumps_item",
+    "encode_item",
+    "encode_key",
+    "encode_record",
+    "item_size",
+    "number_size",
+    "write_condition",
+]
+
+AttributeMap = dict[str, dict[str, Any]]
+
+_CodecModel = session_model("__codec__")
+_REPAIR = "read it with `openai-agents-session sessions show`, then repair or delete the item"
+
+
+def dumps_item(item: Any) -> str:
+    """Canonical compact JSON of one conversation item (NaN and Infinity refused)."""
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """One session item as the hot path keeps it.
+
+    Attributes:
+        session_id: Partition key.
+        conversation_json: `conversation_data` exactly as stored (a JSON list).
+        count: Number of items in the list.
+        updated_at: The version this state carries.
+        ttl: Expiry in Unix seconds, or None.
+        recent_writes: Versions of the last writes (see `SessionRecord`).
+    """
+
+    session_id: str
+    conversation_json: str
+    count: int
+    updated_at: Decimal
+    ttl: int | None
+    recent_writes: frozenset[Decimal]
+
+    def is_expired(self, now: float) -> bool:
+        """Whether the TTL has passed at Unix time `now`."""
+        return self.ttl is not None and self.ttl <= now
+
+    def items(self) -> list[ConversationItem]:
+        """Parse the conversation; fresh objects on every call."""
+        parsed: list[ConversationItem] = json.loads(self.conversation_json)
+        return parsed
+
+    def applied(self, version: Decimal) -> bool:
+        """Whether the write that produced `version` is part of this state's history."""
+        return version == self.updated_at or version in self.recent_writes
+
+
+def encode_item(
+    session_id: str,
+    conversation_json: str,
+    updated_at: Decimal,
+    ttl: int | None,
+    recent_writes: frozenset[Decimal],
+) -> AttributeMap:
+    """Encode one session item to the attribute-value map aiobotocore sends."""
+    values: dict[str, Any] = {
+        SCHEMA.partition_key: session_id,
+        SCHEMA.payload: conversation_json,
+        SCHEMA.version: updated_at,
+        SCHEMA.ttl: ttl,
+        SCHEMA.write_log: recent_writes,
+    }
+    model = _CodecModel(**values)
+    encoded: AttributeMap = model.serialize()
+    return encoded
+
+
+def encode_record(record: SessionRecord) -> AttributeMap:
+    """Encode a validated `SessionRecord` (conversation encoded canonically)."""
+    conversation = "[" + ",".join(dumps_item(i) for i in record.conversation_data) + "]"
+    return encode_item(
+        record.session_id, conversation, record.updated_at, record.ttl, record.recent_writes
+    )
+
+
+def decode_item(raw: Mapping[str, Any], *, table_name: str | None) -> StoredItem:
+    """Decode and check an attribute-value map read from DynamoDB.
+
+    Raises:
+        CorruptSessionError: The item does not follow the schema: a missing or
+            mistyped attribute, or a `conversation_data` that is not a JSON list
+            of objects.
+    """
+    session_id = _plain_string(raw.get(SCHEMA.partition_key))
+    where = describe(session_id, table_name)
+
+    def corrupt(problem: str) -> CorruptSessionError:
+        return CorruptSessionError(
+            f"Stored {where} is corrupt: {problem}. Fix: {_REPAIR}.",
+            session_id=session_id,
+            table_name=table_name,
+        )
+
+    for name, spec in SCHEMA.attributes.items():
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, Mapping) or spec.type not in value):
+            raise corrupt(f"attribute {name!r} should be of type {spec.type}, got {value!r:.80}")
+    try:
+        model = _CodecModel.from_raw_data(dict(raw))
+    except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
+        raise corrupt(f"unreadable attribute ({exc})") from exc
+    conversation_json = getattr(model, SCHEMA.payload)
+    version = getattr(model, SCHEMA.version)
+    if conversation_json is None:
+        raise corrupt(f"attribute {SCHEMA.payload!r} is missing")
+    if version is None or not version.is_finite():
+        raise corrupt(f"attribute {SCHEMA.version!r} is missing or not a number")
+    try:
+        parsed = json.loads(conversation_json)
+    except ValueError as exc:
+        raise corrupt(f"{SCHEMA.payload!r} is not valid JSON ({exc})") from exc
+    if not isinstance(parsed, list):
+        raise corrupt(f"{SCHEMA.payload!r} is a JSON {type(parsed).__name__}, not a list")
+    for index, item in enumerate(parsed):
+        if not isinstance(item, dict):
+            raise corrupt(f"item {index} of {SCHEMA.payload!r} is not a JSON object")
+    ttl = getattr(model, SCHEMA.ttl)
+    if ttl is not None and not ttl.is_finite():
+        raise corrupt(f"attribute {SCHEMA.ttl!r} is not a finite number")
+    return StoredItem(
+        session_id=session_id or "",
+        conversation_json=conversation_json.strip(),
+        count=len(parsed),
+        updated_at=version,
+        ttl=None if ttl is None else int(ttl),
+        recent_writes=getattr(model, SCHEMA.write_log) or frozenset(),
+    )
+
+
+def decode_record(raw: Mapping[str, Any], *, table_name: str | None) -> SessionRecord:
+    """Decode an attribute-value map into a validated `SessionRecord`."""
+    stored = decode_item(raw, table_name=table_name)
+    return SessionRecord(
+        session_id=stored.session_id,
+        conversation_data=stored.items(),
+        updated_at=stored.updated_at,
+        ttl=stored.ttl,
+        recent_writes=stored.recent_writes,
+    )
+
+
+def _plain_string(value: Any) -> str | None:
+    if isinstance(value, Mapping) and isinstance(value.get("S"), str):
+        return str(value["S"])
+    return None
+
+
+def number_size(text: str) -> int:
+    """Bytes DynamoDB counts for a number: 1 per two significant digits, plus 1."""
+    digits = text.lstrip("+-").replace(".", "").lstrip("0").rstrip("0")
+    return math.ceil(len(digits) / 2) + 1 if digits else 2
+
+
+def _value_size(value: Mapping[str, Any]) -> int:
+    ((kind, body),) = value.items()
+    if kind == "S":
+        return len(body.encode("utf-8", "surrogatepass"))
+    if kind == "N":
+        return number_size(body)
+    if kind == "B":
+        return len(body)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode("utf-8", "surrogatepass")) for s in body)
+    if kind == "NS":
+        return sum(number_size(n) for n in body)
+    if kind == "BS":
+        return sum(len(b) for b in body)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in body)
+    # "M": each entry costs its name, its value and one byte of overhead.
+    return 3 + sum(1 + len(k.encode("utf-8")) + _value_size(v) for k, v in body.items())
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """An item's size by DynamoDB's rule: UTF-8 bytes of attribute names plus values."""
+    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+
+
+def encode_key(session_id: str) -> AttributeMap:
+    """The primary-key map of a session item."""
+    return {SCHEMA.partition_key: {"S": session_id}}
+
+
+def write_condition(seen: Decimal | None, *, allow_absent: bool = False) -> dict[str, Any]:
+    """The optimistic-locking condition of a write, as request keyword arguments.
+
+    Args:
+        seen: The version the writer last saw; None when it saw no item.
+        allow_absent: Also succeed when the item is gone. Only safe when the new
+            state does not carry the seen state's items (replacing an expired item).
+
+    Returns:
+        ``ConditionExpression``, ``ExpressionAttributeNames`` and
+        ``ExpressionAttributeValues`` for aiobotocore.
+    """
+    absent = getattr(_CodecModel, SCHEMA.partition_key).does_not_exist()
+    if seen is None:
+        condition = absent
+    else:
+        condition = getattr(_CodecModel, SCHEMA.version) == seen
+        if allow_absent:
+            condition = condition | absent
+    placeholders: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    expression = condition.serialize(placeholders, values)
+    request: dict[str, Any] = {
+        "ConditionExpression": expression,
+        "ExpressionAttributeNames": {v: k for k, v in placeholders.items()},
+    }
+    if values:
+        request["ExpressionAttributeValues"] = values
+    return request

@@ -1,0 +1,144 @@
+"""PynamoDB model and CreateTable request, derived from `SessionRecord`.
+
+`session_model()` builds a PynamoDB `Model` class for a table name at runtime
+(a PynamoDB table name is class-level, hence the factory). `create_table_request()`
+and `ttl_specification()` read that model, so the table DynamoDB creates is the
+one the schema declares.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.attributes import Attribute, UnicodeAttribute
+from pynamodb.constants import NUMBER, NUMBER_SET
+from pynamodb.models import Model
+
+from .schema import SCHEMA, DynamoAttribute
+
+__all__ = [
+    "ExactNumberAttribute",
+    "ExactNumberSetAttribute",
+    "create_table_request",
+    "session_model",
+    "ttl_specification",
+]
+
+
+class ExactNumberAttribute(Attribute[Decimal]):
+    """A number kept as `Decimal`, so sub-second versions survive exactly.
+
+    PynamoDB's `NumberAttribute` goes through `json`, i.e. float, which would
+    round the random tail of `updated_at` away.
+    """
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Any) -> str:
+        """Encode an int or Decimal as DynamoDB's number string."""
+        return str(value if isinstance(value, (int, Decimal)) else Decimal(str(value)))
+
+    def deserialize(self, value: str) -> Decimal:
+        """Decode DynamoDB's number string exactly."""
+        return Decimal(value)
+
+
+class ExactNumberSetAttribute(Attribute[frozenset[Decimal]]):
+    """A number set of `Decimal`; an empty set is left out of the item."""
+
+    attr_type = NUMBER_SET
+    null = True
+
+    def serialize(self, value: Any) -> list[str] | None:
+        """Encode the set; `None` for an empty one, which DynamoDB cannot store."""
+        if not value:
+            return None
+        return [str(v) for v in sorted(value)]
+
+    def deserialize(self, value: list[str]) -> frozenset[Decimal]:
+        """Decode the set exactly."""
+        return frozenset(Decimal(v) for v in value)
+
+
+def _pynamodb_attribute(name: str, spec: DynamoAttribute) -> Attribute[Any]:
+    nullable = name not in (SCHEMA.partition_key, SCHEMA.version)
+    if spec.type == "S":
+        return UnicodeAttribute(hash_key=spec.role == "partition_key", null=nullable)
+    if spec.type == "N":
+        return ExactNumberAttribute(null=nullable)
+    return ExactNumberSetAttribute(null=True)
+
+
+def session_model(
+    table_name: str,
+    *,
+    host: str | None = None,
+    region: str | None = None,
+) -> type[Model]:
+    """Build the PynamoDB model of a session table.
+
+    Args:
+        table_name: DynamoDB table name.
+        host: Endpoint URL for a local DynamoDB (PynamoDB's ``Meta.host``).
+        region: AWS region.
+
+    Returns:
+        A `Model` subclass whose attributes are derived from `SessionRecord`.
+    """
+    meta: dict[str, Any] = {"table_name": table_name, "billing_mode": "PAY_PER_REQUEST"}
+    if host is not None:
+        meta["host"] = host
+    if region is not None:
+        meta["region"] = region
+    namespace: dict[str, Any] = {"Meta": type("Meta", (), meta)}
+    for name, spec in SCHEMA.attributes.items():
+        namespace[name] = _pynamodb_attribute(name, spec)
+    return type("SessionModel", (Model,), namespace)
+
+
+def create_table_request(
+    table_name: str,
+    *,
+    billing_mode: str = "PAY_PER_REQUEST",
+    read_capacity: int | None = None,
+    write_capacity: int | None = None,
+) -> dict[str, Any]:
+    """The CreateTable arguments for a session table, derived from the PynamoDB model.
+
+    Args:
+        table_name: Name of the table.
+        billing_mode: ``PAY_PER_REQUEST`` (default) or ``PROVISIONED``.
+        read_capacity: Read capacity units; required with ``PROVISIONED``.
+        write_capacity: Write capacity units; required with ``PROVISIONED``.
+
+    Returns:
+        Keyword arguments for aiobotocore's ``create_table``.
+    """
+    model = session_model(table_name)
+    key_schema: list[dict[str, str]] = []
+    definitions: list[dict[str, str]] = []
+    for attribute in model.get_attributes().values():
+        if attribute.is_hash_key or attribute.is_range_key:
+            key_type = "HASH" if attribute.is_hash_key else "RANGE"
+            key_schema.append({"AttributeName": attribute.attr_name, "KeyType": key_type})
+            definitions.append(
+                {"AttributeName": attribute.attr_name, "AttributeType": attribute.attr_type}
+            )
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": key_schema,
+        "AttributeDefinitions": definitions,
+        "BillingMode": billing_mode,
+    }
+    if billing_mode == "PROVISIONED":
+        request["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": read_capacity or 5,
+            "WriteCapacityUnits": write_capacity or 5,
+        }
+    return request
+
+
+def ttl_specification() -> dict[str, Any]:
+    """The UpdateTimeToLive specification: TTL enabled on the schema's TTL attribute."""
+    return {"Enabled": True, "AttributeName": SCHEMA.ttl}

@@ -1,0 +1,850 @@
+"""`DynamoDBSession`: the SDK's Session protocol over one DynamoDB item per session.
+
+Every mutation is a single conditional write on the version (`updated_at`) the
+session object last saw, so concurrent writers never lose or duplicate an item.
+The object remembers the state it last read or wrote; in steady state an append
+or a pop is one `PutItem`, validated by its own condition. When the condition
+fails, DynamoDB hands back the current item (``ReturnValuesOnConditionCheckFailure``)
+and the change is re-applied on top of it, with bounded, jittered retries.
+
+Each write carries a version unique to it, and the item remembers the last few
+(`recent_writes`). A write whose response was lost (aiobotocore then resends it,
+and the resent copy fails its condition) is therefore recognised as already
+applied instead of being applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from agents.memory.session_settings import (
+    SessionSettings,
+    coerce_session_settings,
+    resolve_session_limit,
+)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+
+from .errors import (
+    AccessDeniedError,
+    ConcurrentModificationError,
+    DynamoDBError,
+    DynamoDBUnavailableError,
+    InvalidArgumentError,
+    InvalidSessionIdError,
+    SessionStoreError,
+    SessionTooLargeError,
+    describe,
+    error_for_code,
+)
+from .models.codec import (
+    AttributeMap,
+    StoredItem,
+    decode_item,
+    decode_record,
+    dumps_item,
+    encode_item,
+    encode_key,
+    item_size,
+    write_condition,
+)
+from .models.items import encode_batch
+from .models.schema import (
+    ITEM_SIZE_LIMIT,
+    MAX_KEY_BYTES,
+    RECENT_WRITES_KEPT,
+    RESERVED_PREFIX,
+    SessionRecord,
+)
+
+if TYPE_CHECKING:
+    from agents.items import TResponseInputItem
+    from botocore.config import Config
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+__all__ = [
+    "DynamoDBSession",
+    "OperationMetrics",
+    "RetryPolicy",
+    "validate_session_id",
+    "validate_table_name",
+]
+
+logger = logging.getLogger("openai_agents_session")
+
+_T = TypeVar("_T")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+# Each broken write already went through all of the client's own retries.
+_BROKEN_WRITES_TRIED = 2
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds on optimistic-locking retries after a failed condition.
+
+    Attributes:
+        max_attempts: Conditional writes tried per operation before
+            `ConcurrentModificationError`.
+        base_delay: Seconds; the backoff ceiling doubles from here per conflict.
+        max_delay: Seconds; the largest backoff ceiling. The sleep is uniformly
+            random below the ceiling ("full jitter").
+    """
+
+    max_attempts: int = 24
+    base_delay: float = 0.005
+    max_delay: float = 0.2
+
+    def delay(self, conflicts: int) -> float:
+        """Seconds to sleep after the `conflicts`-th conflict of one operation."""
+        if conflicts <= 1:
+            # The first conflict usually means this object's memory was stale, not
+            # contention: retry at once with the state the failure handed back.
+            return 0.0
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (conflicts - 2))
+        return random.uniform(0, ceiling)
+
+
+@dataclass
+class OperationMetrics:
+    """What one session operation cost, handed to the ``on_operation`` hook.
+
+    Attributes:
+        operation: ``get_items``, ``add_items``, ``pop_item``, ``clear_session``
+            or ``get_record``.
+        session_id: The session.
+        table_name: The table.
+        calls: DynamoDB API calls made (each may include client-level retries).
+        attempts: Conditional writes sent.
+        conflicts: Conditional writes that failed because another writer won.
+        client_retries: Retries the botocore client made inside those calls
+            (throttling, dropped connections).
+        item_size: Bytes of the item written (DynamoDB's rule), 0 when nothing was.
+        items_written: Conversation items added or removed by the write.
+        consumed_capacity: Capacity units DynamoDB reported.
+        duration: Seconds the operation took.
+        error: Class name of the error raised, or None.
+    """
+
+    operation: str
+    session_id: str
+    table_name: str
+    calls: int = 0
+    attempts: int = 0
+    conflicts: int = 0
+    client_retries: int = 0
+    item_size: int = 0
+    items_written: int = 0
+    consumed_capacity: float = 0.0
+    duration: float = 0.0
+    error: str | None = None
+    _started: float = field(default_factory=time.perf_counter, init=False, repr=False)
+
+    def _record(self, response: dict[str, Any]) -> None:
+        meta = response.get("ResponseMetadata") or {}
+        self.client_retries += int(meta.get("RetryAttempts") or 0)
+        capacity = response.get("ConsumedCapacity") or {}
+        self.consumed_capacity += float(capacity.get("CapacityUnits") or 0.0)
+
+
+class _Transport(Exception):
+    """A call failed below HTTP: the request may or may not have reached DynamoDB."""
+
+
+@dataclass(frozen=True)
+class _Change:
+    """The outcome of applying an operation to a state: what to store, what to return."""
+
+    conversation_json: str
+    count: int
+    result: Any
+    items_written: int
+
+
+def validate_session_id(session_id: object, *, table_name: str | None = None) -> str:
+    """Check a session id and return it.
+
+    Raises:
+        InvalidSessionIdError: Not a non-empty string, longer than 2048 UTF-8
+            bytes, or starting with the reserved prefix.
+    """
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidSessionIdError(
+            f"session_id must be a non-empty string, got {session_id!r} (table "
+            f"{table_name!r}). Fix: pass a stable id such as a user or thread id.",
+            table_name=table_name,
+        )
+    size = len(session_id.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        raise InvalidSessionIdError(
+            f"session_id {session_id[:40]!r}... is {size} UTF-8 bytes; DynamoDB keys "
+            f"allow {MAX_KEY_BYTES} (table {table_name!r}). Fix: hash long ids.",
+            session_id=session_id,
+            table_name=table_name,
+        )
+    if session_id.startswith(RESERVED_PREFIX):
+        raise InvalidSessionIdError(
+            f"session_id {session_id!r} starts with {RESERVED_PREFIX!r}, which is "
+            f"reserved for the migration ledger in table {table_name!r}. Fix: choose "
+            "an id without that prefix.",
+            session_id=session_id,
+            table_name=table_name,
+        )
+    return session_id
+
+
+def validate_table_name(table_name: object) -> str:
+    """Check a DynamoDB table name (3-255 of ``A-Z a-z 0-9 _ . -``) and return it."""
+    if not isinstance(table_name, str) or not _TABLE_NAME.match(table_name):
+        raise InvalidArgumentError(
+            f"table_name {table_name!r} is not a valid DynamoDB table name. Fix: use "
+            "3 to 255 characters from A-Z, a-z, 0-9, '_', '.' and '-'."
+        )
+    return table_name
+
+
+def _next_version(seen: Decimal | None, now: float) -> Decimal:
+    # Microseconds of wall clock, never below the seen version (clocks differ
+    # between writers), then six random digits so that every write's value is
+    # its own: two writers in the same microsecond still differ.
+    micros = int(now * 1_000_000)
+    if seen is not None:
+        micros = max(micros, int(seen * 1_000_000) + 1)
+    return Decimal(micros * 1_000_000 + secrets.randbelow(1_000_000)).scaleb(-12)
+
+
+async def _settle(awaitable: Coroutine[Any, Any, _T]) -> _T:
+    """Await a mutation to its end even if the caller is cancelled, then re-raise that."""
+    task = asyncio.ensure_future(awaitable)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            cancelled = cancelled or exc
+    if cancelled is not None:
+        # The write has settled and the session's memory reflects it; the
+        # caller asked to stop, so its cancellation wins over the result.
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("mutation failed while its caller was cancelled", exc_info=True)
+        raise cancelled
+    return task.result()
+
+
+class DynamoDBSession:
+    """Conversation history of one agent session, stored as one DynamoDB item.
+
+    Implements the Agents SDK's `Session` protocol (`get_items`, `add_items`,
+    `pop_item`, `clear_session`). Every write is conditional on the version this
+    object last saw, so concurrent writers (other objects, processes or hosts)
+    never lose or duplicate items.
+
+    Example:
+        ```python
+        session = DynamoDBSession("user-123", client, "agent_sessions", ttl_seconds=3600)
+        await session.add_items([{"role": "user", "content": "Hello"}])
+        ```
+    """
+
+    session_settings: SessionSettings | None
+
+    def __init__(
+        self,
+        session_id: str,
+        dynamodb_client: DynamoDBClient,
+        table_name: str,
+        ttl_seconds: int | None = None,
+        *,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
+        consistent_read: bool = True,
+        max_items: int | None = None,
+        strict_items: bool = False,
+        retry: RetryPolicy | None = None,
+        on_operation: Callable[[OperationMetrics], None] | None = None,
+        size_warning_ratio: float = 0.8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Create a session over an aiobotocore DynamoDB client the caller owns.
+
+        Args:
+            session_id: Unique id of the conversation; the partition key.
+            dynamodb_client: An aiobotocore (or aioboto3) DynamoDB client. It stays
+                the caller's: `close()` does not close it.
+            table_name: The DynamoDB table.
+            ttl_seconds: When set, every write sets ``ttl = now + ttl_seconds``
+                (sliding expiry), and an item whose ttl has passed reads as absent.
+            session_settings: SDK session settings (or a dict); ``limit`` is the
+                default for `get_items`.
+            consistent_read: Use strongly consistent reads (default True).
+            max_items: Keep only the newest N items, trimming on write, instead of
+                growing until `SessionTooLargeError`.
+            strict_items: Also validate each item against the SDK's
+                ``TResponseInputItem`` union. Leave off for wrappers such as
+                ``EncryptedSession`` whose items are envelopes.
+            retry: Bounds on optimistic-locking retries.
+            on_operation: Called with `OperationMetrics` after every operation;
+                exceptions it raises are logged, never propagated.
+            size_warning_ratio: Log a warning when an item passes this fraction of
+                DynamoDB's 400 KB limit.
+            clock: Returns Unix time in seconds; replaceable in tests.
+
+        Raises:
+            InvalidSessionIdError: The session id is empty, too long or reserved.
+            InvalidArgumentError: Another argument is out of range.
+        """
+        self.table_name = validate_table_name(table_name)
+        self.session_id = validate_session_id(session_id, table_name=table_name)
+        if ttl_seconds is not None and (
+            isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0
+        ):
+            raise InvalidArgumentError(
+                f"ttl_seconds must be a positive int or None, got {ttl_seconds!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        if max_items is not None and (not isinstance(max_items, int) or max_items <= 0):
+            raise InvalidArgumentError(
+                f"max_items must be a positive int or None, got {max_items!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        if not 0 < size_warning_ratio <= 1:
+            raise InvalidArgumentError(
+                f"size_warning_ratio must be in (0, 1], got {size_warning_ratio!r}.",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        self.session_settings = (
+            coerce_session_settings(session_settings)
+            if session_settings is not None
+            else SessionSettings()
+        )
+        self.ttl_seconds = ttl_seconds
+        self.consistent_read = consistent_read
+        self.max_items = max_items
+        self.strict_items = strict_items
+        self.retry = retry or RetryPolicy()
+        self.on_operation = on_operation
+        self.size_warning_ratio = size_warning_ratio
+        self._clock = clock
+        self._client: DynamoDBClient | None = dynamodb_client
+        self._client_context: Any = None
+        self._owns_client = False
+        self._lock = asyncio.Lock()
+        # What this object last saw: `_known` False means nothing (assume absent
+        # for a blind create; read before a pop); `_state` None means no item.
+        self._known = False
+        self._state: StoredItem | None = None
+
+    # ------------------------------------------------------------------ factory
+
+    @classmethod
+    def from_config(
+        cls,
+        session_id: str,
+        table_name: str,
+        ttl_seconds: int | None = None,
+        *,
+        region_name: str | None = None,
+        profile_name: str | None = None,
+        endpoint_url: str | None = None,
+        client_config: Config | None = None,
+        **options: Any,
+    ) -> DynamoDBSession:
+        """Create a session that creates, owns and closes its own client.
+
+        The aioboto3 client is opened on first use (or by ``async with``) and
+        closed by `close()`.
+
+        Args:
+            session_id: Unique id of the conversation.
+            table_name: The DynamoDB table.
+            ttl_seconds: Sliding expiry in seconds, or None.
+            region_name: AWS region; defaults to the AWS configuration chain.
+            profile_name: AWS profile from the shared config files.
+            endpoint_url: A local endpoint such as ``http://127.0.0.1:8000``.
+            client_config: A botocore ``Config`` (timeouts, retry mode).
+            **options: Keyword options of `DynamoDBSession.__init__`.
+        """
+        import aioboto3
+
+        boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
+        session = cls(session_id, None, table_name, ttl_seconds, **options)  # type: ignore[arg-type]
+        session._owns_client = True
+        session._client_context = boto_session.client(
+            "dynamodb", endpoint_url=endpoint_url, config=client_config
+        )
+        return session
+
+    async def _get_client(self) -> DynamoDBClient:
+        if self._client is None:
+            if self._client_context is None:
+                raise InvalidArgumentError(
+                    f"The client of {describe(self.session_id, self.table_name)} was "
+                    "closed. Fix: create a new session.",
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                )
+            self._client = await self._client_context.__aenter__()
+        return self._client
+
+    async def close(self) -> None:
+        """Close the client if this session created it; an injected client is left open."""
+        if self._owns_client and self._client_context is not None:
+            context, self._client_context = self._client_context, None
+            if self._client is not None:
+                self._client = None
+                await context.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> DynamoDBSession:
+        """Open the owned client, if any; return the session."""
+        if self._owns_client:
+            await self._get_client()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close what `close()` closes."""
+        await self.close()
+
+    # ------------------------------------------------------------ Session API
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """Retrieve the conversation history, oldest first.
+
+        Args:
+            limit: Return only the newest `limit` items. None falls back to
+                ``session_settings.limit``; 0 returns ``[]`` without a call.
+
+        Returns:
+            The items in chronological order; ``[]`` for an absent or expired session.
+        """
+        resolved = resolve_session_limit(limit, self.session_settings)
+        if resolved is not None and (isinstance(resolved, bool) or resolved < 0):
+            raise InvalidArgumentError(
+                f"limit must be None or a non-negative int, got {resolved!r} "
+                f"({describe(self.session_id, self.table_name)}).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        if resolved == 0:
+            return []
+
+        async def run(metrics: OperationMetrics) -> list[TResponseInputItem]:
+            state = await self._read(metrics)
+            if state is None or state.is_expired(self._clock()):
+                return []
+            items: list[Any] = state.items()
+            return items[-resolved:] if resolved is not None else items
+
+        return await self._operation("get_items", run)
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append items to the conversation, atomically and exactly once.
+
+        Raises:
+            InvalidItemError: An item is not a JSON object of JSON values (or, with
+                ``strict_items``, not an SDK input item). Nothing is stored.
+            SessionTooLargeError: The item would pass 400 KB. Nothing is stored.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+        """
+        encoded = encode_batch(
+            items, strict=self.strict_items, session_id=self.session_id, table_name=self.table_name
+        )
+        if not encoded:
+            return
+
+        def append(base: StoredItem | None) -> _Change:
+            count = 0 if base is None else base.count
+            if self.max_items is not None and count + len(encoded) > self.max_items:
+                kept = ([dumps_item(i) for i in base.items()] if base else []) + encoded
+                kept = kept[-self.max_items :]
+                return _Change("[" + ",".join(kept) + "]", len(kept), None, len(encoded))
+            added = ",".join(encoded)
+            if base is None or count == 0:
+                return _Change("[" + added + "]", len(encoded), None, len(encoded))
+            # Splice into the stored JSON rather than re-encoding the whole history.
+            head = base.conversation_json[:-1]
+            return _Change(head + "," + added + "]", count + len(encoded), None, len(encoded))
+
+        await _settle(
+            self._operation("add_items", lambda m: self._mutate(m, append, needs_state=False))
+        )
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Remove and return the newest item, or None if the session is empty.
+
+        Concurrent pops never return the same item twice.
+        """
+
+        def pop(base: StoredItem | None) -> _Change | None:
+            if base is None or base.count == 0:
+                return None
+            items = base.items()
+            popped = items.pop()
+            rest = "[" + ",".join(dumps_item(i) for i in items) + "]"
+            return _Change(rest, len(items), popped, 1)
+
+        result: TResponseInputItem | None = await _settle(
+            self._operation("pop_item", lambda m: self._mutate(m, pop, needs_state=True))
+        )
+        return result
+
+    async def clear_session(self) -> None:
+        """Delete the session's item.
+
+        An unconditional ``DeleteItem``: deleting is the intent whatever the
+        current version, and a resent delete is harmless.
+        """
+
+        async def run(metrics: OperationMetrics) -> None:
+            await self._call(
+                metrics,
+                "delete_item",
+                TableName=self.table_name,
+                Key=encode_key(self.session_id),
+                ReturnConsumedCapacity="TOTAL",
+            )
+            self._remember(None)
+
+        await _settle(self._operation("clear_session", run))
+
+    async def get_record(self, *, include_expired: bool = False) -> SessionRecord | None:
+        """Read the whole validated record: items, ``updated_at``, ``ttl``.
+
+        Args:
+            include_expired: Return a record whose ttl has passed (DynamoDB has not
+                deleted it yet) instead of None.
+
+        Returns:
+            The `SessionRecord`, or None when there is no (live) item.
+        """
+
+        async def run(metrics: OperationMetrics) -> SessionRecord | None:
+            raw = await self._get_raw(metrics)
+            if raw is None:
+                self._remember(None)
+                return None
+            record = decode_record(raw, table_name=self.table_name)
+            self._remember(decode_item(raw, table_name=self.table_name))
+            if record.is_expired(self._clock()) and not include_expired:
+                return None
+            return record
+
+        return await self._operation("get_record", run)
+
+    # -------------------------------------------------------------- internals
+
+    def _remember(self, state: StoredItem | None) -> None:
+        self._known = True
+        self._state = state
+
+    def _forget(self) -> None:
+        self._known = False
+        self._state = None
+
+    async def _operation(self, name: str, body: Callable[[OperationMetrics], Awaitable[_T]]) -> _T:
+        metrics = OperationMetrics(name, self.session_id, self.table_name)
+        try:
+            async with self._lock:
+                return await body(metrics)
+        except BaseException as exc:
+            metrics.error = type(exc).__name__
+            raise
+        finally:
+            metrics.duration = time.perf_counter() - metrics._started
+            self._emit(metrics)
+
+    def _emit(self, metrics: OperationMetrics) -> None:
+        logger.debug(
+            "%s %s: %d call(s), %d conflict(s), %.1f capacity units",
+            metrics.operation,
+            metrics.session_id,
+            metrics.calls,
+            metrics.conflicts,
+            metrics.consumed_capacity,
+            extra={
+                "session_id": metrics.session_id,
+                "table_name": metrics.table_name,
+                "operation": metrics.operation,
+                "attempts": metrics.attempts,
+                "conflicts": metrics.conflicts,
+                "consumed_capacity": metrics.consumed_capacity,
+            },
+        )
+        if self.on_operation is not None:
+            try:
+                self.on_operation(metrics)
+            except Exception:
+                logger.exception("on_operation hook failed for session %r", self.session_id)
+
+    async def _call(self, metrics: OperationMetrics, method: str, **request: Any) -> Any:
+        client = await self._get_client()
+        metrics.calls += 1
+        try:
+            response = await getattr(client, method)(**request)
+        except ClientError as exc:
+            metrics._record(exc.response)  # type: ignore[arg-type]
+            raise
+        except HTTPClientError as exc:
+            raise _Transport(str(exc)) from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise AccessDeniedError(
+                f"No usable AWS credentials for {describe(self.session_id, self.table_name)}: "
+                f"{exc}. Fix: configure credentials (environment, profile or role).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            ) from exc
+        except BotoCoreError as exc:
+            raise DynamoDBError(
+                f"{method} for {describe(self.session_id, self.table_name)} failed: {exc}.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            ) from exc
+        metrics._record(response)
+        return response
+
+    def _service_error(
+        self, exc: ClientError, operation: str, *, outcome_unknown: bool = False
+    ) -> SessionStoreError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        detail = str(error.get("Message", ""))
+        if code == "ValidationException" and "size" in detail.lower():
+            return SessionTooLargeError(
+                f"DynamoDB refused the item of {describe(self.session_id, self.table_name)} "
+                f"as too large: {detail}. Fix: set max_items, or clear old history.",
+                size=ITEM_SIZE_LIMIT + 1,
+                limit=ITEM_SIZE_LIMIT,
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        mapped = error_for_code(
+            code,
+            detail,
+            operation=operation,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+        mapped.outcome_unknown = outcome_unknown
+        return mapped
+
+    def _unavailable(
+        self, exc: BaseException, *, outcome_unknown: bool
+    ) -> DynamoDBUnavailableError:
+        unknown = (
+            " The last write may or may not have been applied: read the session "
+            "before writing again."
+            if outcome_unknown
+            else ""
+        )
+        return DynamoDBUnavailableError(
+            f"DynamoDB did not answer for {describe(self.session_id, self.table_name)} "
+            f"after the client's retries: {exc}.{unknown} Fix: check the endpoint, "
+            "network and the client's timeouts.",
+            outcome_unknown=outcome_unknown,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _get_raw(
+        self, metrics: OperationMetrics, *, outcome_unknown: bool = False
+    ) -> dict[str, Any] | None:
+        try:
+            response = await self._call(
+                metrics,
+                "get_item",
+                TableName=self.table_name,
+                Key=encode_key(self.session_id),
+                ConsistentRead=self.consistent_read,
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except ClientError as exc:
+            raise self._service_error(
+                exc, metrics.operation, outcome_unknown=outcome_unknown
+            ) from exc
+        except _Transport as exc:
+            raise self._unavailable(exc, outcome_unknown=outcome_unknown) from exc
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    async def _read(
+        self, metrics: OperationMetrics, *, outcome_unknown: bool = False
+    ) -> StoredItem | None:
+        raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown)
+        state = None if raw is None else decode_item(raw, table_name=self.table_name)
+        self._remember(state)
+        return state
+
+    async def _mutate(
+        self,
+        metrics: OperationMetrics,
+        change: Callable[[StoredItem | None], _Change | None],
+        *,
+        needs_state: bool,
+    ) -> Any:
+        # Versions of writes that may have been applied although we saw no success
+        # (the client resent them, or the connection broke), with what they returned.
+        maybe_applied: list[tuple[Decimal, Any]] = []
+        fresh = False  # whether the state in hand was obtained during this operation
+        broken_writes = 0  # writes whose connection failed after the client's retries
+
+        def recognised(state: StoredItem | None) -> tuple[bool, Any]:
+            for version, result in maybe_applied:
+                if state is not None and state.applied(version):
+                    return True, result
+            return False, None
+
+        while True:
+            if not self._known:
+                if maybe_applied or needs_state:
+                    # Unknown state: a pop must see the items; after a broken
+                    # write, find out what happened before anything else.
+                    state = await self._read(metrics, outcome_unknown=bool(maybe_applied))
+                    fresh = True
+                    done, result = recognised(state)
+                    if done:
+                        return result
+                else:
+                    self._remember(None)  # blind create; the condition checks the guess
+            state = self._state
+            now = self._clock()
+            expired = state is not None and state.is_expired(now)
+            planned = change(None if expired else state)
+            if planned is None:
+                if fresh:
+                    return None
+                self._forget()  # an empty memory may be stale: confirm with a read
+                continue
+            version = _next_version(state.updated_at if state else None, now)
+            log = state.recent_writes | {version} if state else frozenset({version})
+            if len(log) > RECENT_WRITES_KEPT:
+                log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
+            ttl = int(now) + self.ttl_seconds if self.ttl_seconds is not None else None
+            item = encode_item(self.session_id, planned.conversation_json, version, ttl, log)
+            self._check_size(item, metrics)
+            condition = write_condition(state.updated_at if state else None, allow_absent=expired)
+            if metrics.attempts >= self.retry.max_attempts:
+                raise ConcurrentModificationError(
+                    f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
+                    f"lost the race {metrics.conflicts} times in {metrics.attempts} "
+                    "conditional writes. Fix: retry later, reduce concurrent writers on "
+                    "one session, or raise RetryPolicy.max_attempts.",
+                    attempts=metrics.attempts,
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                )
+            metrics.attempts += 1
+            try:
+                await self._call(
+                    metrics,
+                    "put_item",
+                    TableName=self.table_name,
+                    Item=item,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    ReturnConsumedCapacity="TOTAL",
+                    **condition,
+                )
+            except _Transport as exc:
+                # Retrying is safe: the condition lets at most one of our copies
+                # land, and the read below recognises any copy that did.
+                maybe_applied.append((version, planned.result))
+                self._forget()
+                broken_writes += 1
+                logger.info(
+                    "write outcome unknown for session %r (%s); reading to resolve",
+                    self.session_id,
+                    exc,
+                )
+                if broken_writes >= _BROKEN_WRITES_TRIED:
+                    state = await self._read(metrics, outcome_unknown=True)
+                    done, result = recognised(state)
+                    if done:
+                        return result
+                    raise self._unavailable(exc, outcome_unknown=True) from exc
+                continue
+            except ClientError as exc:
+                resent = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
+                if resent:
+                    # The client resent this request: an earlier copy may have landed.
+                    maybe_applied.append((version, planned.result))
+                code = exc.response.get("Error", {}).get("Code")
+                if code != "ConditionalCheckFailedException":
+                    if maybe_applied:
+                        self._forget()
+                        state = await self._read(metrics, outcome_unknown=True)
+                        done, result = recognised(state)
+                        if done:
+                            return result
+                    raise self._service_error(exc, metrics.operation) from exc
+                metrics.conflicts += 1
+                raw: Any = exc.response.get("Item")
+                if raw is not None:
+                    self._remember(decode_item(raw, table_name=self.table_name))
+                else:
+                    # Absent item, or an endpoint that does not return it (dynalite).
+                    await self._read(metrics, outcome_unknown=bool(maybe_applied))
+                fresh = True
+                done, result = recognised(self._state)
+                if done:
+                    return result
+                delay = self.retry.delay(metrics.conflicts)
+                if delay:
+                    await asyncio.sleep(delay)
+                continue
+            metrics.item_size = item_size(item)
+            metrics.items_written = planned.items_written
+            self._remember(
+                StoredItem(
+                    session_id=self.session_id,
+                    conversation_json=planned.conversation_json,
+                    count=planned.count,
+                    updated_at=version,
+                    ttl=ttl,
+                    recent_writes=log,
+                )
+            )
+            return planned.result
+
+    def _check_size(self, item: AttributeMap, metrics: OperationMetrics) -> None:
+        size = item_size(item)
+        if size > ITEM_SIZE_LIMIT:
+            raise SessionTooLargeError(
+                f"{metrics.operation} would make {describe(self.session_id, self.table_name)} "
+                f"{size:,} bytes; DynamoDB's item limit is {ITEM_SIZE_LIMIT:,}. Nothing was "
+                "written. Fix: pass max_items=N to keep only the newest N items, or "
+                "clear_session().",
+                size=size,
+                limit=ITEM_SIZE_LIMIT,
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        if size >= self.size_warning_ratio * ITEM_SIZE_LIMIT:
+            logger.warning(
+                "session %r in table %r is %d bytes, %.0f%% of DynamoDB's 400 KB item limit",
+                self.session_id,
+                self.table_name,
+                size,
+                100 * size / ITEM_SIZE_LIMIT,
+                extra={"session_id": self.session_id, "item_size": size},
+            )

@@ -1,0 +1,125 @@
+"""Creating the session table from the schema, idempotently.
+
+`create_table_if_not_exists` describes before it acts, so it is safe to run on
+every start: it never sends a second UpdateTimeToLive (real DynamoDB refuses one
+with a ValidationException) and tolerates a concurrent creator.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from .errors import DynamoDBError, error_for_code
+from .models.table import create_table_request, ttl_specification
+from .session import validate_table_name
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+__all__ = ["create_table_if_not_exists", "ensure_ttl"]
+
+logger = logging.getLogger("openai_agents_session")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _mapped(exc: ClientError, operation: str, table_name: str) -> DynamoDBError:
+    error = exc.response.get("Error", {})
+    return error_for_code(
+        str(error.get("Code", "Unknown")),
+        str(error.get("Message", "")),
+        operation=operation,
+        session_id=None,
+        table_name=table_name,
+    )
+
+
+async def ensure_ttl(client: DynamoDBClient, table_name: str) -> bool:
+    """Enable TTL on the schema's TTL attribute unless it already is.
+
+    Returns:
+        True when TTL is enabled (or being enabled) on the right attribute; False
+        when the endpoint has no TTL API (dynalite), which is logged as a warning.
+    """
+    spec = ttl_specification()
+    try:
+        described = await client.describe_time_to_live(TableName=table_name)
+    except ClientError as exc:
+        if _code(exc) == "UnknownOperationException":
+            logger.warning(
+                "endpoint has no TTL API; table %r will not expire sessions by itself "
+                "(the library still hides expired sessions)",
+                table_name,
+            )
+            return False
+        raise _mapped(exc, "describe_time_to_live", table_name) from exc
+    current = described.get("TimeToLiveDescription", {})
+    status = current.get("TimeToLiveStatus")
+    if status in ("ENABLED", "ENABLING"):
+        if current.get("AttributeName") != spec["AttributeName"]:
+            raise DynamoDBError(
+                f"Table {table_name!r} has TTL on attribute {current.get('AttributeName')!r}, "
+                f"but sessions expire through {spec['AttributeName']!r}. Fix: disable TTL, "
+                "wait an hour (DynamoDB's rule), then run `openai-agents-session migrate up`.",
+                table_name=table_name,
+            )
+        return True
+    try:
+        await client.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["AttributeName"]},
+        )
+    except ClientError as exc:
+        # A concurrent runner may have enabled it between describe and update.
+        if _code(exc) == "ValidationException" and "already enabled" in str(exc).lower():
+            return True
+        raise _mapped(exc, "update_time_to_live", table_name) from exc
+    return True
+
+
+async def create_table_if_not_exists(
+    client: DynamoDBClient,
+    table_name: str,
+    *,
+    enable_ttl: bool = True,
+    billing_mode: str = "PAY_PER_REQUEST",
+) -> bool:
+    """Create the session table from the schema if it does not exist, and wait for ACTIVE.
+
+    Idempotent and safe to run concurrently. It does not write to the migration
+    ledger; adopt a table made this way with `openai-agents-session migrate stamp`
+    or let `migrate up` adopt it.
+
+    Args:
+        client: An aiobotocore DynamoDB client.
+        table_name: Name of the table.
+        enable_ttl: Also enable TTL on the ``ttl`` attribute (skipped when it is
+            already enabled).
+        billing_mode: ``PAY_PER_REQUEST`` (default) or ``PROVISIONED``.
+
+    Returns:
+        True if this call created the table, False if it already existed.
+    """
+    validate_table_name(table_name)
+    created = False
+    try:
+        await client.describe_table(TableName=table_name)
+    except ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise _mapped(exc, "describe_table", table_name) from exc
+        try:
+            await client.create_table(**create_table_request(table_name, billing_mode=billing_mode))
+            created = True
+        except ClientError as create_exc:
+            if _code(create_exc) != "ResourceInUseException":
+                raise _mapped(create_exc, "create_table", table_name) from create_exc
+    waiter = client.get_waiter("table_exists")
+    await waiter.wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    if enable_ttl:
+        await ensure_ttl(client, table_name)
+    return created
