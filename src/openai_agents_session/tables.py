@@ -39,6 +39,16 @@ def _mapped(exc: ClientError, operation: str, table_name: str) -> DynamoDBError:
     )
 
 
+def _no_ttl_api(table_name: str) -> bool:
+    # dynalite has no UpdateTimeToLive: degrade with a warning, not a crash.
+    logger.warning(
+        "the endpoint has no TTL API; table %r will not delete expired sessions by "
+        "itself (the library still treats them as absent)",
+        table_name,
+    )
+    return False
+
+
 async def ensure_ttl(client: DynamoDBClient, table_name: str) -> bool:
     """Enable TTL on the schema's TTL attribute unless it already is.
 
@@ -51,12 +61,7 @@ async def ensure_ttl(client: DynamoDBClient, table_name: str) -> bool:
         described = await client.describe_time_to_live(TableName=table_name)
     except ClientError as exc:
         if _code(exc) == "UnknownOperationException":
-            logger.warning(
-                "endpoint has no TTL API; table %r will not expire sessions by itself "
-                "(the library still hides expired sessions)",
-                table_name,
-            )
-            return False
+            return _no_ttl_api(table_name)
         raise _mapped(exc, "describe_time_to_live", table_name) from exc
     current = described.get("TimeToLiveDescription", {})
     status = current.get("TimeToLiveStatus")
@@ -78,6 +83,8 @@ async def ensure_ttl(client: DynamoDBClient, table_name: str) -> bool:
         # A concurrent runner may have enabled it between describe and update.
         if _code(exc) == "ValidationException" and "already enabled" in str(exc).lower():
             return True
+        if _code(exc) == "UnknownOperationException":
+            return _no_ttl_api(table_name)
         raise _mapped(exc, "update_time_to_live", table_name) from exc
     return True
 

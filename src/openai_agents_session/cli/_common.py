@@ -1,0 +1,139 @@
+"""What every CLI verb shares: the target table options, the client, output and exit codes.
+
+Verbs stay thin: they parse options into a `Target`, call one library function
+and print its result, as Rich text on a terminal or JSON with ``--json``.
+Library errors print as one line with their fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import SessionStoreError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+__all__ = [
+    "DEFAULT_TABLE",
+    "EndpointOption",
+    "ExitCode",
+    "JsonOption",
+    "ProfileOption",
+    "RegionOption",
+    "TableOption",
+    "Target",
+    "console",
+    "err_console",
+    "fail",
+    "open_client",
+    "print_json",
+    "run",
+]
+
+T = TypeVar("T")
+
+DEFAULT_TABLE = "agent_sessions"
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class ExitCode(IntEnum):
+    """The CLI's documented exit codes."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    PENDING = 3
+    DRIFT = 4
+    LOCK_BUSY = 5
+    DIRTY_LEDGER = 6
+
+
+TableOption = Annotated[
+    str, typer.Option("--table", envvar="OAS_TABLE", help="DynamoDB table name.")
+]
+RegionOption = Annotated[
+    str,
+    typer.Option(
+        "--region",
+        envvar=["OAS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
+        help="AWS region.",
+    ),
+]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        envvar="OAS_ENDPOINT_URL",
+        help="DynamoDB endpoint, e.g. the one `openai-agents-session local` prints.",
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", envvar=["OAS_PROFILE", "AWS_PROFILE"], help="AWS profile."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which table on which endpoint a verb acts on."""
+
+    table: str = DEFAULT_TABLE
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+
+@asynccontextmanager
+async def open_client(target: Target) -> AsyncIterator[DynamoDBClient]:
+    """Open an aiobotocore DynamoDB client for `target`; closed on exit."""
+    import aioboto3
+
+    session = aioboto3.Session(profile_name=target.profile, region_name=target.region)
+    async with session.client("dynamodb", endpoint_url=target.endpoint_url) as client:
+        yield client
+
+
+def print_json(value: Any) -> None:
+    """Print `value` as JSON on stdout (plain, so it pipes cleanly)."""
+    sys.stdout.write(json.dumps(value, default=str, indent=2) + "\n")
+
+
+def fail(message: str, code: ExitCode = ExitCode.ERROR, *, as_json: bool = False) -> NoReturn:
+    """Print one error line (or a JSON error object) and exit with `code`."""
+    if as_json:
+        print_json({"error": message, "exit_code": int(code)})
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(int(code))
+
+
+def run(
+    coroutine_fn: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    as_json: bool = False,
+    codes: dict[type[BaseException], ExitCode] | None = None,
+) -> T:
+    """Run a verb's coroutine; library errors become one line and an exit code."""
+    try:
+        return asyncio.run(coroutine_fn())
+    except SessionStoreError as exc:
+        code = ExitCode.ERROR
+        for cls, mapped in (codes or {}).items():
+            if isinstance(exc, cls):
+                code = mapped
+                break
+        fail(str(exc), code, as_json=as_json)

@@ -1,0 +1,71 @@
+"""Start a real DynamoDB implementation on loopback: moto's server or dynalite.
+
+Both run as child processes so that the server does not share the test's GIL
+and event loop; each is stopped by the PID we started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"endpoint process exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
+
+
+def dynalite_command(port: int) -> list[str]:
+    script = ROOT / "node_modules" / "dynalite" / "cli.js"
+    if not script.exists():
+        raise RuntimeError("dynalite is not installed: run `npm install` in the project root")
+    node = shutil.which("node") or "node"
+    return [node, str(script), "--port", str(port), "--host", "127.0.0.1"]
+
+
+def moto_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+
+@contextmanager
+def running_endpoint(kind: str) -> Iterator[str]:
+    """Yield the URL of a fresh endpoint of `kind` ("moto" or "dynalite")."""
+    port = free_port()
+    command = dynalite_command(port) if kind == "dynalite" else moto_command(port)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    try:
+        wait_listening(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
