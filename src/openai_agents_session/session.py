@@ -19,7 +19,6 @@ import asyncio
 import logging
 import random
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from .models.codec import (
     encode_item,
     encode_key,
     item_size,
+    next_version,
     write_condition,
 )
 from .models.items import encode_batch
@@ -215,16 +215,6 @@ def validate_table_name(table_name: object) -> str:
             "3 to 255 characters from A-Z, a-z, 0-9, '_', '.' and '-'."
         )
     return table_name
-
-
-def _next_version(seen: Decimal | None, now: float) -> Decimal:
-    # Microseconds of wall clock, never below the seen version (clocks differ
-    # between writers), then six random digits so that every write's value is
-    # its own: two writers in the same microsecond still differ.
-    micros = int(now * 1_000_000)
-    if seen is not None:
-        micros = max(micros, int(seen * 1_000_000) + 1)
-    return Decimal(micros * 1_000_000 + secrets.randbelow(1_000_000)).scaleb(-12)
 
 
 async def _settle(awaitable: Coroutine[Any, Any, _T]) -> _T:
@@ -736,12 +726,15 @@ class DynamoDBSession:
                     return None
                 self._forget()  # an empty memory may be stale: confirm with a read
                 continue
-            version = _next_version(state.updated_at if state else None, now)
+            version = next_version(state.updated_at if state else None, now)
             log = state.recent_writes | {version} if state else frozenset({version})
             if len(log) > RECENT_WRITES_KEPT:
                 log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
             ttl = int(now) + self.ttl_seconds if self.ttl_seconds is not None else None
-            item = encode_item(self.session_id, planned.conversation_json, version, ttl, log)
+            extra = state.extra if state else {}
+            item = encode_item(
+                self.session_id, planned.conversation_json, version, ttl, log, extra=extra
+            )
             self._check_size(item, metrics)
             condition = write_condition(state.updated_at if state else None, allow_absent=expired)
             if metrics.attempts >= self.retry.max_attempts:
@@ -822,6 +815,7 @@ class DynamoDBSession:
                     updated_at=version,
                     ttl=ttl,
                     recent_writes=log,
+                    extra=extra,
                 )
             )
             return planned.result

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "encode_key",
     "encode_record",
     "item_size",
+    "next_version",
     "number_size",
     "write_condition",
 ]
@@ -56,6 +58,8 @@ class StoredItem:
         updated_at: The version this state carries.
         ttl: Expiry in Unix seconds, or None.
         recent_writes: Versions of the last writes (see `SessionRecord`).
+        extra: Attributes the schema does not declare (e.g. added by a team
+            migration), carried over unchanged by every write.
     """
 
     session_id: str
@@ -64,6 +68,7 @@ class StoredItem:
     updated_at: Decimal
     ttl: int | None
     recent_writes: frozenset[Decimal]
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def is_expired(self, now: float) -> bool:
         """Whether the TTL has passed at Unix time `now`."""
@@ -85,8 +90,14 @@ def encode_item(
     updated_at: Decimal,
     ttl: int | None,
     recent_writes: frozenset[Decimal],
+    *,
+    extra: Mapping[str, Any] | None = None,
 ) -> AttributeMap:
-    """Encode one session item to the attribute-value map aiobotocore sends."""
+    """Encode one session item to the attribute-value map aiobotocore sends.
+
+    `extra` holds raw attribute values the schema does not declare; they are
+    written back unchanged so that a session write never erases them.
+    """
     values: dict[str, Any] = {
         SCHEMA.partition_key: session_id,
         SCHEMA.payload: conversation_json,
@@ -96,6 +107,8 @@ def encode_item(
     }
     model = _CodecModel(**values)
     encoded: AttributeMap = model.serialize()
+    if extra:
+        encoded.update(extra)
     return encoded
 
 
@@ -158,6 +171,7 @@ def decode_item(raw: Mapping[str, Any], *, table_name: str | None) -> StoredItem
         updated_at=version,
         ttl=None if ttl is None else int(ttl),
         recent_writes=getattr(model, SCHEMA.write_log) or frozenset(),
+        extra={k: v for k, v in raw.items() if k not in SCHEMA.attributes},
     )
 
 
@@ -210,6 +224,19 @@ def _value_size(value: Mapping[str, Any]) -> int:
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
     """An item's size by DynamoDB's rule: UTF-8 bytes of attribute names plus values."""
     return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+
+
+def next_version(seen: Decimal | None, now: float) -> Decimal:
+    """A new `updated_at`: greater than `seen`, and unique to the write that uses it.
+
+    Microseconds of wall clock, never below the seen version (writers' clocks
+    differ), then six random digits, so two writers in the same microsecond
+    still produce different values.
+    """
+    micros = int(now * 1_000_000)
+    if seen is not None:
+        micros = max(micros, int(seen * 1_000_000) + 1)
+    return Decimal(micros * 1_000_000 + secrets.randbelow(1_000_000)).scaleb(-12)
 
 
 def encode_key(session_id: str) -> AttributeMap:
