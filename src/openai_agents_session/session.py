@@ -38,6 +38,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .errors import (
     AccessDeniedError,
@@ -596,7 +597,7 @@ class DynamoDBSession:
         except ClientError as exc:
             metrics._record(exc.response)  # type: ignore[arg-type]
             raise
-        except HTTPClientError as exc:
+        except (HTTPClientError, BotoConnectionError) as exc:
             raise _Transport(str(exc)) from exc
         except (NoCredentialsError, PartialCredentialsError) as exc:
             raise AccessDeniedError(
