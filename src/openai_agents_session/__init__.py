@@ -16,6 +16,7 @@ from .errors import (
     SessionTooLargeError,
     TableNotFoundError,
     ThrottledError,
+    WriteOutcomeUnknownError,
 )
 from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, SessionRecord
 from .session import DynamoDBSession, OperationMetrics, RetryPolicy
@@ -42,6 +43,7 @@ __all__ = [
     "SessionTooLargeError",
     "TableNotFoundError",
     "ThrottledError",
+    "WriteOutcomeUnknownError",
     "__version__",
     "create_table_if_not_exists",
 ]

@@ -16,6 +16,7 @@ through::
         ├── AccessDeniedError
         ├── ThrottledError
         └── DynamoDBUnavailableError  endpoint unreachable or timing out past retries
+            └── WriteOutcomeUnknownError  a lost answer whose evidence was overwritten
 
 Messages name the session, the table and the fix. The originating botocore
 exception, when there is one, is chained as ``__cause__``.
@@ -36,6 +37,7 @@ __all__ = [
     "SessionTooLargeError",
     "TableNotFoundError",
     "ThrottledError",
+    "WriteOutcomeUnknownError",
     "error_for_code",
 ]
 
@@ -169,6 +171,15 @@ class ThrottledError(DynamoDBError):
 
 class DynamoDBUnavailableError(DynamoDBError):
     """The endpoint could not be reached, or kept timing out, after the client's retries."""
+
+
+class WriteOutcomeUnknownError(DynamoDBUnavailableError):
+    """The answer to a write was lost, and so many other writes landed before the
+    client resent it that the item no longer shows whether it was applied.
+
+    The session refuses to guess (re-applying could duplicate): read the session
+    before writing again. `outcome_unknown` is always True.
+    """
 
 
 # Wire code -> (error class, the fix a person should try). One table, as aiodynamo does.

@@ -49,6 +49,7 @@ from .errors import (
     InvalidSessionIdError,
     SessionStoreError,
     SessionTooLargeError,
+    WriteOutcomeUnknownError,
     describe,
     error_for_code,
 )
@@ -658,6 +659,18 @@ class DynamoDBSession:
             table_name=self.table_name,
         )
 
+    def _forgotten(self, metrics: OperationMetrics) -> WriteOutcomeUnknownError:
+        return WriteOutcomeUnknownError(
+            f"{metrics.operation} on {describe(self.session_id, self.table_name)}: the "
+            f"answer to a write was lost and {RECENT_WRITES_KEPT} or more other writes "
+            "landed before the client resent it, so whether it was applied can no longer "
+            "be told. Fix: read the session before writing again; fewer concurrent "
+            "writers on one session, or a shorter client retry backoff, make this rarer.",
+            outcome_unknown=True,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
     async def _get_raw(
         self, metrics: OperationMetrics, *, outcome_unknown: bool = False
     ) -> dict[str, Any] | None:
@@ -704,6 +717,13 @@ class DynamoDBSession:
             for version, result in maybe_applied:
                 if state is not None and state.applied(version):
                     return True, result
+            if state is not None:
+                # Versions only grow along an item's history and recent_writes keeps
+                # the newest ones, so it covers every write since its oldest entry.
+                # A write older than that may have landed and been pushed out.
+                oldest = min(state.recent_writes, default=state.updated_at)
+                if any(version < oldest for version, _ in maybe_applied):
+                    raise self._forgotten(metrics)
             return False, None
 
         while True:
