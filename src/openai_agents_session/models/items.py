@@ -30,6 +30,14 @@ def _sdk_item_adapter() -> TypeAdapter[Any]:
     return TypeAdapter(TResponseInputItem)
 
 
+_JSON_FIX = (
+    "pass JSON objects of str, int, float, bool, None, list and dict only "
+    "(convert sets, tuples, bytes and objects first)"
+)
+# Strict failures are valid JSON: point at the SDK's types, not at JSON conversion.
+_SDK_FIX = "pass SDK input items, or strict_items=False"
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     path = "".join(f"[{part!r}]" for part in loc if part != "[key]")
     return path or "the item itself"
@@ -44,10 +52,7 @@ def _sdk_summary(error: ValidationError) -> str:
     branch, details = min(by_branch.items(), key=lambda entry: len(entry[1]))
     first = details[0]
     where = _location(tuple(first["loc"][1:])) if first["loc"] else "the item itself"
-    return (
-        f"matches none of the SDK's {len(by_branch)} input item types; closest is "
-        f"{branch} ({first['msg']} at {where})"
-    )
+    return f"is not an SDK input item (closest: {branch}, {first['msg']} at {where})"
 
 
 def encode_batch(
@@ -71,11 +76,9 @@ def encode_batch(
     """
     where = describe(session_id, table_name)
 
-    def invalid(index: int, problem: str) -> InvalidItemError:
+    def invalid(index: int, problem: str, fix: str = _JSON_FIX) -> InvalidItemError:
         return InvalidItemError(
-            f"Item {index} of the batch for {where} {problem}; nothing of the batch "
-            "was stored. Fix: pass JSON objects of str, int, float, bool, None, "
-            "list and dict only (convert sets, tuples, bytes and objects first).",
+            f"Item {index} of the batch for {where} {problem}; nothing was stored. Fix: {fix}.",
             index=index,
             session_id=session_id,
             table_name=table_name,
@@ -103,7 +106,7 @@ def encode_batch(
             try:
                 _sdk_item_adapter().validate_python(item)
             except ValidationError as exc:
-                raise invalid(index, _sdk_summary(exc)) from None
+                raise invalid(index, _sdk_summary(exc), _SDK_FIX) from None
         try:
             text = dumps_item(item)
             text.encode("utf-8")

@@ -1,0 +1,358 @@
+"""Expiry and size limits, checked against what the endpoint stores.
+
+TTL tests drive time through the session's ``clock`` or store items whose ttl
+has already passed, so nothing waits for real time to go by. Size tests build
+items of an exact size by DynamoDB's rule (ASCII padding: one byte a character).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from openai_agents_session import (
+    ITEM_SIZE_LIMIT,
+    DynamoDBSession,
+    SessionStoreError,
+    SessionTooLargeError,
+)
+from openai_agents_session.models.codec import encode_item, item_size
+from tests.conftest import BACKEND, count_calls
+from tests.support.sessions import (
+    PutSizes,
+    client_fixture,  # noqa: F401
+    clients_fixture,  # noqa: F401
+    legacy_item,
+    message,
+    module_table,  # noqa: F401
+    now,
+    raw_fixture,  # noqa: F401
+    raw_get,
+    raw_put,
+    stored_items,
+)
+
+
+def sid() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+class Clock:
+    """A settable clock for the session's ``clock`` parameter."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def stored_ttl(item: dict[str, Any] | None) -> int | None:
+    assert item is not None
+    return int(item["ttl"]["N"]) if "ttl" in item else None
+
+
+# ----------------------------------------------------------------------- TTL
+
+
+async def test_every_write_slides_the_ttl(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    clock = Clock(now() + 0.25)
+    session = DynamoDBSession(session_id, client, table, ttl_seconds=3600, clock=clock)
+
+    await session.add_items([message("a"), message("b")])
+    first = int(clock.now) + 3600
+    assert stored_ttl(await raw_get(raw, table, session_id)) == first
+
+    clock.now += 100.5
+    await session.add_items([message("c")])
+    assert stored_ttl(await raw_get(raw, table, session_id)) == int(clock.now) + 3600
+    assert int(clock.now) + 3600 == first + 100
+
+    clock.now += 50
+    assert await session.pop_item() == message("c")
+    assert stored_ttl(await raw_get(raw, table, session_id)) == first + 150
+
+    # Reading does not extend the session; only writes do.
+    clock.now += 50
+    assert await session.get_items() == [message("a"), message("b")]
+    assert stored_ttl(await raw_get(raw, table, session_id)) == first + 150
+
+
+async def test_ttl_follows_the_wall_clock(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table, ttl_seconds=600)
+    before = now()
+    await session.add_items([message("a")])
+    after = now()
+    ttl = stored_ttl(await raw_get(raw, table, session_id))
+    assert ttl is not None and before + 600 <= ttl <= after + 600
+
+
+async def test_without_ttl_seconds_no_ttl_is_written(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    await DynamoDBSession(session_id, client, table, ttl_seconds=60).add_items([message("a")])
+    assert stored_ttl(await raw_get(raw, table, session_id)) is not None
+    # An object without ttl_seconds writes items that never expire.
+    await DynamoDBSession(session_id, client, table).add_items([message("b")])
+    assert stored_ttl(await raw_get(raw, table, session_id)) is None
+    assert await stored_items(raw, table, session_id) == [message("a"), message("b")]
+
+
+@pytest.mark.parametrize("ttl_seconds", [None, 60], ids=["no-ttl-seconds", "ttl-seconds"])
+async def test_expired_item_reads_as_absent(
+    client: Any, table: str, raw: Any, ttl_seconds: int | None
+) -> None:
+    session_id = sid()
+    old = [message("old-1"), message("old-2")]
+    expired = legacy_item(session_id, old, ttl=now() - 10)
+    await raw_put(raw, table, expired)
+    session = DynamoDBSession(session_id, client, table, ttl_seconds=ttl_seconds)
+
+    calls = count_calls(client)
+    assert await session.get_items() == []
+    assert await session.get_items(limit=1) == []
+    assert await session.pop_item() is None
+    assert await session.get_record() is None
+    assert calls["PutItem"] == 0  # reading an expired item never writes
+    assert await raw_get(raw, table, session_id) == expired
+
+    record = await session.get_record(include_expired=True)
+    assert record is not None
+    assert record.items == old
+    assert record.ttl is not None and record.ttl < now()
+    assert record.updated_at == 1_700_000_000
+
+    await session.add_items([message("new")])
+    assert await stored_items(raw, table, session_id) == [message("new")]
+    ttl = stored_ttl(await raw_get(raw, table, session_id))
+    if ttl_seconds is None:
+        assert ttl is None
+    else:
+        assert ttl is not None and ttl >= now() + ttl_seconds - 5
+    assert await session.get_items() == [message("new")]
+
+
+async def test_clock_decides_expiry(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    live = DynamoDBSession(session_id, client, table, ttl_seconds=60)
+    await live.add_items([message("a"), message("b")])
+    later = DynamoDBSession(
+        session_id, client, table, ttl_seconds=60, clock=lambda: time.time() + 61
+    )
+    assert await later.get_items() == []
+    assert await later.pop_item() is None
+    assert await live.get_items() == [message("a"), message("b")]  # not yet for a present clock
+    await later.add_items([message("fresh")])
+    assert await stored_items(raw, table, session_id) == [message("fresh")]
+
+
+async def test_fresh_object_replaces_an_expired_item(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    await raw_put(raw, table, legacy_item(session_id, [message("old")], ttl=now() - 1))
+    # A fresh object's blind create meets the expired item and replaces it.
+    await DynamoDBSession(session_id, client, table, ttl_seconds=60).add_items([message("new")])
+    assert await stored_items(raw, table, session_id) == [message("new")]
+
+
+async def test_replacing_an_expired_item_does_not_overwrite_a_racing_writer(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    await raw_put(raw, table, legacy_item(session_id, [message("old")], ttl=now() - 10))
+    slow = DynamoDBSession(session_id, client, table, ttl_seconds=60)
+    assert await slow.get_items() == []  # `slow` now remembers the expired item
+
+    # Another writer revives the session first.
+    racer = DynamoDBSession(session_id, raw, table, ttl_seconds=60)
+    await racer.add_items([message("racer")])
+    assert await stored_items(raw, table, session_id) == [message("racer")]
+
+    # `slow` would replace the expired item it saw; its condition must notice the
+    # racer's write and append on top of it instead of overwriting it.
+    await slow.add_items([message("slow")])
+    assert await stored_items(raw, table, session_id) == [message("racer"), message("slow")]
+
+
+async def test_replacing_an_expired_item_is_conditional_on_its_version(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    await raw_put(raw, table, legacy_item(session_id, [message("old")], ttl=now() - 10))
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params)
+
+    client.meta.events.register("before-parameter-build.dynamodb.PutItem", record)
+    session = DynamoDBSession(session_id, client, table)
+    await session.get_items()
+    await session.add_items([message("new")])
+    (put,) = sent
+    names = put["ExpressionAttributeNames"]
+    values = {json.dumps(v, sort_keys=True) for v in put["ExpressionAttributeValues"].values()}
+    assert set(names.values()) == {"updated_at", "session_id"}
+    assert json.dumps({"N": "1700000000"}, sort_keys=True) in values
+    assert "attribute_not_exists" in put["ConditionExpression"]
+
+
+# ---------------------------------------------------------------------- size
+
+V22 = Decimal("1764067000.123456789012")
+
+
+def padding_for(session_id: str, history: list[Any], target: int, versions: int) -> int:
+    """Characters of ASCII content that make the next item exactly `target` bytes.
+
+    Assumes versions of 22 significant digits (12 bytes); one in a hundred has
+    trailing zeros and is shorter, which callers detect and retry.
+    """
+    conversation = json.dumps([*history, message("")], separators=(",", ":"))
+    log = frozenset(V22 + Decimal(n + 1).scaleb(-12) for n in range(versions))
+    base = item_size(encode_item(session_id, conversation, V22, None, log))
+    return target - base
+
+
+async def test_under_the_limit_succeeds(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table)
+    sizes = PutSizes().attach(client)
+    chunk = "x" * 49_000
+    batches = [[message(f"{i}:{chunk}")] for i in range(8)]
+    for batch in batches:
+        await session.add_items(batch)
+    # 8 x ~49 KB: just under 400 KB, and accepted by both the library and the endpoint.
+    assert 390_000 < sizes[-1] < 400_000
+    assert await stored_items(raw, table, session_id) == [b[0] for b in batches]
+
+
+async def test_one_byte_over_is_refused_before_sending(client: Any, table: str, raw: Any) -> None:
+    history = [message("h" * 1000), message("i" * 2000)]
+    for _ in range(5):  # a retry only if a version happened to have trailing zeros
+        session_id = sid()
+        session = DynamoDBSession(session_id, client, table)
+        await session.add_items(history)
+        before = await raw_get(raw, table, session_id)
+        pad = padding_for(session_id, history, ITEM_SIZE_LIMIT + 1, versions=2)
+        calls = count_calls(client)
+        try:
+            await session.add_items([message("p" * pad)])
+        except SessionTooLargeError as exc:
+            error = exc
+        else:
+            continue
+        assert error.size == ITEM_SIZE_LIMIT + 1
+        assert error.limit == ITEM_SIZE_LIMIT == 409_600
+        assert calls["PutItem"] == 0
+        assert await raw_get(raw, table, session_id) == before
+        assert session_id in str(error) and table in str(error) and "max_items" in str(error)
+        assert isinstance(error, SessionStoreError)
+        # Nothing changed for the session object either.
+        await session.add_items([message("small")])
+        assert await stored_items(raw, table, session_id) == [*history, message("small")]
+        return
+    pytest.fail("no attempt produced an item of exactly 409601 bytes")
+
+
+async def test_exact_limit_is_sent_and_accepted(client: Any, table: str, raw: Any) -> None:
+    sizes = PutSizes().attach(client)
+    for _ in range(5):
+        session_id = sid()
+        session = DynamoDBSession(session_id, client, table)
+        pad = padding_for(session_id, [], ITEM_SIZE_LIMIT, versions=1)
+        refused: SessionTooLargeError | None = None
+        try:
+            await session.add_items([message("p" * pad)])
+        except SessionTooLargeError as exc:
+            refused = exc
+        if sizes[-1] != ITEM_SIZE_LIMIT:
+            continue  # a version with trailing zeros: a shorter item, try again
+        # The library lets exactly 409600 bytes through to the endpoint.
+        if BACKEND == "moto":
+            # moto refuses from 405000 bytes by its own count (its LimitedSizeDict),
+            # not at DynamoDB's 409600; dynalite implements DynamoDB's rule.
+            assert refused is not None
+            return
+        assert refused is None
+        stored = await raw_get(raw, table, session_id)
+        assert stored is not None and item_size(stored) == ITEM_SIZE_LIMIT
+        # The endpoint's own boundary: one more byte is refused by DynamoDB too.
+        too_big = dict(stored, conversation_data={"S": stored["conversation_data"]["S"] + " "})
+        assert item_size(too_big) == ITEM_SIZE_LIMIT + 1
+        with pytest.raises(raw.exceptions.ClientError, match=r"[Ss]ize"):
+            await raw.put_item(TableName=table, Item=too_big)
+        return
+    pytest.fail("no attempt produced an item of exactly 409600 bytes")
+
+
+@pytest.mark.moto_only
+async def test_endpoint_refusing_the_size_is_a_too_large_error(
+    client: Any, table: str, raw: Any
+) -> None:
+    # moto refuses from 405000 bytes (its own count): the library's check passes,
+    # the endpoint's does not, and the refusal must still come back typed.
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table)
+    await session.add_items([message("a")])
+    before = await raw_get(raw, table, session_id)
+    sizes = PutSizes().attach(client)
+    with pytest.raises(SessionTooLargeError) as caught:
+        await session.add_items([message("x" * 406_000)])
+    assert len(sizes) == 1 and 405_000 < sizes[0] < ITEM_SIZE_LIMIT
+    assert caught.value.limit == ITEM_SIZE_LIMIT
+    assert await raw_get(raw, table, session_id) == before
+    await session.add_items([message("b")])
+    assert await stored_items(raw, table, session_id) == [message("a"), message("b")]
+    # `.size` is documented as the size the item would have had by DynamoDB's rule.
+    assert caught.value.size == sizes[0]
+
+
+async def test_size_warning_is_logged(
+    client: Any, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = DynamoDBSession(sid(), client, table, size_warning_ratio=0.5)
+    with caplog.at_level(logging.WARNING, logger="openai_agents_session"):
+        await session.add_items([message("x" * 100_000)])
+        assert not caplog.records
+        await session.add_items([message("y" * 120_000)])
+    (record,) = caplog.records
+    assert session.session_id in record.getMessage()
+
+
+async def test_max_items_keeps_the_newest(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table, max_items=3)
+    calls = count_calls(client)
+    await session.add_items([message("a"), message("b")])
+    await session.add_items([message("c"), message("d")])
+    assert await stored_items(raw, table, session_id) == [message(t) for t in "bcd"]
+    await session.add_items([message(t) for t in "efghi"])
+    assert await stored_items(raw, table, session_id) == [message(t) for t in "ghi"]
+    assert calls == Counter({"PutItem": 3})
+    assert await session.get_items() == [message(t) for t in "ghi"]
+    assert await session.pop_item() == message("i")
+    # Another object without a bound sees the trimmed history, not the dropped items.
+    assert await DynamoDBSession(session_id, raw, table).get_items() == [message("g"), message("h")]
+
+
+async def test_max_items_avoids_the_size_limit(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    big = "z" * 150_000
+    bounded = DynamoDBSession(session_id, client, table, max_items=2)
+    for i in range(4):
+        await bounded.add_items([message(f"{i}{big}")])
+    stored = await stored_items(raw, table, session_id)
+    assert stored is not None and [m["content"][0] for m in stored] == ["2", "3"]
+    # Without the bound, the same growth is refused and nothing is written.
+    unbounded = DynamoDBSession(session_id, client, table)
+    with pytest.raises(SessionTooLargeError):
+        await unbounded.add_items([message(f"4{big}")])
+    stored_after = await stored_items(raw, table, session_id)
+    assert stored_after is not None and [m["content"][0] for m in stored_after] == ["2", "3"]

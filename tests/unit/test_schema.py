@@ -1,0 +1,141 @@
+"""The schema is declared once on `SessionRecord`; everything derived from it agrees.
+
+The expected values here are written out by hand from the user's spec (the
+"DynamoDB Item Structure" table), so a change to the declaration that drifts
+from the spec fails, and so does a derived artefact that drifts from the
+declaration.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+import pytest
+from pydantic import BaseModel
+
+from openai_agents_session.models import (
+    SCHEMA,
+    DynamoAttribute,
+    Schema,
+    SessionRecord,
+    create_table_request,
+    session_model,
+    ttl_specification,
+)
+
+# The spec's table, plus the write log the library adds.
+SPEC_ATTRIBUTES = {
+    "session_id": "S",
+    "conversation_data": "S",
+    "updated_at": "N",
+    "ttl": "N",
+    "recent_writes": "NS",
+}
+
+
+def declared() -> dict[str, DynamoAttribute]:
+    """The `DynamoAttribute` metadata read straight off the Pydantic fields."""
+    result: dict[str, DynamoAttribute] = {}
+    for name, info in SessionRecord.model_fields.items():
+        (meta,) = [m for m in info.metadata if isinstance(m, DynamoAttribute)]
+        result[name] = meta
+    return result
+
+
+def test_schema_names_and_types_follow_the_spec() -> None:
+    assert {name: spec.type for name, spec in SCHEMA.attributes.items()} == SPEC_ATTRIBUTES
+    assert SCHEMA.attributes == declared()
+
+
+def test_schema_roles_point_at_the_spec_attributes() -> None:
+    assert SCHEMA.partition_key == "session_id"
+    assert SCHEMA.payload == "conversation_data"
+    assert SCHEMA.version == "updated_at"
+    assert SCHEMA.ttl == "ttl"
+    assert SCHEMA.write_log == "recent_writes"
+    assert SCHEMA.attributes["conversation_data"].json is True
+    assert not any(s.json for n, s in SCHEMA.attributes.items() if n != "conversation_data")
+
+
+def test_schema_refuses_a_field_without_metadata() -> None:
+    class Missing(BaseModel):
+        session_id: Annotated[str, DynamoAttribute("S", "partition_key")]
+        undeclared: str
+
+    with pytest.raises(TypeError, match="undeclared"):
+        Schema.from_model(Missing)
+
+
+def test_schema_refuses_a_role_declared_twice() -> None:
+    class Twice(BaseModel):
+        a: Annotated[str, DynamoAttribute("S", "partition_key")]
+        b: Annotated[str, DynamoAttribute("S", "partition_key")]
+
+    with pytest.raises(TypeError, match="partition_key"):
+        Schema.from_model(Twice)
+
+
+def test_pynamodb_model_is_derived_from_the_schema() -> None:
+    model = session_model("derived-table", host="http://127.0.0.1:1", region="eu-west-1")
+    attributes = model.get_attributes()
+    assert {name: a.attr_type for name, a in attributes.items()} == SPEC_ATTRIBUTES
+    assert {name: a.attr_name for name, a in attributes.items()} == {n: n for n in SPEC_ATTRIBUTES}
+    hash_keys = [name for name, a in attributes.items() if a.is_hash_key]
+    range_keys = [name for name, a in attributes.items() if a.is_range_key]
+    assert hash_keys == [SCHEMA.partition_key]
+    assert range_keys == []
+    assert model.Meta.table_name == "derived-table"
+    assert model.Meta.host == "http://127.0.0.1:1"
+    assert model.Meta.region == "eu-west-1"
+    assert model.Meta.billing_mode == "PAY_PER_REQUEST"
+    # Only the key and the version are mandatory in a stored item.
+    required = {name for name, a in attributes.items() if not a.null}
+    assert required == {"session_id", "updated_at"}
+
+
+def test_create_table_request_agrees_with_the_model() -> None:
+    model = session_model("agent_sessions")
+    request = create_table_request("agent_sessions")
+    keys = [(n, a) for n, a in model.get_attributes().items() if a.is_hash_key]
+    assert request == {
+        "TableName": "agent_sessions",
+        "KeySchema": [{"AttributeName": n, "KeyType": "HASH"} for n, _ in keys],
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": a.attr_type} for n, a in keys
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    # And, written out from the spec, what that must be.
+    assert request["KeySchema"] == [{"AttributeName": "session_id", "KeyType": "HASH"}]
+    assert request["AttributeDefinitions"] == [
+        {"AttributeName": "session_id", "AttributeType": "S"}
+    ]
+
+
+def test_create_table_request_provisioned() -> None:
+    request = create_table_request(
+        "t-prov", billing_mode="PROVISIONED", read_capacity=7, write_capacity=3
+    )
+    assert request["BillingMode"] == "PROVISIONED"
+    assert request["ProvisionedThroughput"] == {"ReadCapacityUnits": 7, "WriteCapacityUnits": 3}
+    assert "ProvisionedThroughput" not in create_table_request("t-ppr")
+
+
+def test_ttl_specification_uses_the_schema_ttl_attribute() -> None:
+    assert ttl_specification() == {"Enabled": True, "AttributeName": "ttl"}
+    assert SCHEMA.attributes[ttl_specification()["AttributeName"]].role == "ttl"
+
+
+def test_session_record_validates_and_reports_expiry() -> None:
+    record = SessionRecord(
+        session_id="s", conversation_data=[{"role": "user"}], updated_at=Decimal(1), ttl=100
+    )
+    assert record.items == [{"role": "user"}]
+    assert record.is_expired(100)
+    assert not record.is_expired(99.9)
+    assert not SessionRecord(session_id="s", updated_at=Decimal(1)).is_expired(10**12)
+    with pytest.raises(ValueError):
+        SessionRecord(session_id="", updated_at=Decimal(1))
+    with pytest.raises(ValueError):
+        SessionRecord(session_id="s", updated_at=Decimal(1), unknown=1)  # type: ignore[call-arg]
