@@ -238,10 +238,8 @@ def error_for_code(
         codes that have no subclass).
     """
     cls, fix = _ERRORS.get(code, (DynamoDBError, "see the DynamoDB error code above"))
-    message = (
-        f"{operation} on session {session_id!r} in table {table_name!r} failed: "
-        f"{code}: {detail}. Fix: {fix}."
-    )
+    where = describe(session_id, table_name) if session_id else f"table {table_name!r}"
+    message = f"{operation} on {where} failed: {code}: {detail}. Fix: {fix}."
     return cls(message, code=code, session_id=session_id, table_name=table_name)
 
 

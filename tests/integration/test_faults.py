@@ -43,6 +43,7 @@ RETRY_MODES: dict[str, dict[str, Any]] = {
     "standard": {"mode": "standard", "max_attempts": 2},
 }
 
+
 def batch(tag: str, size: int = 2) -> list[Any]:
     return [{"role": "user", "content": f"{tag}-{i}"} for i in range(size)]
 

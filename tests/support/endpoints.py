@@ -10,11 +10,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from openai_agents_session import moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +48,7 @@ def dynalite_command(port: int) -> list[str]:
 
 
 def moto_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return moto_server.command("127.0.0.1", port)
 
 
 @contextmanager

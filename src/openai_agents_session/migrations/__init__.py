@@ -1,0 +1,117 @@
+"""Versioned migrations of the session table, driven by the schema and run from CI.
+
+The library API behind ``openai-agents-session migrate``; each verb is one
+coroutine here::
+
+    from openai_agents_session.migrations import up
+    result = await up(client, "agent_sessions", lock_timeout=300)
+
+- `up`: create the table if needed, adopt an unledgered table that matches the
+  schema, apply pending migrations under the lock (``dry_run`` counts only).
+- `plan`, `status`, `history`: read-only views of what would run and what ran.
+- `check`: the declared schema against the head migration (offline), and the
+  live table against the schema (with a client).
+- `stamp`: record migrations as applied without running them (adopt, repair).
+- `down`: revert reversible team migrations.
+- `unlock`: delete a dead runner's lock.
+
+The ledger, the lock and backfill checkpoints live in the session table under
+session ids starting with ``__oas__#``, which `DynamoDBSession` refuses.
+"""
+
+from .backfill import BackfillFunction, BackfillItem, BackfillResult, CapacityLimiter
+from .context import MigrationContext
+from .drift import schema_fingerprint, schema_snapshot
+from .errors import (
+    DirtyLedgerError,
+    DriftError,
+    IrreversibleMigrationError,
+    LeaseLostError,
+    LockBusyError,
+    MigrationError,
+    MigrationFailedError,
+    MigrationInterruptedError,
+    RevisionGraphError,
+    UnknownRevisionError,
+)
+from .keys import LEDGER_INDEX_ID, LOCK_ID, checkpoint_id, is_reserved, ledger_id
+from .ledger import LedgerRecord, read_ledger
+from .loader import BUILTIN_DIR, Migration, MigrationGraph, build_graph, load_migrations
+from .lock import DEFAULT_LEASE_SECONDS, LockInfo, MigrationLock, read_lock
+from .progress import LogReporter, PlainReporter, Reporter, RichReporter
+from .runner import (
+    CheckReport,
+    DownResult,
+    HistoryReport,
+    Plan,
+    PlanStep,
+    StampResult,
+    StatusEntry,
+    StatusReport,
+    UpResult,
+    check,
+    down,
+    history,
+    plan,
+    stamp,
+    status,
+    unlock,
+    up,
+)
+
+__all__ = [
+    "BUILTIN_DIR",
+    "DEFAULT_LEASE_SECONDS",
+    "LEDGER_INDEX_ID",
+    "LOCK_ID",
+    "BackfillFunction",
+    "BackfillItem",
+    "BackfillResult",
+    "CapacityLimiter",
+    "CheckReport",
+    "DirtyLedgerError",
+    "DownResult",
+    "DriftError",
+    "HistoryReport",
+    "IrreversibleMigrationError",
+    "LeaseLostError",
+    "LedgerRecord",
+    "LockBusyError",
+    "LockInfo",
+    "LogReporter",
+    "Migration",
+    "MigrationContext",
+    "MigrationError",
+    "MigrationFailedError",
+    "MigrationGraph",
+    "MigrationInterruptedError",
+    "MigrationLock",
+    "PlainReporter",
+    "Plan",
+    "PlanStep",
+    "Reporter",
+    "RevisionGraphError",
+    "RichReporter",
+    "StampResult",
+    "StatusEntry",
+    "StatusReport",
+    "UnknownRevisionError",
+    "UpResult",
+    "build_graph",
+    "check",
+    "checkpoint_id",
+    "down",
+    "history",
+    "is_reserved",
+    "ledger_id",
+    "load_migrations",
+    "plan",
+    "read_ledger",
+    "read_lock",
+    "schema_fingerprint",
+    "schema_snapshot",
+    "stamp",
+    "status",
+    "unlock",
+    "up",
+]

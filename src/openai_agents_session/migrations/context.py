@@ -1,0 +1,273 @@
+"""`MigrationContext`: what a migration's ``upgrade(ctx)`` works with.
+
+It carries the client, the table name and the dry-run flag, and offers the
+idempotent building blocks a migration needs: describe the table, update it,
+add a global secondary index and wait for it to finish backfilling, and run a
+data backfill (`run_backfill`) fenced by the run's lock and checkpointed under
+the migration's attempt id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..errors import TableNotFoundError
+from .backfill import BackfillFunction, BackfillResult, run_backfill
+from .dynamo import aws_errors, error_code
+from .errors import MigrationError
+from .progress import Reporter, default_reporter
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+    from .lock import MigrationLock
+
+__all__ = ["MigrationContext"]
+
+logger = logging.getLogger("openai_agents_session.migrations")
+
+
+@dataclass
+class MigrationContext:
+    """Everything a migration step gets.
+
+    Attributes:
+        client: The aiobotocore DynamoDB client.
+        table_name: The session table.
+        revision: The migration being run.
+        dry_run: Count and describe, write nothing. Steps must honour it; the
+            helpers below do.
+        attempt: Id of this application of the migration (kept on resume).
+        billing_mode: Billing mode for a table created by the run.
+        max_rcu: Default read-capacity budget per second for backfills.
+        max_wcu: Default write-capacity budget per second for backfills.
+        poll_interval: Longest pause between polls while waiting for the table
+            or an index.
+        params: Free-form values passed to `up(..., params=...)`.
+        reporter: Where step messages and progress go.
+        logger: The ``openai_agents_session.migrations`` logger.
+        notes: What the step recorded with `note`; stored in its ledger record.
+        backfills: Results of the backfills this step ran.
+        fence: The run's lock; backfill checkpoints are written through it
+            (None in a dry run).
+        clock: Unix time, used for new ``updated_at`` versions.
+    """
+
+    client: DynamoDBClient
+    table_name: str
+    revision: str
+    dry_run: bool = False
+    attempt: str = ""
+    billing_mode: str = "PAY_PER_REQUEST"
+    max_rcu: float | None = None
+    max_wcu: float | None = None
+    poll_interval: float = 5.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+    reporter: Reporter = field(default_factory=default_reporter)
+    logger: logging.Logger = logger
+    notes: dict[str, Any] = field(default_factory=dict)
+    backfills: list[BackfillResult] = field(default_factory=list)
+    fence: MigrationLock | None = None
+    clock: Callable[[], float] = time.time
+
+    def info(self, message: str) -> None:
+        """Report a step message (prefixed with the revision)."""
+        self.reporter.info(f"{self.revision}: {message}")
+
+    def note(self, name: str, value: Any) -> None:
+        """Record a JSON-able fact in this migration's ledger record (``details``)."""
+        self.notes[name] = value
+
+    def check_lease(self) -> None:
+        """Raise `LeaseLostError` if the run's lock was lost (call it in long loops)."""
+        if self.fence is not None and self.fence.lost:
+            raise self.fence.lost_error()
+
+    async def table_exists(self) -> bool:
+        """Whether the table exists (in any status)."""
+        try:
+            await self.describe_table()
+        except TableNotFoundError:
+            return False
+        return True
+
+    async def describe_table(self) -> dict[str, Any]:
+        """DescribeTable's ``Table``."""
+        with aws_errors("describe the table", self.table_name):
+            response = await self.client.describe_table(TableName=self.table_name)
+        return dict(response["Table"])
+
+    async def describe_ttl(self) -> dict[str, Any] | None:
+        """DescribeTimeToLive's ``TimeToLiveDescription``; None when the endpoint has no TTL API."""
+        with aws_errors("describe time to live", self.table_name):
+            try:
+                response = await self.client.describe_time_to_live(TableName=self.table_name)
+            except ClientError as exc:
+                if error_code(exc) == "UnknownOperationException":
+                    return None
+                raise
+        return dict(response.get("TimeToLiveDescription") or {})
+
+    async def update_table(self, **request: Any) -> None:
+        """UpdateTable on this table (skipped, and reported, in a dry run)."""
+        if self.dry_run:
+            self.info(f"would update the table: {sorted(request)}")
+            return
+        with aws_errors("update the table", self.table_name):
+            await self.client.update_table(TableName=self.table_name, **request)
+
+    async def ensure_global_index(
+        self,
+        name: str,
+        partition_key: tuple[str, str],
+        sort_key: tuple[str, str] | None = None,
+        *,
+        projection: Mapping[str, Any] | None = None,
+        provisioned_throughput: Mapping[str, int] | None = None,
+        wait: bool = True,
+    ) -> bool:
+        """Add a global secondary index unless it exists, then wait for it.
+
+        Args:
+            name: Index name.
+            partition_key: ``(attribute, type)`` such as ``("tenant", "S")``.
+            sort_key: Optional ``(attribute, type)``.
+            projection: DynamoDB ``Projection``; ``{"ProjectionType": "ALL"}`` by default.
+            provisioned_throughput: Needed only on a provisioned table.
+            wait: Wait until the index is ACTIVE and done backfilling.
+
+        Returns:
+            True if this call created the index.
+        """
+        table = await self.describe_table()
+        existing = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+        created = False
+        if name not in existing:
+            keys = [(partition_key, "HASH")] + ([(sort_key, "RANGE")] if sort_key else [])
+            create: dict[str, Any] = {
+                "IndexName": name,
+                "KeySchema": [{"AttributeName": a, "KeyType": kind} for (a, _), kind in keys],
+                "Projection": dict(projection or {"ProjectionType": "ALL"}),
+            }
+            if provisioned_throughput:
+                create["ProvisionedThroughput"] = dict(provisioned_throughput)
+            await self.update_table(
+                AttributeDefinitions=[
+                    {"AttributeName": a, "AttributeType": t} for (a, t), _ in keys
+                ],
+                GlobalSecondaryIndexUpdates=[{"Create": create}],
+            )
+            created = not self.dry_run
+            self.info(f"{'would create' if self.dry_run else 'creating'} index {name!r}")
+        if wait:
+            await self.wait_for_index(name)
+        return created
+
+    async def wait_for_index(self, name: str, *, timeout: float = 6 * 3600.0) -> None:
+        """Wait until global secondary index `name` is ACTIVE and no longer backfilling.
+
+        Renewal of the lock continues meanwhile. In a dry run an index that does
+        not exist yet is not waited for.
+
+        Raises:
+            MigrationError: The index does not exist, or `timeout` passed.
+        """
+        deadline = time.monotonic() + timeout
+        pause = min(0.2, self.poll_interval)
+        while True:
+            self.check_lease()
+            table = await self.describe_table()
+            index = next(
+                (i for i in table.get("GlobalSecondaryIndexes", []) if i["IndexName"] == name),
+                None,
+            )
+            if index is None:
+                if self.dry_run:
+                    return
+                raise MigrationError(
+                    f"{self.revision}: table {self.table_name!r} has no index {name!r} to wait "
+                    "for. Fix: create it first (ctx.ensure_global_index)."
+                )
+            if index.get("IndexStatus") == "ACTIVE" and not index.get("Backfilling"):
+                return
+            if time.monotonic() > deadline:
+                raise MigrationError(
+                    f"{self.revision}: index {name!r} is still {index.get('IndexStatus')} after "
+                    f"{timeout:.0f}s. Fix: rerun `migrate up`; it resumes waiting."
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.poll_interval)
+
+    async def wait_for_table(self, *, timeout: float = 600.0) -> None:
+        """Wait until the table is ACTIVE."""
+        deadline = time.monotonic() + timeout
+        pause = min(0.2, self.poll_interval)
+        while True:
+            table = await self.describe_table()
+            if table.get("TableStatus") == "ACTIVE":
+                return
+            if time.monotonic() > deadline:
+                raise MigrationError(
+                    f"table {self.table_name!r} is still {table.get('TableStatus')} after "
+                    f"{timeout:.0f}s. Fix: rerun `migrate up`."
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.poll_interval)
+
+    async def backfill(
+        self,
+        fn: BackfillFunction,
+        *,
+        segments: int = 4,
+        max_rcu: float | None = None,
+        max_wcu: float | None = None,
+        name: str | None = None,
+        page_size: int = 100,
+    ) -> BackfillResult:
+        """Apply `fn` to every session item, safely alongside live traffic.
+
+        Args:
+            fn: Called with a `BackfillItem`; returns the attributes to set (a
+                None value removes that attribute), or None to leave the item
+                alone. It may be async. It must be idempotent: it is asked again
+                after a conflict and after a resume.
+            segments: Parallel scan segments.
+            max_rcu: Read capacity per second (the run's ``--max-rcu`` by default).
+            max_wcu: Write capacity per second (the run's ``--max-wcu`` by default).
+            name: Checkpoint name; needed only for a second backfill in one migration.
+            page_size: Items per Scan page (one checkpoint per page).
+
+        Returns:
+            The counts; also stored in the migration's ledger record.
+        """
+        label = name or self.revision
+        if any(b.name == label for b in self.backfills):
+            raise MigrationError(
+                f"{self.revision}: a second backfill needs its own name= (checkpoints are "
+                "kept per name)."
+            )
+        result = await run_backfill(
+            client=self.client,
+            table_name=self.table_name,
+            fn=fn,
+            name=label,
+            attempt=self.attempt,
+            segments=segments,
+            page_size=page_size,
+            dry_run=self.dry_run,
+            fence=self.fence,
+            reporter=self.reporter,
+            max_rcu=max_rcu if max_rcu is not None else self.max_rcu,
+            max_wcu=max_wcu if max_wcu is not None else self.max_wcu,
+            clock=self.clock,
+        )
+        self.backfills.append(result)
+        self.note("backfills", [b.to_dict() for b in self.backfills])
+        return result

@@ -1,0 +1,160 @@
+"""Drift: the declared schema against the head migration, and the live table against both.
+
+Offline (no AWS), `offline_differences` compares the schema derived from
+`SessionRecord` (CreateTable request without the name, TTL specification and the
+declared attributes) with the snapshot the newest migration recorded, so a schema
+change without a migration fails CI. With a client, `live_differences` compares
+the real table: key schema, key attribute types, TTL and billing mode. Every
+difference is one line saying what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..models.schema import SCHEMA
+from ..models.table import create_table_request, ttl_specification
+from .loader import MigrationGraph
+
+__all__ = [
+    "billing_differences",
+    "key_differences",
+    "offline_differences",
+    "schema_fingerprint",
+    "schema_snapshot",
+    "ttl_differences",
+]
+
+
+def schema_snapshot() -> dict[str, Any]:
+    """The table-shaping part of the declared schema, as plain JSON-able data.
+
+    The CreateTable request without its table name, the TTL specification, and
+    every declared attribute with its DynamoDB type and role.
+    """
+    request = create_table_request("snapshot")
+    request.pop("TableName")
+    attributes = {
+        name: {"type": spec.type, "role": spec.role} for name, spec in SCHEMA.attributes.items()
+    }
+    return {"create_table": request, "ttl": ttl_specification(), "attributes": attributes}
+
+
+def schema_fingerprint(snapshot: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 of a snapshot's canonical JSON (of the current schema by default)."""
+    data = schema_snapshot() if snapshot is None else snapshot
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for k, v in value.items():
+            flat.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return flat
+    if isinstance(value, list):
+        # Key schema and attribute definitions are lists of named dicts: index by name.
+        if all(isinstance(v, Mapping) and "AttributeName" in v for v in value):
+            flat = {}
+            for v in value:
+                rest = {k: w for k, w in v.items() if k != "AttributeName"}
+                flat.update(_flatten(rest, f"{prefix}[{v['AttributeName']}]"))
+            return flat
+        return {prefix: value}
+    return {prefix: value}
+
+
+def offline_differences(
+    graph: MigrationGraph, current: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Compare the declared schema with the snapshot recorded by the newest migration.
+
+    Args:
+        graph: The loaded migrations.
+        current: The snapshot to check; the current `schema_snapshot()` by default.
+
+    Returns:
+        One line per difference; empty when the schema matches.
+    """
+    recorded = [m for m in graph.chain if m.schema_fingerprint or m.schema_snapshot]
+    if not recorded:
+        return ["no migration records a schema snapshot. Fix: reinstall openai-agents-session."]
+    head = recorded[-1]
+    where = f"migration {head.revision}"
+    problems: list[str] = []
+    if head.schema_snapshot is None or head.schema_fingerprint is None:
+        return [f"{where} records only half of schema_snapshot/schema_fingerprint."]
+    if schema_fingerprint(head.schema_snapshot) != head.schema_fingerprint:
+        problems.append(
+            f"{where}: schema_fingerprint does not match its own schema_snapshot "
+            "(the file was edited by hand)."
+        )
+    now = schema_snapshot() if current is None else current
+    if schema_fingerprint(now) == schema_fingerprint(head.schema_snapshot):
+        return problems
+    before, after = _flatten(head.schema_snapshot), _flatten(now)
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            problems.append(
+                f"schema field {name}: {where} recorded {before.get(name)!r}, "
+                f"SessionRecord now declares {after.get(name)!r}"
+            )
+    problems.append(
+        f"the schema changed since {where}. Fix: add a migration that changes the "
+        "table and records the new schema_snapshot/schema_fingerprint."
+    )
+    return problems
+
+
+def _pairs(entries: Sequence[Mapping[str, Any]], value: str) -> dict[str, str]:
+    return {str(e["AttributeName"]): str(e[value]) for e in entries}
+
+
+def key_differences(table: Mapping[str, Any]) -> list[str]:
+    """Key schema and key attribute types of a DescribeTable ``Table`` against the schema."""
+    expected = create_table_request(str(table.get("TableName", "x")))
+    problems: list[str] = []
+    want_keys = _pairs(expected["KeySchema"], "KeyType")
+    have_keys = _pairs(table.get("KeySchema", []), "KeyType")
+    if want_keys != have_keys:
+        problems.append(
+            f"key schema: expected {_describe(want_keys)}, found {_describe(have_keys)}"
+        )
+    want_types = _pairs(expected["AttributeDefinitions"], "AttributeType")
+    have_types = _pairs(table.get("AttributeDefinitions", []), "AttributeType")
+    for name, kind in want_types.items():
+        if have_types.get(name, kind) != kind:
+            problems.append(
+                f"attribute definition {name}: expected type {kind}, found {have_types[name]}"
+            )
+    return problems
+
+
+def ttl_differences(description: Mapping[str, Any]) -> list[str]:
+    """A DescribeTimeToLive ``TimeToLiveDescription`` against TTL on the schema's attribute."""
+    want = ttl_specification()["AttributeName"]
+    status = description.get("TimeToLiveStatus", "DISABLED")
+    attribute = description.get("AttributeName")
+    if status in ("ENABLED", "ENABLING"):
+        if attribute != want:
+            return [f"TTL: expected on attribute {want!r}, found on {attribute!r}"]
+        return []
+    return [f"TTL: expected ENABLED on attribute {want!r}, found {status}"]
+
+
+def billing_differences(table: Mapping[str, Any], billing_mode: str) -> list[str]:
+    """The table's billing mode against `billing_mode`."""
+    found = (table.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED"
+    if found != billing_mode:
+        return [f"billing mode: expected {billing_mode}, found {found}"]
+    return []
+
+
+def _describe(keys: Mapping[str, str]) -> str:
+    if not keys:
+        return "no key"
+    return ", ".join(f"{name} ({kind})" for name, kind in keys.items())

@@ -1,0 +1,48 @@
+"""The reserved keys of the library's own items in the session table.
+
+The ledger, the lock and backfill checkpoints live in the same table as the
+sessions (single-table design), under partition keys that start with
+`RESERVED_PREFIX` (``__oas__#``). `DynamoDBSession` refuses such ids, and the
+admin commands and backfills skip them, so no session can collide with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models.schema import RESERVED_PREFIX, SCHEMA
+
+__all__ = [
+    "LEDGER_INDEX_ID",
+    "LOCK_ID",
+    "checkpoint_id",
+    "is_reserved",
+    "key",
+    "ledger_id",
+]
+
+LOCK_ID = f"{RESERVED_PREFIX}lock"
+"""The lease item that serialises migration runners."""
+
+LEDGER_INDEX_ID = f"{RESERVED_PREFIX}ledger"
+"""The item listing every revision that has a ledger record (read first, then each record)."""
+
+
+def ledger_id(revision: str) -> str:
+    """Partition key of the ledger record of `revision`."""
+    return f"{RESERVED_PREFIX}ledger#{revision}"
+
+
+def checkpoint_id(name: str, segment: int) -> str:
+    """Partition key of the checkpoint of backfill `name`, scan segment `segment`."""
+    return f"{RESERVED_PREFIX}checkpoint#{name}#{segment}"
+
+
+def is_reserved(session_id: str | None) -> bool:
+    """Whether a partition key belongs to the library rather than to a session."""
+    return session_id is not None and session_id.startswith(RESERVED_PREFIX)
+
+
+def key(item_id: str) -> dict[str, Any]:
+    """The primary-key map of an item, keyed by the schema's partition key."""
+    return {SCHEMA.partition_key: {"S": item_id}}

@@ -1,0 +1,308 @@
+"""Loading migration files and checking that they form one chain.
+
+A migration is a module named ``NNNN_slug.py`` that defines ``revision`` (equal
+to the file's stem), ``down_revision`` (its parent, None only for the first
+built-in one), ``description``, ``async def upgrade(ctx)`` and optionally
+``async def downgrade(ctx)`` and ``async def verify(ctx) -> list[str]`` (the
+differences between the live table and the migration's end state, used to adopt
+a table that already has it). The built-in chain ships in ``versions/``; a team's
+own folder chains after its head. `build_graph` rejects duplicates, gaps, two
+roots, two heads and cycles before anything touches DynamoDB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .errors import RevisionGraphError, UnknownRevisionError
+
+if TYPE_CHECKING:
+    from .context import MigrationContext
+
+__all__ = [
+    "BUILTIN_DIR",
+    "FILE_PATTERN",
+    "Migration",
+    "MigrationGraph",
+    "build_graph",
+    "checksum",
+    "load_file",
+    "load_migrations",
+]
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "versions"
+"""Where the built-in migrations live."""
+
+FILE_PATTERN = re.compile(r"^\d{4,}_[A-Za-z0-9_]+\.py$")
+"""Names of migration files; anything else in a folder (helpers, ``__init__.py``) is ignored."""
+
+Step = Callable[["MigrationContext"], Awaitable[None]]
+Verify = Callable[["MigrationContext"], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file, loaded.
+
+    Attributes:
+        revision: Its id, e.g. ``0003_add_tenant_index`` (the file's stem).
+        down_revision: Its parent's id; None for the root.
+        description: One line saying what it does.
+        upgrade: ``async def upgrade(ctx)``.
+        downgrade: ``async def downgrade(ctx)``, or None when irreversible.
+        verify: ``async def verify(ctx) -> list[str]``, or None; lets a table
+            that already has the migration's effect be adopted.
+        checksum: SHA-256 of the file (line endings normalised to LF).
+        path: The file.
+        builtin: Shipped with the package rather than a team's folder.
+        schema_snapshot: The schema this migration leaves the table in, when it
+            records one (``migrate check`` compares it with `SessionRecord`).
+        schema_fingerprint: SHA-256 of `schema_snapshot`, recorded alongside it.
+    """
+
+    revision: str
+    down_revision: str | None
+    description: str
+    upgrade: Step
+    downgrade: Step | None = None
+    verify: Verify | None = None
+    checksum: str = ""
+    path: Path | None = None
+    builtin: bool = False
+    schema_snapshot: Mapping[str, Any] | None = field(default=None, compare=False)
+    schema_fingerprint: str | None = None
+
+    @property
+    def reversible(self) -> bool:
+        """Whether `downgrade` exists."""
+        return self.downgrade is not None
+
+
+@dataclass(frozen=True)
+class MigrationGraph:
+    """The migrations as one chain, root first.
+
+    Attributes:
+        chain: Every migration in order of application.
+    """
+
+    chain: tuple[Migration, ...]
+
+    @property
+    def head(self) -> Migration:
+        """The last migration."""
+        return self.chain[-1]
+
+    @property
+    def builtin_head(self) -> Migration:
+        """The last built-in migration (team migrations follow it)."""
+        return [m for m in self.chain if m.builtin][-1]
+
+    @property
+    def revisions(self) -> list[str]:
+        """Every revision id, in order."""
+        return [m.revision for m in self.chain]
+
+    def get(self, revision: str) -> Migration:
+        """The migration with this id.
+
+        Raises:
+            UnknownRevisionError: No such revision.
+        """
+        return self.chain[self.index(revision)]
+
+    def index(self, revision: str) -> int:
+        """Position of `revision` in the chain.
+
+        Raises:
+            UnknownRevisionError: No such revision.
+        """
+        if revision == "head":
+            return len(self.chain) - 1
+        for position, migration in enumerate(self.chain):
+            if migration.revision == revision:
+                return position
+        known = ", ".join(self.revisions)
+        raise UnknownRevisionError(
+            f"unknown revision {revision!r}. Fix: use one of: {known} (or 'head')."
+        )
+
+    def upto(self, revision: str | None) -> tuple[Migration, ...]:
+        """The chain from the root through `revision` (the whole chain for None)."""
+        if revision is None:
+            return self.chain
+        return self.chain[: self.index(revision) + 1]
+
+
+def checksum(data: bytes) -> str:
+    """SHA-256 of a migration file's bytes, with CRLF normalised so checkouts agree."""
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def _problem(path: Path, message: str) -> RevisionGraphError:
+    return RevisionGraphError(f"migration file {path}: {message}")
+
+
+def _coroutine_function(module: ModuleType, name: str, path: Path, *, required: bool) -> Any:
+    fn = getattr(module, name, None)
+    if fn is None:
+        if required:
+            raise _problem(path, f"defines no `async def {name}(ctx)`.")
+        return None
+    if not inspect.iscoroutinefunction(fn):
+        raise _problem(path, f"`{name}` must be an `async def` taking the migration context.")
+    return fn
+
+
+def load_file(path: Path, *, builtin: bool = False) -> Migration:
+    """Import one migration file and check its module attributes.
+
+    Raises:
+        RevisionGraphError: The file is missing ``revision``, ``down_revision`` or
+            ``upgrade``, or its ``revision`` does not equal its file name.
+    """
+    data = path.read_bytes()
+    digest = checksum(data)
+    name = f"_oas_migration_{digest[:12]}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise _problem(path, "cannot be imported.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise _problem(path, f"raised {type(exc).__name__} on import: {exc}") from exc
+    finally:
+        sys.modules.pop(name, None)
+    revision = getattr(module, "revision", None)
+    if revision != path.stem:
+        raise _problem(path, f"`revision = {revision!r}` must equal the file name, {path.stem!r}.")
+    if not hasattr(module, "down_revision"):
+        raise _problem(path, "defines no `down_revision` (its parent's id, or None).")
+    down_revision = module.down_revision
+    if down_revision is not None and not isinstance(down_revision, str):
+        raise _problem(path, f"`down_revision` must be a str or None, got {down_revision!r}.")
+    description = getattr(module, "description", None) or (module.__doc__ or "").strip()
+    snapshot = getattr(module, "schema_snapshot", None)
+    fingerprint = getattr(module, "schema_fingerprint", None)
+    return Migration(
+        revision=revision,
+        down_revision=down_revision,
+        description=str(description).splitlines()[0] if description else "",
+        upgrade=_coroutine_function(module, "upgrade", path, required=True),
+        downgrade=_coroutine_function(module, "downgrade", path, required=False),
+        verify=_coroutine_function(module, "verify", path, required=False),
+        checksum=digest,
+        path=path,
+        builtin=builtin,
+        schema_snapshot=snapshot,
+        schema_fingerprint=fingerprint,
+    )
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise RevisionGraphError(
+            f"migrations folder {folder} does not exist. Fix: pass --migrations-dir "
+            "(or OAS_MIGRATIONS_DIR) pointing at your `versions/` folder."
+        )
+    return sorted(p for p in folder.iterdir() if p.is_file() and FILE_PATTERN.match(p.name))
+
+
+def load_migrations(migrations_dir: str | Path | None = None) -> MigrationGraph:
+    """Load the built-in chain plus a team's folder, and check they form one chain.
+
+    Args:
+        migrations_dir: A folder of the team's own ``NNNN_slug.py`` migrations,
+            chained after the built-in head; None for the built-in chain only.
+
+    Raises:
+        RevisionGraphError: A file is malformed, or the files do not form one chain.
+    """
+    migrations = [load_file(p, builtin=True) for p in _files(BUILTIN_DIR)]
+    if migrations_dir is not None:
+        migrations += [load_file(p) for p in _files(Path(migrations_dir))]
+    return build_graph(migrations)
+
+
+def _where(migration: Migration) -> str:
+    return str(migration.path) if migration.path else migration.revision
+
+
+def build_graph(migrations: Iterable[Migration]) -> MigrationGraph:
+    """Order migrations into one chain from the root to the single head.
+
+    Raises:
+        RevisionGraphError: A duplicate id, a parent that does not exist (gap),
+            more than one root, two migrations with the same parent (two heads),
+            or a cycle.
+    """
+    by_id: dict[str, Migration] = {}
+    for migration in migrations:
+        if migration.revision in by_id:
+            raise RevisionGraphError(
+                f"revision {migration.revision!r} is defined twice: "
+                f"{_where(by_id[migration.revision])} and {_where(migration)}. "
+                "Fix: rename one of them (and its `revision`)."
+            )
+        by_id[migration.revision] = migration
+    if not by_id:
+        raise RevisionGraphError("no migrations found. Fix: reinstall openai-agents-session.")
+    children: dict[str | None, list[Migration]] = {}
+    for migration in by_id.values():
+        parent = migration.down_revision
+        if parent is not None and parent not in by_id:
+            raise RevisionGraphError(
+                f"gap: {migration.revision!r} follows {parent!r}, which does not exist. "
+                f"Fix: set its down_revision to an existing revision (the head before it)."
+            )
+        children.setdefault(parent, []).append(migration)
+    roots = children.get(None, [])
+    if len(roots) > 1:
+        names = ", ".join(sorted(m.revision for m in roots))
+        raise RevisionGraphError(
+            f"more than one first migration (down_revision = None): {names}. "
+            "Fix: chain team migrations after the built-in head."
+        )
+    for parent, kids in children.items():
+        if parent is not None and len(kids) > 1:
+            names = " and ".join(sorted(m.revision for m in kids))
+            raise RevisionGraphError(
+                f"two heads: {names} both follow {parent!r}. Fix: chain one after the "
+                "other by setting its down_revision to the other's revision."
+            )
+    chain: list[Migration] = []
+    current: Migration | None = roots[0] if roots else None
+    while current is not None:
+        chain.append(current)
+        following = children.get(current.revision, [])
+        current = following[0] if following else None
+    if len(chain) != len(by_id):
+        stranded = sorted(set(by_id) - {m.revision for m in chain})
+        raise RevisionGraphError(
+            f"cycle: {_cycle_text(by_id, stranded[0])} never reaches the first migration. "
+            "Fix: correct the down_revision of one of them."
+        )
+    return MigrationGraph(chain=tuple(chain))
+
+
+def _cycle_text(by_id: Mapping[str, Migration], start: str) -> str:
+    seen: list[str] = []
+    current: str | None = start
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = by_id[current].down_revision
+    if current is not None:
+        loop = [*seen[seen.index(current) :], current]
+        return " -> ".join(loop)
+    return " -> ".join(seen)

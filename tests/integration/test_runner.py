@@ -1,0 +1,126 @@
+"""The SDK's real `Runner` over `DynamoDBSession`, with a function tool, against moto.
+
+Turn costs measured here (moto, one session object):
+- turn 1, with a tool call: 1 GetItem + 3 PutItem = 4 calls, because the Runner
+  saves three times (the user input, the tool call with its output, the answer);
+- every later turn without a tool call: 1 GetItem + 2 PutItem = 3 calls, also for a
+  fresh session object per turn (its read primes the version the writes check).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from agents import Agent, Runner, function_tool
+
+from openai_agents_session import DynamoDBSession, OperationMetrics
+from openai_agents_session.scripted_model import ScriptedModel
+from tests.conftest import ClientFactory, count_calls
+
+WEATHER = "Sunny and 21 °C"
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """Return the current weather in a city.
+
+    Args:
+        city: Name of the city.
+    """
+    return f"{WEATHER} in {city}"
+
+
+def weather_agent() -> Agent[Any]:
+    return Agent(
+        name="Weather assistant",
+        instructions="Answer briefly.",
+        tools=[get_weather],
+        model=ScriptedModel(),
+    )
+
+
+def kinds(items: list[Any]) -> list[str]:
+    return [str(i.get("type") or f"message:{i.get('role')}") for i in items]
+
+
+async def test_two_turns_with_a_tool_call_persist_and_read_back(
+    client: Any, table: str, make_client: ClientFactory
+) -> None:
+    agent = weather_agent()
+    operations: list[OperationMetrics] = []
+    session = DynamoDBSession(
+        f"runner-{uuid.uuid4().hex[:8]}", client, table, on_operation=operations.append
+    )
+    calls = count_calls(client)
+
+    first = await Runner.run(agent, "What's the weather in Lisbon?", session=session)
+
+    assert first.final_output == f"According to get_weather: {WEATHER} in Lisbon"
+    # First turn, exact: one read, then one conditional write per save the Runner made.
+    assert dict(calls) == {"GetItem": 1, "PutItem": 3}
+    assert [op.operation for op in operations] == ["get_items"] + ["add_items"] * 3
+    assert all(op.calls == 1 and op.conflicts == 0 for op in operations)
+    after_first = await session.get_items()
+    assert kinds(after_first) == [
+        "message:user",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+    call, output = after_first[1], after_first[2]
+    assert call["name"] == "get_weather"
+    assert call["arguments"] == '{"city": "Lisbon"}'
+    assert output["call_id"] == call["call_id"]
+    assert output["output"] == f"{WEATHER} in Lisbon"
+
+    calls.clear()
+    second = await Runner.run(agent, "How much do you remember?", session=session)
+
+    # The model got the four stored items plus the new message: the history was loaded.
+    assert second.final_output.startswith("I have seen 5 items in this conversation")
+    assert "1 tool call(s) and 1 tool output(s)" in second.final_output
+    assert "What's the weather in Lisbon?" in second.final_output
+    assert dict(calls) == {"GetItem": 1, "PutItem": 2}
+    assert calls.total() <= 3
+
+    # A second session object, on its own client, reads exactly the same items.
+    other_client = await make_client()
+    reader = DynamoDBSession(session.session_id, other_client, table)
+    stored = await reader.get_items()
+    assert stored == await session.get_items()
+    assert kinds(stored) == [*kinds(after_first), "message:user", "message"]
+    assert stored[:4] == after_first
+    assert stored[4] == {"role": "user", "content": "How much do you remember?"}
+
+
+async def test_steady_state_turn_costs_three_calls_even_with_a_new_session_object(
+    client: Any, table: str
+) -> None:
+    agent = weather_agent()
+    session_id = f"runner-{uuid.uuid4().hex[:8]}"
+    await Runner.run(agent, "Weather in Oslo?", session=DynamoDBSession(session_id, client, table))
+    calls = count_calls(client)
+    for turn in range(2):
+        calls.clear()
+        # A web handler typically builds a new session object per request.
+        fresh = DynamoDBSession(session_id, client, table)
+        result = await Runner.run(agent, f"Turn {turn}?", session=fresh)
+        assert dict(calls) == {"GetItem": 1, "PutItem": 2}, turn
+        assert result.final_output.startswith(f"I have seen {5 + 2 * turn} items")
+    assert len(await DynamoDBSession(session_id, client, table).get_items()) == 8
+
+
+async def test_streamed_run_uses_the_same_session_history(client: Any, table: str) -> None:
+    agent = weather_agent()
+    session = DynamoDBSession(f"runner-{uuid.uuid4().hex[:8]}", client, table)
+    streamed = Runner.run_streamed(agent, "Weather in Rome?", session=session)
+    deltas = [
+        event.data.delta
+        async for event in streamed.stream_events()
+        if event.type == "raw_response_event" and event.data.type == "response.output_text.delta"
+    ]
+    assert streamed.final_output == f"According to get_weather: {WEATHER} in Rome"
+    assert deltas == [streamed.final_output]
+    stored = await DynamoDBSession(session.session_id, client, table).get_items()
+    assert kinds(stored) == ["message:user", "function_call", "function_call_output", "message"]

@@ -1,0 +1,425 @@
+"""Random operation sequences over several session objects, checked against a model.
+
+A hypothesis state machine drives add, get(limit), pop and clear on three
+`DynamoDBSession` objects spread over two aiobotocore clients: two objects share
+one session id (one per client), the third has an id of its own. Each object draws
+its own ``ttl_seconds`` and ``max_items``, so writers with and without expiry meet
+on the same item. All objects read one clock the machine controls, which lets a
+rule push a stored ttl into the past without waiting.
+
+Every result is compared with an in-memory model (session id -> items), and after
+every step the stored item itself, read raw with a consistent GetItem, must equal
+the model: same items in the same order, the ttl of the last writer, and an
+``updated_at`` that moved forward exactly when something was written.
+
+``OAS_LONG_PROPERTY=1`` runs many more and longer examples than CI does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+from aiobotocore.session import get_session
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from openai_agents_session import DynamoDBSession, create_table_if_not_exists
+from openai_agents_session.models.codec import decode_record, encode_key
+from openai_agents_session.models.schema import RECENT_WRITES_KEPT
+from tests.conftest import client_config
+
+_T = TypeVar("_T")
+
+LONG_RUN = os.environ.get("OAS_LONG_PROPERTY") == "1"
+MACHINE_SETTINGS = settings(
+    max_examples=500 if LONG_RUN else 25,
+    stateful_step_count=60 if LONG_RUN else 20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+
+# (client index, session id index) of each session object: objects 0 and 1 are two
+# writers of one session through different clients; object 2 shares client 0 with
+# object 0 but has a session of its own.
+LAYOUT = ((0, 0), (1, 0), (0, 1))
+OBJECTS = st.sampled_from(range(len(LAYOUT)))
+# Ordered pairs for the concurrent rules: same session over two clients, two
+# sessions over one client, and one object racing itself (its lock serialises).
+PAIRS = st.sampled_from([(0, 1), (1, 0), (0, 2), (2, 1), (0, 0)])
+PROBES = st.sampled_from(["get", "pop", "add", "idle"])
+LIMITS = st.one_of(st.none(), st.integers(min_value=0, max_value=7))
+TTLS = st.sampled_from([None, 30, 90])
+MAX_ITEMS = st.sampled_from([None, None, 4])
+# A fixed, fractional start keeps examples reproducible and exercises int(now) + ttl.
+CLOCK_START = 2_000_000_000.25
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+PAYLOADS = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["user", "assistant", "system"]),
+        "content": st.text(max_size=12),
+    },
+    optional={"meta": JSON_VALUES},
+)
+BATCHES = st.lists(PAYLOADS, min_size=0, max_size=3)
+
+_BOTO = get_session()
+
+
+@dataclass
+class StoredModel:
+    """What the table should hold for one session id.
+
+    Attributes:
+        items: The stored conversation; None when there is no item at all.
+        expires: The stored ttl (set by the last writer), or None.
+        version: ``updated_at`` last seen in the table, to check it moves on writes.
+        wrote: Whether a write happened since `version` was seen.
+    """
+
+    items: list[dict[str, Any]] | None = None
+    expires: int | None = None
+    version: Decimal | None = None
+    wrote: bool = False
+
+    def live(self, now: float) -> bool:
+        return self.items is not None and (self.expires is None or self.expires > now)
+
+    def visible(self, now: float) -> list[dict[str, Any]]:
+        return list(self.items or []) if self.live(now) else []
+
+
+@dataclass
+class ObjectSpec:
+    client: int
+    sid: int
+    ttl: int | None
+    max_items: int | None
+
+
+class SessionMachine(RuleBasedStateMachine):
+    """Sessions on a real endpoint against a dict of lists."""
+
+    def __init__(self, endpoint: str, table: str) -> None:
+        super().__init__()
+        self.table = table
+        self.loop = asyncio.new_event_loop()
+        self._contexts: list[Any] = []
+        try:
+            self.clients = [self.run(self._open_client(endpoint)) for _ in range(2)]
+        except BaseException:
+            self.teardown()  # hypothesis only tears down a machine it got
+            raise
+        self.session_ids = [f"sm-{uuid.uuid4().hex}-{n}" for n in range(2)]
+        self.model = [StoredModel() for _ in self.session_ids]
+        self.now = CLOCK_START
+        self.next_id = 0
+        self.specs: list[ObjectSpec] = []
+        self.sessions: list[DynamoDBSession] = []
+
+    # ----------------------------------------------------------------- plumbing
+
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        return self.loop.run_until_complete(coro)
+
+    async def _open_client(self, endpoint: str) -> Any:
+        context = _BOTO.create_client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=client_config(),
+        )
+        client = await context.__aenter__()
+        self._contexts.append(context)
+        return client
+
+    def teardown(self) -> None:
+        try:
+            for context in reversed(self._contexts):
+                self.run(context.__aexit__(None, None, None))
+            self.run(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+    def clock(self) -> float:
+        return self.now
+
+    def make_session(self, spec: ObjectSpec) -> DynamoDBSession:
+        return DynamoDBSession(
+            self.session_ids[spec.sid],
+            self.clients[spec.client],
+            self.table,
+            spec.ttl,
+            max_items=spec.max_items,
+            clock=self.clock,
+        )
+
+    def stamp(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Give each item a unique id, so a lost or duplicated item shows."""
+        items = []
+        for payload in payloads:
+            items.append({"id": f"i{self.next_id}", **payload})
+            self.next_id += 1
+        return items
+
+    def raw(self, sid: int) -> dict[str, Any] | None:
+        response = self.run(
+            self.clients[0].get_item(
+                TableName=self.table,
+                Key=encode_key(self.session_ids[sid]),
+                ConsistentRead=True,
+            )
+        )
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def stored_items(self, sid: int) -> list[dict[str, Any]] | None:
+        raw = self.raw(sid)
+        if raw is None:
+            return None
+        return list(decode_record(raw, table_name=self.table).conversation_data)
+
+    # ------------------------------------------------------------------- model
+
+    def expected_add(
+        self, base: list[dict[str, Any]], obj: int, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        result = base + items
+        cap = self.specs[obj].max_items
+        return result[-cap:] if cap is not None else result
+
+    def model_write(self, obj: int, items: list[dict[str, Any]]) -> None:
+        stored = self.model[self.specs[obj].sid]
+        stored.items = items
+        ttl = self.specs[obj].ttl
+        stored.expires = int(self.now) + ttl if ttl is not None else None
+        stored.wrote = True
+
+    def model_add(self, obj: int, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return  # an empty batch writes nothing
+        stored = self.model[self.specs[obj].sid]
+        self.model_write(obj, self.expected_add(stored.visible(self.now), obj, items))
+
+    def model_pop(self, obj: int) -> dict[str, Any] | None:
+        visible = self.model[self.specs[obj].sid].visible(self.now)
+        if not visible:
+            return None
+        popped = visible.pop()
+        self.model_write(obj, visible)
+        return popped
+
+    # ------------------------------------------------------------------- rules
+
+    @initialize(
+        ttls=st.lists(TTLS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
+        caps=st.lists(MAX_ITEMS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
+    )
+    def open_sessions(self, ttls: list[int | None], caps: list[int | None]) -> None:
+        self.specs = [
+            ObjectSpec(client, sid, ttl, cap)
+            for (client, sid), ttl, cap in zip(LAYOUT, ttls, caps, strict=True)
+        ]
+        self.sessions = [self.make_session(spec) for spec in self.specs]
+
+    @rule(obj=OBJECTS, payloads=BATCHES)
+    def add(self, obj: int, payloads: list[dict[str, Any]]) -> None:
+        items = self.stamp(payloads)
+        self.run(self.sessions[obj].add_items(items))  # type: ignore[arg-type]
+        self.model_add(obj, items)
+
+    @rule(obj=OBJECTS, limit=LIMITS)
+    def get(self, obj: int, limit: int | None) -> None:
+        got = self.run(self.sessions[obj].get_items(limit))
+        visible = self.model[self.specs[obj].sid].visible(self.now)
+        expected = [] if limit == 0 else visible if limit is None else visible[-limit:]
+        assert got == expected
+
+    @rule(obj=OBJECTS)
+    def pop(self, obj: int) -> None:
+        got = self.run(self.sessions[obj].pop_item())
+        assert got == self.model_pop(obj)
+
+    @rule(obj=OBJECTS)
+    def clear(self, obj: int) -> None:
+        self.run(self.sessions[obj].clear_session())
+        self.model[self.specs[obj].sid] = StoredModel()
+
+    @rule(obj=OBJECTS)
+    def renew(self, obj: int) -> None:
+        """Replace an object by a fresh one that remembers nothing (a new process)."""
+        self.sessions[obj] = self.make_session(self.specs[obj])
+
+    @rule(seconds=st.sampled_from([0.5, 1.0, 29.0, 45.0]))
+    def advance_clock(self, seconds: float) -> None:
+        self.now += seconds
+
+    @rule(
+        sid=st.sampled_from(range(2)),
+        past_by=st.sampled_from([0.0, 0.5, 7.0]),
+        probes=st.lists(PROBES, min_size=len(LAYOUT), max_size=len(LAYOUT)),
+        batch=BATCHES,
+    )
+    def expire(
+        self, sid: int, past_by: float, probes: list[str], batch: list[dict[str, Any]]
+    ) -> None:
+        """Move the clock to (or past) a stored ttl: every object must see no session."""
+        # What is drawn never depends on the model: the concurrent rules' outcomes
+        # vary between runs, and hypothesis must draw the same to replay an example.
+        stored = self.model[sid]
+        if stored.live(self.now) and stored.expires is not None:
+            self.now = stored.expires + past_by
+            assert not stored.live(self.now)
+        # Probe at once, before another rule moves on: each object of the session
+        # reads, pops or appends (which must start a fresh history), or stays idle
+        # with its now stale memory of the expired item.
+        for obj, spec in enumerate(self.specs):
+            if spec.sid != sid:
+                continue
+            if probes[obj] == "get":
+                self.get(obj, None)
+            elif probes[obj] == "pop":
+                self.pop(obj)
+            elif probes[obj] == "add":
+                self.add(obj, batch)
+
+    @rule(pair=PAIRS, first=BATCHES, second=BATCHES)
+    def add_concurrently(
+        self,
+        pair: tuple[int, int],
+        first: list[dict[str, Any]],
+        second: list[dict[str, Any]],
+    ) -> None:
+        a, b = pair
+        batch_a, batch_b = self.stamp(first), self.stamp(second)
+
+        async def both() -> None:
+            await asyncio.gather(
+                self.sessions[a].add_items(batch_a),  # type: ignore[arg-type]
+                self.sessions[b].add_items(batch_b),  # type: ignore[arg-type]
+            )
+
+        self.run(both())
+        sid = self.specs[a].sid
+        if self.specs[b].sid != sid or not batch_a or not batch_b:
+            self.model_add(a, batch_a)
+            self.model_add(b, batch_b)
+            return
+        # Same session: either order is correct; the table says which happened.
+        base = self.model[sid].visible(self.now)
+        a_then_b = self.expected_add(self.expected_add(base, a, batch_a), b, batch_b)
+        b_then_a = self.expected_add(self.expected_add(base, b, batch_b), a, batch_a)
+        stored = self.stored_items(sid)
+        assert stored in (a_then_b, b_then_a), "an item was lost or duplicated"
+        # Each order ends with its second batch's items, so the two never coincide.
+        self.model_write(b if stored == a_then_b else a, stored)
+
+    @rule(pair=PAIRS)
+    def pop_concurrently(self, pair: tuple[int, int]) -> None:
+        a, b = pair
+
+        async def both() -> list[Any]:
+            return list(
+                await asyncio.gather(self.sessions[a].pop_item(), self.sessions[b].pop_item())
+            )
+
+        got_a, got_b = self.run(both())
+        if self.specs[a].sid != self.specs[b].sid:
+            assert got_a == self.model_pop(a)
+            assert got_b == self.model_pop(b)
+            return
+        visible = self.model[self.specs[a].sid].visible(self.now)
+        if not visible:
+            assert got_a is None and got_b is None
+            return
+        if len(visible) == 1:
+            # Exactly one pop gets the item; the other finds the session empty.
+            assert [got_a, got_b].count(None) == 1
+            assert (got_a or got_b) == visible[0]
+            self.model_write(a if got_a is not None else b, [])
+            return
+        # Never the same item twice: the two newest, one each; the one that got
+        # the older of the two wrote last.
+        assert got_a is not None and got_b is not None
+        assert sorted([got_a["id"], got_b["id"]]) == sorted([visible[-1]["id"], visible[-2]["id"]])
+        self.model_write(a if got_a == visible[-2] else b, visible[:-2])
+
+    # -------------------------------------------------------------- invariant
+
+    @invariant()
+    def table_matches_model(self) -> None:
+        for sid, stored in enumerate(self.model):
+            raw = self.raw(sid)
+            if stored.items is None:
+                assert raw is None, "the item should not exist"
+                continue
+            assert raw is not None, "the item is missing"
+            record = decode_record(raw, table_name=self.table)
+            assert list(record.conversation_data) == stored.items
+            assert record.ttl == stored.expires
+            assert record.updated_at in record.recent_writes
+            assert len(record.recent_writes) <= RECENT_WRITES_KEPT
+            if stored.version is not None:
+                if stored.wrote:
+                    assert record.updated_at > stored.version
+                else:
+                    assert record.updated_at == stored.version
+            stored.version = record.updated_at
+            stored.wrote = False
+
+
+@pytest.fixture(scope="module")
+def machine_table(endpoint: str) -> str:
+    """One table for all examples; each machine uses session ids of its own."""
+    name = f"sm-{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        async with _BOTO.create_client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=client_config(),
+        ) as client:
+            await create_table_if_not_exists(client, name)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(create())
+    finally:
+        loop.close()
+    return name
+
+
+def test_random_operation_sequences_follow_the_model(endpoint: str, machine_table: str) -> None:
+    run_state_machine_as_test(
+        lambda: SessionMachine(endpoint, machine_table), settings=MACHINE_SETTINGS
+    )

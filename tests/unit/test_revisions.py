@@ -1,0 +1,379 @@
+"""The revision graph, the ledger analysis, schema fingerprints and the capacity limiter.
+
+Pure logic: no endpoint. Migration files are written to temporary ``versions/``
+folders, as alembic's own tests do.
+"""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openai_agents_session import DynamoDBSession, InvalidSessionIdError
+from openai_agents_session.migrations import (
+    BUILTIN_DIR,
+    LEDGER_INDEX_ID,
+    LOCK_ID,
+    CapacityLimiter,
+    LedgerRecord,
+    Migration,
+    RevisionGraphError,
+    UnknownRevisionError,
+    build_graph,
+    checkpoint_id,
+    is_reserved,
+    ledger_id,
+    load_migrations,
+    schema_fingerprint,
+    schema_snapshot,
+)
+from openai_agents_session.migrations.drift import (
+    billing_differences,
+    key_differences,
+    offline_differences,
+    ttl_differences,
+)
+from openai_agents_session.migrations.dynamo import from_attribute, to_attribute
+from openai_agents_session.migrations.ledger import analyse
+from openai_agents_session.migrations.loader import checksum, load_file
+from openai_agents_session.models.schema import RESERVED_PREFIX, SCHEMA
+from openai_agents_session.models.table import create_table_request
+from tests.support.migrations import BUILTIN_HEAD, write_migration
+
+
+async def _noop(ctx: Any) -> None:
+    return None
+
+
+def m(revision: str, parent: str | None, *, builtin: bool = False) -> Migration:
+    return Migration(
+        revision=revision,
+        down_revision=parent,
+        description=revision,
+        upgrade=_noop,
+        checksum=f"sum-{revision}",
+        builtin=builtin,
+    )
+
+
+# ---------------------------------------------------------------- graph
+
+
+def test_chain_is_ordered_by_parents_not_by_input_order() -> None:
+    graph = build_graph([m("0003_c", "0002_b"), m("0001_a", None), m("0002_b", "0001_a")])
+    assert graph.revisions == ["0001_a", "0002_b", "0003_c"]
+    assert graph.head.revision == "0003_c"
+    assert graph.index("head") == 2
+    assert [x.revision for x in graph.upto("0002_b")] == ["0001_a", "0002_b"]
+
+
+def test_gap_is_rejected() -> None:
+    with pytest.raises(RevisionGraphError, match=r"gap: '0003_c' follows '0002_b'"):
+        build_graph([m("0001_a", None), m("0003_c", "0002_b")])
+
+
+def test_two_heads_are_rejected() -> None:
+    with pytest.raises(RevisionGraphError, match=r"two heads: 0002_b and 0002_x both follow"):
+        build_graph([m("0001_a", None), m("0002_b", "0001_a"), m("0002_x", "0001_a")])
+
+
+def test_cycle_is_rejected() -> None:
+    with pytest.raises(RevisionGraphError, match=r"cycle: (0003_c -> 0004_d -> 0003_c|0004_d)"):
+        build_graph(
+            [m("0001_a", None), m("0002_b", "0001_a"), m("0003_c", "0004_d"), m("0004_d", "0003_c")]
+        )
+
+
+def test_cycle_without_any_root_is_rejected() -> None:
+    with pytest.raises(RevisionGraphError, match="cycle"):
+        build_graph([m("0001_a", "0002_b"), m("0002_b", "0001_a")])
+
+
+def test_two_roots_and_duplicates_are_rejected() -> None:
+    with pytest.raises(RevisionGraphError, match="more than one first migration"):
+        build_graph([m("0001_a", None), m("0001_z", None)])
+    with pytest.raises(RevisionGraphError, match="defined twice"):
+        build_graph([m("0001_a", None), m("0001_a", None)])
+
+
+def test_unknown_revision_is_a_usage_error() -> None:
+    graph = build_graph([m("0001_a", None)])
+    with pytest.raises(UnknownRevisionError, match=r"unknown revision 'nope'.*0001_a"):
+        graph.index("nope")
+
+
+def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
+    builtin = load_migrations()
+    assert builtin.revisions == ["0001_create_table", BUILTIN_HEAD]
+    assert all(x.builtin for x in builtin.chain)
+    assert not any(x.reversible for x in builtin.chain)
+    write_migration(tmp_path, "0003_team", BUILTIN_HEAD)
+    write_migration(tmp_path, "0004_more", "0003_team")
+    (tmp_path / "helpers.py").write_text("raise RuntimeError('not a migration')\n")
+    graph = load_migrations(tmp_path)
+    assert graph.revisions == ["0001_create_table", BUILTIN_HEAD, "0003_team", "0004_more"]
+    assert graph.builtin_head.revision == BUILTIN_HEAD
+    assert not graph.get("0003_team").builtin
+
+
+def test_team_migration_after_a_non_head_builtin_makes_two_heads(tmp_path: Path) -> None:
+    write_migration(tmp_path, "0003_team", "0001_create_table")
+    with pytest.raises(RevisionGraphError, match="two heads"):
+        load_migrations(tmp_path)
+
+
+def test_team_root_without_parent_is_rejected(tmp_path: Path) -> None:
+    write_migration(tmp_path, "0003_team", None)
+    with pytest.raises(RevisionGraphError, match="more than one first migration"):
+        load_migrations(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("revision = 'other'\ndown_revision = None\nasync def upgrade(ctx): pass\n", "must equal"),
+        ("revision = '0009_x'\nasync def upgrade(ctx): pass\n", "no `down_revision`"),
+        ("revision = '0009_x'\ndown_revision = None\n", "no `async def upgrade"),
+        ("revision = '0009_x'\ndown_revision = None\ndef upgrade(ctx): pass\n", "async def"),
+        ("raise ValueError('boom')\n", "raised ValueError on import: boom"),
+        ("revision = '0009_x'\ndown_revision = 3\nasync def upgrade(ctx): pass\n", "str or None"),
+    ],
+)
+def test_malformed_files_are_rejected(tmp_path: Path, source: str, problem: str) -> None:
+    path = tmp_path / "0009_x.py"
+    path.write_text(source)
+    with pytest.raises(RevisionGraphError, match=problem):
+        load_file(path)
+
+
+def test_missing_team_folder_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(RevisionGraphError, match="does not exist"):
+        load_migrations(tmp_path / "nope")
+
+
+def test_checksum_is_of_the_bytes_with_line_endings_normalised(tmp_path: Path) -> None:
+    unix = write_migration(tmp_path / "a", "0003_team", BUILTIN_HEAD)
+    windows = tmp_path / "b" / "0003_team.py"
+    windows.parent.mkdir()
+    windows.write_bytes(unix.read_bytes().replace(b"\n", b"\r\n"))
+    assert load_file(unix).checksum == load_file(windows).checksum
+    unix.write_text(unix.read_text() + "# edited\n")
+    assert load_file(unix).checksum != load_file(windows).checksum
+    assert load_file(unix).checksum == checksum(unix.read_bytes())
+
+
+# ---------------------------------------------------------------- schema fingerprint
+
+
+def test_head_builtin_records_the_current_schema() -> None:
+    head = load_migrations().get(BUILTIN_HEAD)
+    assert head.schema_snapshot == schema_snapshot()
+    assert head.schema_fingerprint == schema_fingerprint()
+    assert offline_differences(load_migrations()) == []
+
+
+def test_a_schema_change_without_a_migration_is_drift() -> None:
+    changed = copy.deepcopy(schema_snapshot())
+    changed["ttl"]["AttributeName"] = "expires_at"
+    changed["create_table"]["KeySchema"][0]["KeyType"] = "RANGE"
+    problems = offline_differences(load_migrations(), changed)
+    text = "\n".join(problems)
+    assert f"ttl.AttributeName: migration {BUILTIN_HEAD} recorded 'ttl'" in text
+    assert "now declares 'expires_at'" in text
+    assert f"create_table.KeySchema[{SCHEMA.partition_key}].KeyType" in text
+    assert "add a migration" in problems[-1]
+
+
+def test_a_hand_edited_fingerprint_is_reported(tmp_path: Path) -> None:
+    body = (
+        f"schema_snapshot = {schema_snapshot()!r}\n"
+        "schema_fingerprint = 'deadbeef'\n"
+        "async def upgrade(ctx):\n    pass\n"
+    )
+    write_migration(tmp_path, "0003_team", BUILTIN_HEAD, body)
+    problems = offline_differences(load_migrations(tmp_path))
+    assert problems == [
+        "migration 0003_team: schema_fingerprint does not match its own schema_snapshot "
+        "(the file was edited by hand)."
+    ]
+
+
+def test_live_comparisons_say_what_differs() -> None:
+    good = dict(create_table_request("t"))
+    assert key_differences(good) == []
+    wrong = {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    }
+    assert key_differences(wrong) == [
+        f"key schema: expected {SCHEMA.partition_key} (HASH), found pk (HASH)"
+    ]
+    numeric = {
+        "KeySchema": good["KeySchema"],
+        "AttributeDefinitions": [{"AttributeName": SCHEMA.partition_key, "AttributeType": "N"}],
+    }
+    assert key_differences(numeric) == [
+        f"attribute definition {SCHEMA.partition_key}: expected type S, found N"
+    ]
+    assert ttl_differences({"TimeToLiveStatus": "DISABLED"}) == [
+        f"TTL: expected ENABLED on attribute {SCHEMA.ttl!r}, found DISABLED"
+    ]
+    assert ttl_differences({"TimeToLiveStatus": "ENABLED", "AttributeName": SCHEMA.ttl}) == []
+    assert billing_differences({}, "PAY_PER_REQUEST") == [
+        "billing mode: expected PAY_PER_REQUEST, found PROVISIONED"
+    ]
+
+
+# ---------------------------------------------------------------- ledger analysis
+
+
+def record(migration: Migration, status: str = "applied", **changes: Any) -> LedgerRecord:
+    base = LedgerRecord.for_migration(
+        migration,
+        status=status,  # type: ignore[arg-type]
+        applied_by="me@host pid 1",
+        attempt="a1",
+    )
+    return LedgerRecord(**{**base.__dict__, **changes})
+
+
+CHAIN = [m("0001_a", None), m("0002_b", "0001_a"), m("0003_c", "0002_b")]
+GRAPH = build_graph(CHAIN)
+
+
+def test_clean_ledger() -> None:
+    state = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0002_b": record(CHAIN[1], "adopted")})
+    assert state.problems == ()
+    assert state.head == "0002_b"
+    assert [x.revision for x in state.pending] == ["0003_c"]
+    assert state.interrupted is None
+
+
+def test_edited_applied_migration_is_dirty() -> None:
+    state = analyse(GRAPH, {"0001_a": record(CHAIN[0], checksum="old")})
+    assert len(state.problems) == 1
+    assert "0001_a was edited after it was applied" in state.problems[0]
+    assert "migrate stamp --to 0001_a" in state.problems[0]
+
+
+def test_failed_missing_and_hole_records_are_dirty() -> None:
+    failed = analyse(GRAPH, {"0001_a": record(CHAIN[0], "failed", error="Boom")})
+    assert "0001_a failed" in failed.problems[0] and "Boom" in failed.problems[0]
+    gone = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0009_z": record(m("0009_z", "0003_c"))})
+    assert "0009_z is in the ledger" in gone.problems[0] and "file is missing" in gone.problems[0]
+    hole = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0003_c": record(CHAIN[2])})
+    assert "0003_c is in the ledger but 0002_b, before it, is not" in hole.problems[0]
+
+
+def test_running_record_is_an_interruption_to_resume_not_dirt() -> None:
+    state = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0002_b": record(CHAIN[1], "running")})
+    assert state.problems == ()
+    assert state.interrupted is not None and state.interrupted.revision == "0002_b"
+    assert [x.revision for x in state.pending] == ["0002_b", "0003_c"]
+
+
+def test_ledger_record_round_trips_through_dynamodb_attributes() -> None:
+    original = record(CHAIN[1], details={"backfills": [{"changed": 3}]}, duration=1.25)
+    item = original.to_item()
+    assert item[SCHEMA.partition_key] == {"S": ledger_id("0002_b")}
+    assert SCHEMA.payload not in item  # ledger items carry no conversation
+    assert LedgerRecord.from_item(item) == original
+
+
+# ---------------------------------------------------------------- reserved keys
+
+
+def test_reserved_keys_share_the_prefix_and_sessions_refuse_them() -> None:
+    reserved = [LOCK_ID, LEDGER_INDEX_ID, ledger_id("0001_create_table"), checkpoint_id("x", 3)]
+    for item_id in reserved:
+        assert item_id.startswith(RESERVED_PREFIX) and is_reserved(item_id)
+        with pytest.raises(InvalidSessionIdError, match="reserved"):
+            DynamoDBSession(item_id, object(), "agent_sessions")  # type: ignore[arg-type]
+    assert ledger_id("0001_create_table") == "__oas__#ledger#0001_create_table"
+    assert LOCK_ID == "__oas__#lock"
+    for ordinary in ["user#1", "tenant/42/x", "SESSION#meta", "0", "__oas__", "__OAS__#x"]:
+        assert not is_reserved(ordinary)
+        DynamoDBSession(ordinary, object(), "agent_sessions")  # type: ignore[arg-type]
+
+
+def test_attribute_values_round_trip() -> None:
+    value = {
+        "s": "x",
+        "n": Decimal("1.5"),
+        "i": 3,
+        "f": 0.25,
+        "b": True,
+        "none": None,
+        "list": [1, "a"],
+        "ss": frozenset({"a", "b"}),
+        "ns": frozenset({1, 2}),
+    }
+    encoded = to_attribute(value)
+    assert encoded["M"]["f"] == {"N": "0.25"}
+    assert encoded["M"]["ss"] == {"SS": ["a", "b"]}
+    decoded = from_attribute(encoded)
+    assert decoded["n"] == Decimal("1.5") and decoded["i"] == Decimal(3)
+    assert decoded["ns"] == frozenset({Decimal(1), Decimal(2)})
+    for bad in (float("nan"), object(), set()):
+        with pytest.raises(TypeError):
+            to_attribute(bad)
+
+
+# Every ledger in the field records these checksums: editing a built-in file would
+# make all of them dirty. A schema change ships as a new migration instead.
+FROZEN = {
+    "0001_create_table": "b56cdca75f1f6ff0ae06fcbed7c5e6374e86b1af9213ee62c03f60eaa0209144",
+    BUILTIN_HEAD: "8f05e20dd03bca749937d914986852128e00a7e74ffb627c1dc88fc787217c35",
+}
+
+
+def test_builtin_migrations_are_frozen() -> None:
+    assert {x.revision: x.checksum for x in load_migrations().chain} == FROZEN
+
+
+def test_builtin_versions_folder_is_inside_the_package() -> None:
+    assert BUILTIN_DIR.name == "versions"
+    assert sorted(p.name for p in BUILTIN_DIR.glob("0*.py")) == [
+        "0001_create_table.py",
+        "0002_enable_ttl.py",
+    ]
+
+
+# ---------------------------------------------------------------- capacity limiter
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_capacity_limiter_paces_consumption_to_the_budget() -> None:
+    fake = FakeTime()
+    limiter = CapacityLimiter(10.0, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(50):  # 50 requests of 2 units = 100 units at 10 units/s
+        await limiter.wait()
+        limiter.spend(2.0)
+    # One second of burst is allowed, so the last request starts after 8.x seconds.
+    assert 8.0 <= fake.now <= 9.0
+    assert limiter.spent == 100.0
+
+
+async def test_unlimited_capacity_never_waits() -> None:
+    fake = FakeTime()
+    limiter = CapacityLimiter(None, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(100):
+        await limiter.wait()
+        limiter.spend(50.0)
+    assert fake.slept == []
