@@ -12,10 +12,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -27,7 +23,8 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from openai_agents_session import create_table_if_not_exists, moto_server
+from openai_agents_session import create_table_if_not_exists
+from tests.support.endpoints import running_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -57,35 +54,6 @@ def add_endpoint_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the endpoint process exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
-
-
-def _command(backend: str, port: int) -> list[str]:
-    if backend == "dynalite":
-        script = ROOT / "node_modules" / "dynalite" / "cli.js"
-        if not script.exists():
-            raise SystemExit("dynalite is not installed: run `npm install` in the repository root")
-        node = shutil.which("node") or "node"
-        return [node, str(script), "--port", str(port), "--host", "127.0.0.1"]
-    return moto_server.command("127.0.0.1", port)
-
-
 @contextmanager
 def dynamodb_endpoint(url: str | None = None, backend: str = "moto") -> Iterator[str]:
     """Yield `url`, or the URL of a `backend` server started for the block and stopped after it."""
@@ -94,23 +62,9 @@ def dynamodb_endpoint(url: str | None = None, backend: str = "moto") -> Iterator
     if url:
         yield url
         return
-    port = _free_port()
-    process = subprocess.Popen(
-        _command(backend, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, **_CREDENTIALS),
-    )
-    try:
-        _wait_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    # The test suite's starter: the same serial moto server (or dynalite) on loopback.
+    with running_endpoint(backend) as started:
+        yield started
 
 
 @asynccontextmanager

@@ -445,7 +445,7 @@ class DynamoDBSession:
             return []
 
         async def run(metrics: OperationMetrics) -> list[TResponseInputItem]:
-            state = await self._read(metrics)
+            state = await self._read(metrics, keep_items=True)
             if state is None or state.is_expired(self._clock()):
                 return []
             items: list[Any] = state.items()
@@ -713,10 +713,14 @@ class DynamoDBSession:
         return item
 
     async def _read(
-        self, metrics: OperationMetrics, *, outcome_unknown: bool = False
+        self, metrics: OperationMetrics, *, outcome_unknown: bool = False, keep_items: bool = False
     ) -> StoredItem | None:
         raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown)
-        state = None if raw is None else decode_item(raw, table_name=self.table_name)
+        state = (
+            None
+            if raw is None
+            else decode_item(raw, table_name=self.table_name, keep_items=keep_items)
+        )
         self._remember(state)
         return state
 

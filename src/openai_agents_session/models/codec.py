@@ -69,6 +69,9 @@ class StoredItem:
     ttl: int | None
     recent_writes: frozenset[Decimal]
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The parse made while decoding, handed out once by `items()` so a read does not
+    # parse the history twice; None once taken (or when not kept).
+    _parsed: list[ConversationItem] | None = field(default=None, compare=False, repr=False)
 
     def is_expired(self, now: float) -> bool:
         """Whether the TTL has passed at Unix time `now`."""
@@ -76,6 +79,10 @@ class StoredItem:
 
     def items(self) -> list[ConversationItem]:
         """Parse the conversation; fresh objects on every call."""
+        kept = self._parsed
+        if kept is not None:
+            object.__setattr__(self, "_parsed", None)
+            return kept
         parsed: list[ConversationItem] = json.loads(self.conversation_json)
         return parsed
 
@@ -120,8 +127,13 @@ def encode_record(record: SessionRecord) -> AttributeMap:
     )
 
 
-def decode_item(raw: Mapping[str, Any], *, table_name: str | None) -> StoredItem:
+def decode_item(
+    raw: Mapping[str, Any], *, table_name: str | None, keep_items: bool = False
+) -> StoredItem:
     """Decode and check an attribute-value map read from DynamoDB.
+
+    With `keep_items`, the first `StoredItem.items()` call returns the parse made
+    here instead of parsing again.
 
     Raises:
         CorruptSessionError: The item does not follow the schema: a missing or
@@ -172,6 +184,7 @@ def decode_item(raw: Mapping[str, Any], *, table_name: str | None) -> StoredItem
         ttl=None if ttl is None else int(ttl),
         recent_writes=getattr(model, SCHEMA.write_log) or frozenset(),
         extra={k: v for k, v in raw.items() if k not in SCHEMA.attributes},
+        _parsed=parsed if keep_items else None,
     )
 
 
