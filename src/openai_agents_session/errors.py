@@ -18,6 +18,10 @@ through::
         └── DynamoDBUnavailableError  endpoint unreachable or timing out past retries
             └── WriteOutcomeUnknownError  a lost answer whose evidence was overwritten
 
+The migration errors (``MigrationError`` and its subclasses: lock busy, lease
+lost, dirty ledger, drift, revision graph) derive from `SessionStoreError` too and
+live in `openai_agents_session.migrations.errors`.
+
 Messages name the session, the table and the fix. The originating botocore
 exception, when there is one, is chained as ``__cause__``.
 """

@@ -138,7 +138,10 @@ async def test_iter_sessions_streams_one_page_at_a_time(client: Any, many: str) 
     assert calls["Scan"] == 1 and stats.pages == 1
     rest = [entry async for entry in entries]
     assert {first.session_id, *(e.session_id for e in rest)} == {f"s-{i}" for i in range(7)}
-    assert calls["Scan"] == 4 and stats.pages == 4
+    # 8 items in pages of 2: DynamoDB (and dynalite) also hand back a LastEvaluatedKey
+    # for a full last page, so a fifth, empty page may be read; moto stops at four.
+    assert calls["Scan"] == stats.pages
+    assert stats.pages in (4, 5)
     assert stats.scanned == 8 and stats.reserved == 1 and stats.yielded == 7
 
     calls.clear()
