@@ -781,7 +781,7 @@ class DynamoDBSession:
             item = encode_item(
                 self.session_id, planned.conversation_json, version, ttl, log, extra=extra
             )
-            self._check_size(item, metrics)
+            size = self._check_size(item, metrics)
             condition = write_condition(state.updated_at if state else None, allow_absent=expired)
             if metrics.attempts >= self.retry.max_attempts:
                 raise ConcurrentModificationError(
@@ -835,7 +835,7 @@ class DynamoDBSession:
                         done, result = recognised(state)
                         if done:
                             return result
-                    raise self._service_error(exc, metrics.operation, size=item_size(item)) from exc
+                    raise self._service_error(exc, metrics.operation, size=size) from exc
                 metrics.conflicts += 1
                 raw: Any = exc.response.get("Item")
                 if raw is not None:
@@ -857,7 +857,7 @@ class DynamoDBSession:
                     if done:
                         return result
                 continue
-            metrics.item_size = item_size(item)
+            metrics.item_size = size
             metrics.items_written = planned.items_written
             self._warn_size(metrics.item_size)
             self._remember(
@@ -873,7 +873,7 @@ class DynamoDBSession:
             )
             return planned.result
 
-    def _check_size(self, item: AttributeMap, metrics: OperationMetrics) -> None:
+    def _check_size(self, item: AttributeMap, metrics: OperationMetrics) -> int:
         size = item_size(item)
         if size > ITEM_SIZE_LIMIT:
             raise SessionTooLargeError(
@@ -886,6 +886,7 @@ class DynamoDBSession:
                 session_id=self.session_id,
                 table_name=self.table_name,
             )
+        return size
 
     def _warn_size(self, size: int) -> None:
         # After the write landed: a try that lost a conflict stored nothing.
