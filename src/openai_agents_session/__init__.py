@@ -3,6 +3,7 @@
 The public API is flat: import everything from ``openai_agents_session``.
 """
 
+from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
 from .errors import (
     AccessDeniedError,
     ConcurrentModificationError,
@@ -18,13 +19,15 @@ from .errors import (
     ThrottledError,
     WriteOutcomeUnknownError,
 )
-from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, SessionRecord
+from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, PageIndex, PageRecord, SessionRecord
 from .session import DynamoDBSession, OperationMetrics, RetryPolicy
 from .tables import create_table_if_not_exists
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MAX_SESSION_BYTES",
+    "DEFAULT_PAGE_THRESHOLD",
     "ITEM_SIZE_LIMIT",
     "RESERVED_PREFIX",
     "AccessDeniedError",
@@ -37,6 +40,8 @@ __all__ = [
     "InvalidItemError",
     "InvalidSessionIdError",
     "OperationMetrics",
+    "PageIndex",
+    "PageRecord",
     "RetryPolicy",
     "SessionRecord",
     "SessionStoreError",

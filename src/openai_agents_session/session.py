@@ -21,8 +21,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,37 +39,53 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from ._plan import (
+    DEFAULT_MAX_SESSION_BYTES,
+    DEFAULT_PAGE_THRESHOLD,
+    MIN_PAGE_THRESHOLD,
+    Append,
+    Clear,
+    Failed,
+    Layout,
+    Lost,
+    Operation,
+    Outcome,
+    Pop,
+    WritePlan,
+    classify,
+    plan_write,
+)
 from .errors import (
     AccessDeniedError,
     ConcurrentModificationError,
+    CorruptSessionError,
     DynamoDBError,
     DynamoDBUnavailableError,
     InvalidArgumentError,
     InvalidSessionIdError,
     SessionStoreError,
     SessionTooLargeError,
+    ThrottledError,
     WriteOutcomeUnknownError,
     describe,
     error_for_code,
 )
 from .models.codec import (
-    AttributeMap,
     StoredItem,
     decode_item,
     decode_record,
-    dumps_item,
-    encode_item,
     encode_key,
-    item_size,
-    next_version,
-    write_condition,
 )
 from .models.items import encode_batch
+from .models.pages import decode_page, part_keys
 from .models.schema import (
     ITEM_SIZE_LIMIT,
     MAX_KEY_BYTES,
     RECENT_WRITES_KEPT,
     RESERVED_PREFIX,
+    SCHEMA,
+    ConversationItem,
+    PageRef,
     SessionRecord,
 )
 
@@ -93,6 +108,14 @@ _T = TypeVar("_T")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 # Each broken write already went through all of the client's own retries.
 _BROKEN_WRITES_TRIED = 2
+# DynamoDB's per-request limits: 25 writes per BatchWriteItem, 100 keys and 16 MB
+# per BatchGetItem (40 page parts stay under 16 MB).
+_BATCH_WRITE = 25
+_BATCH_GET = 40
+_UNPROCESSED_TRIES = 8
+# Reads of a head whose pages vanished (a newer head released them) before the
+# history is declared corrupt.
+_PAGE_READ_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -163,21 +186,13 @@ class OperationMetrics:
         meta = response.get("ResponseMetadata") or {}
         self.client_retries += int(meta.get("RetryAttempts") or 0)
         capacity = response.get("ConsumedCapacity") or {}
-        self.consumed_capacity += float(capacity.get("CapacityUnits") or 0.0)
+        # Batch operations report one entry per table.
+        for entry in capacity if isinstance(capacity, list) else [capacity]:
+            self.consumed_capacity += float(entry.get("CapacityUnits") or 0.0)
 
 
 class _Transport(Exception):
     """A call failed below HTTP: the request may or may not have reached DynamoDB."""
-
-
-@dataclass(frozen=True)
-class _Change:
-    """The outcome of applying an operation to a state: what to store, what to return."""
-
-    conversation_json: str
-    count: int
-    result: Any
-    items_written: int
 
 
 def validate_session_id(session_id: object, *, table_name: str | None = None) -> str:
@@ -240,6 +255,23 @@ async def _settle(awaitable: Coroutine[Any, Any, _T]) -> _T:
     return task.result()
 
 
+async def _all(jobs: list[Awaitable[_T]]) -> list[_T]:
+    """Run jobs concurrently; let all of them finish, then raise the first error."""
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+def _page_view(ref: PageRef, loaded: dict[str, list[ConversationItem]]) -> list[ConversationItem]:
+    return loaded[ref.id][ref.start : ref.start + ref.length]
+
+
+def _keys_of(items: list[dict[str, Any]]) -> list[str]:
+    return [str(item[SCHEMA.partition_key]["S"]) for item in items]
+
+
 class DynamoDBSession:
     """Conversation history of one agent session, stored as one DynamoDB item.
 
@@ -272,6 +304,8 @@ class DynamoDBSession:
         on_operation: Callable[[OperationMetrics], None] | None = None,
         size_warning_ratio: float = 0.8,
         clock: Callable[[], float] = time.time,
+        page_threshold: int = DEFAULT_PAGE_THRESHOLD,
+        max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
     ) -> None:
         """Create a session over an aiobotocore DynamoDB client the caller owns.
 
@@ -285,8 +319,10 @@ class DynamoDBSession:
             session_settings: SDK session settings (or a dict); ``limit`` is the
                 default for `get_items`.
             consistent_read: Use strongly consistent reads (default True).
-            max_items: Keep only the newest N items, trimming on write, instead of
-                growing until `SessionTooLargeError`.
+            max_items: Keep only the newest N items, trimming on write. The cut
+                never separates a tool call from its output: it moves forward
+                past any output whose call it would drop, so the kept history
+                may hold fewer than N items.
             strict_items: Also validate each item against the SDK's
                 ``TResponseInputItem`` union. Leave off for wrappers such as
                 ``EncryptedSession`` whose items are envelopes.
@@ -296,6 +332,13 @@ class DynamoDBSession:
             size_warning_ratio: Log a warning when an item passes this fraction of
                 DynamoDB's 400 KB limit.
             clock: Returns Unix time in seconds; replaceable in tests.
+            page_threshold: Head item size in bytes (DynamoDB's rule) past which
+                older items move into compressed page items. The default keeps
+                every session that fits DynamoDB's 400 KB limit with 16 KB to
+                spare a single item; a smaller one makes appends cheaper.
+            max_session_bytes: Cap on the history's uncompressed JSON bytes,
+                pages included (default 64 MiB); past it `add_items` raises
+                `SessionTooLargeError`.
 
         Raises:
             InvalidSessionIdError: The session id is empty, too long or reserved.
@@ -319,6 +362,24 @@ class DynamoDBSession:
                 session_id=session_id,
                 table_name=table_name,
             )
+        for name, value, low in (
+            ("page_threshold", page_threshold, MIN_PAGE_THRESHOLD),
+            ("max_session_bytes", max_session_bytes, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidArgumentError(
+                    f"{name} must be an int of at least {low}, got {value!r} "
+                    f"({describe(session_id, table_name)}).",
+                    session_id=session_id,
+                    table_name=table_name,
+                )
+        if page_threshold > ITEM_SIZE_LIMIT:
+            raise InvalidArgumentError(
+                f"page_threshold must be at most DynamoDB's item limit {ITEM_SIZE_LIMIT}, "
+                f"got {page_threshold!r} ({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
         if not 0 < size_warning_ratio <= 1:
             raise InvalidArgumentError(
                 f"size_warning_ratio must be in (0, 1], got {size_warning_ratio!r}.",
@@ -338,6 +399,9 @@ class DynamoDBSession:
         self.on_operation = on_operation
         self.size_warning_ratio = size_warning_ratio
         self._clock = clock
+        self.page_threshold = page_threshold
+        self.max_session_bytes = max_session_bytes
+        self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
         self._client: DynamoDBClient | None = dynamodb_client
         self._client_context: Any = None
         self._owns_client = False
@@ -427,15 +491,24 @@ class DynamoDBSession:
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """Retrieve the conversation history, oldest first.
 
+        A paged session is read with one GetItem of its head plus, in parallel,
+        consistent BatchGetItem reads of the pages that hold the items asked for:
+        with `limit`, only the newest pages needed.
+
         Args:
             limit: Return only the newest `limit` items. None falls back to
                 ``session_settings.limit``; 0 returns ``[]`` without a call.
 
         Returns:
             The items in chronological order; ``[]`` for an absent or expired session.
+
+        Raises:
+            CorruptSessionError: The stored head or one of its pages is unreadable.
         """
         resolved = resolve_session_limit(limit, self.session_settings)
-        if resolved is not None and (isinstance(resolved, bool) or resolved < 0):
+        if resolved is not None and (
+            isinstance(resolved, bool) or not isinstance(resolved, int) or resolved < 0
+        ):
             raise InvalidArgumentError(
                 f"limit must be None or a non-negative int, got {resolved!r} "
                 f"({describe(self.session_id, self.table_name)}).",
@@ -447,93 +520,79 @@ class DynamoDBSession:
 
         async def run(metrics: OperationMetrics) -> list[TResponseInputItem]:
             state = await self._read(metrics, keep_items=True)
-            if state is None or state.is_expired(self._clock()):
-                return []
-            items: list[Any] = state.items()
-            return items[-resolved:] if resolved is not None else items
+            items: list[Any] = await self._history(metrics, state, resolved)
+            return items
 
         return await self._operation("get_items", run)
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append items to the conversation, atomically and exactly once.
 
+        Past `page_threshold`, older items move into pages in the same write.
+
         Raises:
             InvalidItemError: An item is not a JSON object of JSON values (or, with
                 ``strict_items``, not an SDK input item). Nothing is stored.
-            SessionTooLargeError: The item would pass 400 KB. Nothing is stored.
+            SessionTooLargeError: The history would pass `max_session_bytes`.
+                Nothing is stored.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the write
+                landed can no longer be told.
         """
         encoded = encode_batch(
             items, strict=self.strict_items, session_id=self.session_id, table_name=self.table_name
         )
         if not encoded:
             return
-
-        def append(base: StoredItem | None) -> _Change:
-            count = 0 if base is None else base.count
-            if self.max_items is not None and count + len(encoded) > self.max_items:
-                kept = ([dumps_item(i) for i in base.items()] if base else []) + encoded
-                kept = kept[-self.max_items :]
-                return _Change("[" + ",".join(kept) + "]", len(kept), None, len(encoded))
-            added = ",".join(encoded)
-            if base is None or count == 0:
-                return _Change("[" + added + "]", len(encoded), None, len(encoded))
-            # Splice into the stored JSON rather than re-encoding the whole history.
-            head = base.conversation_json[:-1]
-            return _Change(head + "," + added + "]", count + len(encoded), None, len(encoded))
-
-        await _settle(
-            self._operation("add_items", lambda m: self._mutate(m, append, needs_state=False))
-        )
+        operation = Append(encoded, self.max_items)
+        await _settle(self._operation("add_items", lambda m: self._mutate(m, operation)))
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the newest item, or None if the session is empty.
 
-        Concurrent pops never return the same item twice.
+        Concurrent pops never return the same item twice. On a paged session the
+        pop walks back into the pages; a page emptied by pops is deleted.
+
+        Raises:
+            CorruptSessionError: The stored head or its newest page is unreadable.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the pop
+                landed can no longer be told.
         """
-
-        def pop(base: StoredItem | None) -> _Change | None:
-            if base is None or base.count == 0:
-                return None
-            items = base.items()
-            popped = items.pop()
-            # One encoder pass over the list gives the same canonical JSON as
-            # encoding item by item, about 3x faster at 1,000 items.
-            rest = dumps_item(items)
-            return _Change(rest, len(items), popped, 1)
-
         result: TResponseInputItem | None = await _settle(
-            self._operation("pop_item", lambda m: self._mutate(m, pop, needs_state=True))
+            self._operation("pop_item", lambda m: self._mutate(m, Pop()))
         )
         return result
 
     async def clear_session(self) -> None:
-        """Delete the session's item.
+        """Delete the conversation: every item, pages included.
 
-        An unconditional ``DeleteItem``: deleting is the intent whatever the
-        current version, and a resent delete is harmless.
+        The head is replaced by an empty one (a tombstone that expires after
+        a day) with a write conditional on the version seen, like every other
+        write; then the pages it listed are deleted. A late or resent write can
+        therefore neither delete a conversation started after the clear nor
+        bring the cleared one back.
+
+        Raises:
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            DynamoDBError: The pages could not all be deleted; the conversation
+                is cleared, and ``openai-agents-session sessions gc`` removes them.
         """
 
         async def run(metrics: OperationMetrics) -> None:
             try:
-                await self._call(
-                    metrics,
-                    "delete_item",
-                    TableName=self.table_name,
-                    Key=encode_key(self.session_id),
-                    ReturnConsumedCapacity="TOTAL",
-                )
-            except ClientError as exc:
-                raise self._service_error(exc, metrics.operation) from exc
-            except _Transport as exc:
-                self._forget()
-                raise self._unavailable(exc, outcome_unknown=True) from exc
-            self._remember(None)
+                await self._mutate(metrics, Clear())
+            except CorruptSessionError:
+                # Clearing is the way out of a corrupt item: replace it as found.
+                await self._clear_corrupt(metrics)
 
         await _settle(self._operation("clear_session", run))
 
     async def get_record(self, *, include_expired: bool = False) -> SessionRecord | None:
-        """Read the whole validated record: items, ``updated_at``, ``ttl``.
+        """Read the validated head record: its items, ``updated_at``, ``ttl``, ``pages``.
+
+        For a paged session `conversation_data` holds the newest items only and
+        `pages` indexes the rest; `get_items` returns the whole history.
 
         Args:
             include_expired: Return a record whose ttl has passed (DynamoDB has not
@@ -680,6 +739,20 @@ class DynamoDBSession:
             table_name=self.table_name,
         )
 
+    def _unknown_outcome(self, exc: BaseException) -> DynamoDBUnavailableError:
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            return DynamoDBUnavailableError(
+                f"DynamoDB answered {error.get('Code', 'a server error')} to a write of "
+                f"{describe(self.session_id, self.table_name)}, and reading the session did "
+                "not show whether the write landed. Fix: read the session before writing "
+                "again.",
+                outcome_unknown=True,
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        return self._unavailable(exc, outcome_unknown=True)
+
     def _forgotten(self, metrics: OperationMetrics) -> WriteOutcomeUnknownError:
         return WriteOutcomeUnknownError(
             f"{metrics.operation} on {describe(self.session_id, self.table_name)}: the "
@@ -693,7 +766,7 @@ class DynamoDBSession:
         )
 
     async def _get_raw(
-        self, metrics: OperationMetrics, *, outcome_unknown: bool = False
+        self, metrics: OperationMetrics, *, outcome_unknown: bool = False, consistent: bool = False
     ) -> dict[str, Any] | None:
         try:
             response = await self._call(
@@ -701,7 +774,7 @@ class DynamoDBSession:
                 "get_item",
                 TableName=self.table_name,
                 Key=encode_key(self.session_id),
-                ConsistentRead=self.consistent_read,
+                ConsistentRead=self.consistent_read or consistent,
                 ReturnConsumedCapacity="TOTAL",
             )
         except ClientError as exc:
@@ -714,9 +787,14 @@ class DynamoDBSession:
         return item
 
     async def _read(
-        self, metrics: OperationMetrics, *, outcome_unknown: bool = False, keep_items: bool = False
+        self,
+        metrics: OperationMetrics,
+        *,
+        outcome_unknown: bool = False,
+        keep_items: bool = False,
+        consistent: bool = False,
     ) -> StoredItem | None:
-        raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown)
+        raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown, consistent=consistent)
         state = (
             None
             if raw is None
@@ -725,40 +803,78 @@ class DynamoDBSession:
         self._remember(state)
         return state
 
-    async def _mutate(
-        self,
-        metrics: OperationMetrics,
-        change: Callable[[StoredItem | None], _Change | None],
-        *,
-        needs_state: bool,
-    ) -> Any:
-        # Versions of writes that may have been applied although we saw no success
-        # (the client resent them, or the connection broke), with what they returned.
-        maybe_applied: list[tuple[Decimal, Any]] = []
-        fresh = False  # whether the state in hand was obtained during this operation
-        broken_writes = 0  # writes whose connection failed after the client's retries
+    async def _history(
+        self, metrics: OperationMetrics, state: StoredItem | None, limit: int | None
+    ) -> list[ConversationItem]:
+        """The newest `limit` items (all with None) of a state, reading its pages."""
+        for _ in range(_PAGE_READ_TRIES):
+            if state is None or state.is_expired(self._clock()):
+                return []
+            head = state.items()
+            if limit is not None and len(head) >= limit:
+                return head[-limit:]
+            needed: list[PageRef] = []
+            want = None if limit is None else limit - len(head)
+            for ref in reversed(state.page_refs):
+                if want is not None and want <= 0:
+                    break
+                needed.append(ref)
+                if want is not None:
+                    want -= ref.length
+            loaded: dict[str, list[ConversationItem]] = {}
+            missing = await self._load_pages(metrics, needed, loaded)
+            if not missing:
+                items = [i for ref in reversed(needed) for i in _page_view(ref, loaded)]
+                items.extend(head)
+                return items if limit is None else items[-limit:]
+            # Pages are deleted only after a head that no longer lists them is
+            # committed: this head is stale. Read it again, consistently.
+            seen = state.updated_at
+            state = await self._read(metrics, keep_items=True, consistent=True)
+            if state is not None and state.updated_at == seen:
+                raise self._missing_pages(missing)
+        raise self._missing_pages(missing)
 
-        def recognised(state: StoredItem | None) -> tuple[bool, Any]:
-            for version, result in maybe_applied:
-                if state is not None and state.applied(version):
-                    return True, result
+    def _missing_pages(self, missing: set[str]) -> CorruptSessionError:
+        return CorruptSessionError(
+            f"Stored {describe(self.session_id, self.table_name)} is corrupt: its head "
+            f"lists page(s) {sorted(missing)} that do not exist. Fix: export what is left "
+            "with `openai-agents-session sessions export`, then clear the session.",
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _mutate(self, metrics: OperationMetrics, operation: Operation) -> Any:
+        # Plans of writes that may have landed although we saw no success (the
+        # client resent them, the connection broke, or the server failed).
+        maybe_applied: list[WritePlan] = []
+        fresh = False  # whether the state in hand was obtained during this operation
+        broken_writes = 0  # writes whose outcome stayed unknown after the client's retries
+        # Pages never change once written, so what was loaded stays valid across attempts.
+        loaded: dict[str, list[ConversationItem]] = {}
+
+        async def recognised(state: StoredItem | None) -> tuple[bool, Any]:
+            for plan in maybe_applied:
+                if state is not None and state.applied(plan.version):
+                    await self._release(metrics, plan.released, strict=operation.tombstones)
+                    return True, plan.result
             if state is not None:
                 # Versions only grow along an item's history and recent_writes keeps
                 # the newest ones, so it covers every write since its oldest entry.
                 # A write older than that may have landed and been pushed out.
                 oldest = min(state.recent_writes, default=state.updated_at)
-                if any(version < oldest for version, _ in maybe_applied):
+                if any(plan.version < oldest for plan in maybe_applied):
                     raise self._forgotten(metrics)
             return False, None
 
         while True:
             if not self._known:
-                if maybe_applied or needs_state:
+                if maybe_applied or operation.needs_state:
                     # Unknown state: a pop must see the items; after a broken
                     # write, find out what happened before anything else.
                     state = await self._read(metrics, outcome_unknown=bool(maybe_applied))
                     fresh = True
-                    done, result = recognised(state)
+                    done, result = await recognised(state)
                     if done:
                         return result
                 else:
@@ -766,23 +882,35 @@ class DynamoDBSession:
             state = self._state
             now = self._clock()
             expired = state is not None and state.is_expired(now)
-            planned = change(None if expired else state)
-            if planned is None:
+            base = None if expired else state
+            needed = [r for r in operation.pages_needed(base) if r.id not in loaded]
+            if needed and await self._load_pages(metrics, needed, loaded):
+                # A listed page is gone: the head changed since it was read.
+                seen = state.updated_at if state else None
+                state = await self._read(metrics, outcome_unknown=bool(maybe_applied))
+                if state is not None and state.updated_at == seen:
+                    raise self._missing_pages({r.id for r in needed} - set(loaded))
+                fresh = True
+                done, result = await recognised(state)
+                if done:
+                    return result
+                continue
+            change = operation.apply(base, loaded)
+            if change is None:
                 if fresh:
                     return None
                 self._forget()  # an empty memory may be stale: confirm with a read
                 continue
-            version = next_version(state.updated_at if state else None, now)
-            log = state.recent_writes | {version} if state else frozenset({version})
-            if len(log) > RECENT_WRITES_KEPT:
-                log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
-            ttl = int(now) + self.ttl_seconds if self.ttl_seconds is not None else None
-            extra = state.extra if state else {}
-            item = encode_item(
-                self.session_id, planned.conversation_json, version, ttl, log, extra=extra
+            plan = plan_write(
+                state,
+                change,
+                expired=expired,
+                session_id=self.session_id,
+                table_name=self.table_name,
+                now=now,
+                layout=self._layout,
+                operation=metrics.operation,
             )
-            size = self._check_size(item, metrics)
-            condition = write_condition(state.updated_at if state else None, allow_absent=expired)
             if metrics.attempts >= self.retry.max_attempts:
                 raise ConcurrentModificationError(
                     f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
@@ -794,99 +922,295 @@ class DynamoDBSession:
                     table_name=self.table_name,
                 )
             metrics.attempts += 1
-            try:
-                await self._call(
-                    metrics,
-                    "put_item",
-                    TableName=self.table_name,
-                    Item=item,
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    ReturnConsumedCapacity="TOTAL",
-                    **condition,
-                )
-            except _Transport as exc:
+            await self._prepare(metrics, plan)
+            outcome = await self._commit(metrics, plan)
+            if outcome is None:
+                metrics.item_size = plan.size
+                metrics.items_written = plan.items_written
+                self._warn_size(plan.size)
+                self._remember(plan.state)
+                await self._release(metrics, plan.released, strict=operation.tombstones)
+                return plan.result
+            if isinstance(outcome, Lost):
                 # Retrying is safe: the condition lets at most one of our copies
                 # land, and the read below recognises any copy that did.
-                maybe_applied.append((version, planned.result))
+                maybe_applied.append(plan)
                 self._forget()
                 broken_writes += 1
                 logger.info(
                     "write outcome unknown for session %r (%s); reading to resolve",
                     self.session_id,
-                    exc,
+                    type(outcome.error).__name__,
                 )
                 if broken_writes >= _BROKEN_WRITES_TRIED:
                     state = await self._read(metrics, outcome_unknown=True)
-                    done, result = recognised(state)
+                    done, result = await recognised(state)
                     if done:
                         return result
-                    raise self._unavailable(exc, outcome_unknown=True) from exc
+                    raise self._unknown_outcome(outcome.error) from outcome.error
                 continue
-            except ClientError as exc:
-                resent = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
-                if resent:
-                    # The client resent this request: an earlier copy may have landed.
-                    maybe_applied.append((version, planned.result))
-                code = exc.response.get("Error", {}).get("Code")
-                if code != "ConditionalCheckFailedException":
-                    if maybe_applied:
-                        self._forget()
-                        state = await self._read(metrics, outcome_unknown=True)
-                        done, result = recognised(state)
-                        if done:
-                            return result
-                    raise self._service_error(exc, metrics.operation, size=size) from exc
-                metrics.conflicts += 1
-                raw: Any = exc.response.get("Item")
-                if raw is not None:
-                    self._remember(decode_item(raw, table_name=self.table_name))
-                else:
-                    # Absent item, or an endpoint that does not return it (dynalite).
-                    await self._read(metrics, outcome_unknown=bool(maybe_applied))
-                fresh = True
-                done, result = recognised(self._state)
+            if outcome.maybe_applied:
+                maybe_applied.append(plan)
+            elif plan.page_items:
+                # The write provably did not land: its pages will never be listed.
+                await self._release(metrics, _keys_of(plan.page_items), strict=False)
+            if isinstance(outcome, Failed):
+                if maybe_applied:
+                    self._forget()
+                    state = await self._read(metrics, outcome_unknown=True)
+                    done, result = await recognised(state)
+                    if done:
+                        return result
+                raise self._service_error(
+                    outcome.error, metrics.operation, size=plan.size
+                ) from outcome.error
+            metrics.conflicts += 1
+            if outcome.item is not None:
+                self._remember(decode_item(outcome.item, table_name=self.table_name))
+            else:
+                # Absent item, or an endpoint that does not return it (dynalite).
+                await self._read(metrics, outcome_unknown=bool(maybe_applied))
+            fresh = True
+            done, result = await recognised(self._state)
+            if done:
+                return result
+            delay = self.retry.delay(metrics.conflicts)
+            if delay:
+                # Contention, not a stale memory: back off, and then re-read,
+                # because the state handed back before the sleep is stale by now.
+                await asyncio.sleep(delay)
+                await self._read(metrics, outcome_unknown=bool(maybe_applied))
+                done, result = await recognised(self._state)
                 if done:
                     return result
-                delay = self.retry.delay(metrics.conflicts)
-                if delay:
-                    # Contention, not a stale memory: back off, and then re-read,
-                    # because the state handed back before the sleep is stale by now.
-                    await asyncio.sleep(delay)
-                    await self._read(metrics, outcome_unknown=bool(maybe_applied))
-                    done, result = recognised(self._state)
-                    if done:
-                        return result
-                continue
-            metrics.item_size = size
-            metrics.items_written = planned.items_written
-            self._warn_size(metrics.item_size)
-            self._remember(
-                StoredItem(
-                    session_id=self.session_id,
-                    conversation_json=planned.conversation_json,
-                    count=planned.count,
-                    updated_at=version,
-                    ttl=ttl,
-                    recent_writes=log,
-                    extra=extra,
-                )
-            )
-            return planned.result
 
-    def _check_size(self, item: AttributeMap, metrics: OperationMetrics) -> int:
-        size = item_size(item)
-        if size > ITEM_SIZE_LIMIT:
-            raise SessionTooLargeError(
-                f"{metrics.operation} would make {describe(self.session_id, self.table_name)} "
-                f"{size:,} bytes; DynamoDB's item limit is {ITEM_SIZE_LIMIT:,}. Nothing was "
-                "written. Fix: pass max_items=N to keep only the newest N items, or "
-                "clear_session().",
-                size=size,
-                limit=ITEM_SIZE_LIMIT,
+    async def _clear_corrupt(self, metrics: OperationMetrics) -> None:
+        """Replace an item that does not decode with a tombstone, conditional on it as found."""
+        for _ in range(self.retry.max_attempts):
+            raw = await self._get_raw(metrics, consistent=True)
+            if raw is None:
+                self._remember(None)
+                return
+            try:
+                state = decode_item(raw, table_name=self.table_name)
+            except CorruptSessionError:
+                state = None
+            if state is not None:
+                await self._mutate(metrics, Clear())
+                return
+            plan = plan_write(
+                None,
+                Clear().apply(None, {}),
+                expired=False,
                 session_id=self.session_id,
                 table_name=self.table_name,
+                now=self._clock(),
+                layout=self._layout,
+                operation=metrics.operation,
             )
-        return size
+            # The version attribute may be missing or mistyped: match it exactly as stored.
+            version = raw.get(SCHEMA.version)
+            condition: dict[str, Any] = {
+                "ExpressionAttributeNames": {"#v": SCHEMA.version},
+                "ConditionExpression": "attribute_not_exists(#v)",
+            }
+            if version is not None:
+                condition["ConditionExpression"] = "#v = :v"
+                condition["ExpressionAttributeValues"] = {":v": version}
+            metrics.attempts += 1
+            outcome = await self._commit(metrics, replace(plan, condition=condition))
+            if outcome is None:
+                self._remember(plan.state)
+                logger.warning(
+                    "cleared corrupt session %r in table %r; any pages it listed are left "
+                    "for `sessions gc`",
+                    self.session_id,
+                    self.table_name,
+                )
+                return
+            if isinstance(outcome, Failed):
+                raise self._service_error(outcome.error, metrics.operation) from outcome.error
+            if isinstance(outcome, Lost):
+                self._forget()
+        raise ConcurrentModificationError(
+            f"{metrics.operation} on {describe(self.session_id, self.table_name)} could not "
+            f"replace the corrupt item in {self.retry.max_attempts} conditional writes. Fix: "
+            "retry later.",
+            attempts=metrics.attempts,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _commit(self, metrics: OperationMetrics, plan: WritePlan) -> Outcome | None:
+        """Send the head's conditional PutItem; None when it landed."""
+        try:
+            await self._call(
+                metrics,
+                "put_item",
+                TableName=self.table_name,
+                Item=plan.item,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnConsumedCapacity="TOTAL",
+                **plan.condition,
+            )
+        except _Transport as exc:
+            return Lost(exc)
+        except ClientError as exc:
+            return classify(exc)
+        return None
+
+    # ------------------------------------------------------------------ pages
+
+    async def _prepare(self, metrics: OperationMetrics, plan: WritePlan) -> None:
+        """Write a plan's new pages and move page TTLs: everything before the commit."""
+        jobs: list[Awaitable[None]] = []
+        if plan.page_items:
+            requests = [{"PutRequest": {"Item": item}} for item in plan.page_items]
+            jobs.append(self._batch_write(metrics, requests))
+        if plan.restamp is not None:
+            jobs.extend(self._restamp(metrics, key, plan.restamp.ttl) for key in plan.restamp.keys)
+        await _all(jobs)
+
+    async def _restamp(self, metrics: OperationMetrics, key: str, ttl: int | None) -> None:
+        # TTLs only ever move later (or go), so concurrent re-stamps cannot
+        # shorten a page's life. A failed condition means the page is already
+        # stamped later, or gone because the head changed, and then our commit
+        # fails its own condition.
+        names = {"#k": SCHEMA.partition_key, "#t": SCHEMA.ttl}
+        if ttl is None:
+            update: dict[str, Any] = {
+                "UpdateExpression": "REMOVE #t",
+                "ConditionExpression": "attribute_exists(#k)",
+            }
+        else:
+            update = {
+                "UpdateExpression": "SET #t = :t",
+                "ConditionExpression": "attribute_exists(#k) AND #t < :t",
+                "ExpressionAttributeValues": {":t": {"N": str(ttl)}},
+            }
+        try:
+            await self._call(
+                metrics,
+                "update_item",
+                TableName=self.table_name,
+                Key=encode_key(key),
+                ExpressionAttributeNames=names,
+                ReturnConsumedCapacity="TOTAL",
+                **update,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise self._service_error(exc, metrics.operation) from exc
+        except _Transport as exc:
+            raise self._unavailable(exc, outcome_unknown=False) from exc
+
+    async def _release(self, metrics: OperationMetrics, keys: list[str], *, strict: bool) -> None:
+        """Delete pages no head lists any more (after the commit that dropped them)."""
+        if not keys:
+            return
+        requests = [{"DeleteRequest": {"Key": encode_key(key)}} for key in keys]
+        try:
+            await self._batch_write(metrics, requests)
+        except SessionStoreError as exc:
+            if strict:
+                raise DynamoDBError(
+                    f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
+                    f"took effect, but {len(keys)} page item(s) could not be deleted: "
+                    f"{exc}. Fix: run `openai-agents-session sessions gc --table "
+                    f"{self.table_name}`, which removes unreferenced pages.",
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                ) from exc
+            logger.warning(
+                "%d unreferenced page item(s) of session %r in table %r were left for gc: %s",
+                len(keys),
+                self.session_id,
+                self.table_name,
+                type(exc).__name__,
+            )
+
+    async def _batch_write(self, metrics: OperationMetrics, requests: list[Any]) -> None:
+        chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
+        await _all([self._batch_write_chunk(metrics, chunk) for chunk in chunks])
+
+    async def _batch_write_chunk(self, metrics: OperationMetrics, requests: list[Any]) -> None:
+        pending: dict[str, Any] = {self.table_name: requests}
+        for attempt in range(_UNPROCESSED_TRIES):
+            try:
+                response = await self._call(
+                    metrics,
+                    "batch_write_item",
+                    RequestItems=pending,
+                    ReturnConsumedCapacity="TOTAL",
+                )
+            except ClientError as exc:
+                raise self._service_error(exc, metrics.operation) from exc
+            except _Transport as exc:
+                raise self._unavailable(exc, outcome_unknown=False) from exc
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            await asyncio.sleep(self.retry.delay(attempt + 2))
+        raise self._unprocessed("BatchWriteItem")
+
+    async def _load_pages(
+        self,
+        metrics: OperationMetrics,
+        refs: list[PageRef],
+        loaded: dict[str, list[ConversationItem]],
+    ) -> set[str]:
+        """Read and decode pages into `loaded`; return the ids of pages not found."""
+        if not refs:
+            return set()
+        keys = [key for ref in refs for key in part_keys(self.session_id, ref)]
+        chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
+        found: dict[str, Any] = {}
+        for part in await _all([self._batch_get_chunk(metrics, c) for c in chunks]):
+            found.update(part)
+        missing: set[str] = set()
+        for ref in refs:
+            parts = [found[k] for k in part_keys(self.session_id, ref) if k in found]
+            if len(parts) < ref.parts:
+                missing.add(ref.id)
+                continue
+            loaded[ref.id] = decode_page(
+                ref, parts, session_id=self.session_id, table_name=self.table_name
+            )
+        return missing
+
+    async def _batch_get_chunk(self, metrics: OperationMetrics, keys: list[str]) -> dict[str, Any]:
+        pending: dict[str, Any] = {
+            self.table_name: {"Keys": [encode_key(k) for k in keys], "ConsistentRead": True}
+        }
+        found: dict[str, Any] = {}
+        for attempt in range(_UNPROCESSED_TRIES):
+            try:
+                response = await self._call(
+                    metrics,
+                    "batch_get_item",
+                    RequestItems=pending,
+                    ReturnConsumedCapacity="TOTAL",
+                )
+            except ClientError as exc:
+                raise self._service_error(exc, metrics.operation) from exc
+            except _Transport as exc:
+                raise self._unavailable(exc, outcome_unknown=False) from exc
+            for raw in response.get("Responses", {}).get(self.table_name, []):
+                found[str(raw[SCHEMA.partition_key]["S"])] = raw
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+            await asyncio.sleep(self.retry.delay(attempt + 2))
+        raise self._unprocessed("BatchGetItem")
+
+    def _unprocessed(self, operation: str) -> ThrottledError:
+        return ThrottledError(
+            f"{operation} for {describe(self.session_id, self.table_name)} left requests "
+            f"unprocessed {_UNPROCESSED_TRIES} times. Fix: raise the table's capacity or "
+            "retry later.",
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
 
     def _warn_size(self, size: int) -> None:
         # After the write landed: a try that lost a conflict stored nothing.

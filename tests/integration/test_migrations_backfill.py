@@ -225,6 +225,7 @@ async def test_application_write_racing_a_backfill_survives(
 
     result = await up(client, name, migrations_dir=tmp_path, params={"fn": label})
     (backfill,) = result.backfills["0003_label"]
+    print("DEBUG", backfill, seen)
     assert backfill["conflicts"] == 2  # racer re-read once, doomed once
     assert backfill["changed"] == 2 and backfill["gone"] == 1
     assert ("racer", 2) in seen  # decided again on the re-read item

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from openai_agents_session import (
+    DEFAULT_MAX_SESSION_BYTES,
     ITEM_SIZE_LIMIT,
     ConcurrentModificationError,
     DynamoDBSession,
@@ -79,8 +80,8 @@ async def test_each_operation_logs_one_structured_record(
         "pop_item",
         "clear_session",
     ]
-    # Reads and the unconditional delete send no conditional write.
-    assert [r.attempts for r in records] == [1, 0, 1, 0]  # type: ignore[attr-defined]
+    # Reads send no conditional write; the clear writes its tombstone.
+    assert [r.attempts for r in records] == [1, 0, 1, 1]  # type: ignore[attr-defined]
     for record in records:
         assert record.levelno == logging.DEBUG
         assert record.session_id == session_id  # type: ignore[attr-defined]
@@ -129,12 +130,13 @@ async def test_hook_gets_exact_metrics_per_operation(client: Any, table: str, ba
 
     await session.clear_session()
     clear = seen[-1]
-    assert (clear.operation, clear.calls, clear.attempts, clear.item_size) == (
+    assert (clear.operation, clear.calls, clear.attempts, clear.items_written) == (
         "clear_session",
         1,
-        0,
-        0,
+        1,
+        1,  # three added, two popped
     )
+    assert clear.item_size == await stored_size(client, table, session_id)
     assert_capacity(clear.consumed_capacity, backend)
     assert all(m.error is None for m in seen + fresh_seen)
 
@@ -191,7 +193,7 @@ async def test_hook_names_the_error_of_a_failed_operation(
     seen.clear()
     big = DynamoDBSession(sid(), client, table, on_operation=seen.append)
     with pytest.raises(SessionTooLargeError):
-        await big.add_items([message("x" * (ITEM_SIZE_LIMIT + 1))])
+        await big.add_items([message("x" * (DEFAULT_MAX_SESSION_BYTES + 1))])
     (too_large,) = seen
     assert (too_large.error, too_large.calls, too_large.attempts) == ("SessionTooLargeError", 0, 0)
 

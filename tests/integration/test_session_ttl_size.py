@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from openai_agents_session import (
+    DEFAULT_PAGE_THRESHOLD,
     ITEM_SIZE_LIMIT,
     DynamoDBSession,
     SessionStoreError,
@@ -36,6 +37,8 @@ from tests.support.sessions import (
     raw_fixture,  # noqa: F401
     raw_get,
     raw_put,
+    scan_pages,
+    stored_history,
     stored_items,
 )
 
@@ -220,52 +223,67 @@ def padding_for(session_id: str, history: list[Any], target: int, versions: int)
     return target - base
 
 
-async def test_under_the_limit_succeeds(client: Any, table: str, raw: Any) -> None:
-    session_id = sid()
-    session = DynamoDBSession(session_id, client, table)
-    sizes = PutSizes().attach(client)
-    chunk = "x" * 49_000
-    batches = [[message(f"{i}:{chunk}")] for i in range(8)]
-    for batch in batches:
-        await session.add_items(batch)
-    # 8 x ~49 KB: just under 400 KB, and accepted by both the library and the endpoint.
-    assert 390_000 < sizes[-1] < 400_000
-    assert await stored_items(raw, table, session_id) == [b[0] for b in batches]
-
-
-async def test_one_byte_over_is_refused_before_sending(client: Any, table: str, raw: Any) -> None:
-    history = [message("h" * 1000), message("i" * 2000)]
+async def test_up_to_the_threshold_a_session_stays_the_spec_item(
+    client: Any, table: str, raw: Any
+) -> None:
+    history = [message("h" * 1000)]
     for _ in range(5):  # a retry only if a version happened to have trailing zeros
         session_id = sid()
         session = DynamoDBSession(session_id, client, table)
         await session.add_items(history)
-        before = await raw_get(raw, table, session_id)
-        pad = padding_for(session_id, history, ITEM_SIZE_LIMIT + 1, versions=2)
-        calls = count_calls(client)
-        try:
-            await session.add_items([message("p" * pad)])
-        except SessionTooLargeError as exc:
-            error = exc
-        else:
+        sizes = PutSizes().attach(client)
+        pad = padding_for(session_id, history, DEFAULT_PAGE_THRESHOLD, versions=2)
+        await session.add_items([message("p" * pad)])
+        if sizes[-1] != DEFAULT_PAGE_THRESHOLD:
             continue
-        assert error.size == ITEM_SIZE_LIMIT + 1
-        assert error.limit == ITEM_SIZE_LIMIT == 409_600
-        assert calls["PutItem"] == 0
-        assert await raw_get(raw, table, session_id) == before
-        assert session_id in str(error) and table in str(error) and "max_items" in str(error)
-        assert isinstance(error, SessionStoreError)
-        # Nothing changed for the session object either.
-        await session.add_items([message("small")])
-        assert await stored_items(raw, table, session_id) == [*history, message("small")]
+        stored = await raw_get(raw, table, session_id)
+        assert stored is not None and item_size(stored) == DEFAULT_PAGE_THRESHOLD
+        # Exactly the spec's attributes plus the write log: no page index, no pages.
+        assert set(stored) == {
+            "session_id",
+            "conversation_data",
+            "updated_at",
+            "recent_writes",
+        }
+        assert await scan_pages(raw, table, session_id) == []
+        # One byte more and the older items move into a page; nothing is lost.
+        await session.add_items([message("z")])
+        stored = await raw_get(raw, table, session_id)
+        assert stored is not None and "pages" in stored
+        assert item_size(stored) < DEFAULT_PAGE_THRESHOLD // 2
+        expected = [*history, message("p" * pad), message("z")]
+        assert await stored_history(raw, table, session_id) == expected
+        assert await DynamoDBSession(session_id, raw, table).get_items() == expected
         return
-    pytest.fail("no attempt produced an item of exactly 409601 bytes")
+    pytest.fail("no attempt produced an item of exactly the threshold")
 
 
-async def test_exact_limit_is_sent_and_accepted(client: Any, table: str, raw: Any) -> None:
+async def test_past_the_session_cap_is_refused_before_sending(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table, max_session_bytes=100_000)
+    await session.add_items([message("a" * 60_000)])
+    before = await raw_get(raw, table, session_id)
+    calls = count_calls(client)
+    with pytest.raises(SessionTooLargeError) as caught:
+        await session.add_items([message("b" * 50_000)])
+    assert calls.total() == 0
+    assert caught.value.limit == 100_000 and caught.value.size > 100_000
+    text = str(caught.value)
+    assert session_id in text and table in text and "max_session_bytes" in text
+    assert isinstance(caught.value, SessionStoreError)
+    assert await raw_get(raw, table, session_id) == before
+    await session.add_items([message("small")])
+    assert await stored_items(raw, table, session_id) == [message("a" * 60_000), message("small")]
+
+
+async def test_exact_item_limit_is_sent_and_accepted(client: Any, table: str, raw: Any) -> None:
+    # With the threshold at DynamoDB's limit, the head may be exactly 409600 bytes.
     sizes = PutSizes().attach(client)
     for _ in range(5):
         session_id = sid()
-        session = DynamoDBSession(session_id, client, table)
+        session = DynamoDBSession(session_id, client, table, page_threshold=ITEM_SIZE_LIMIT)
         pad = padding_for(session_id, [], ITEM_SIZE_LIMIT, versions=1)
         refused: SessionTooLargeError | None = None
         try:
@@ -299,7 +317,7 @@ async def test_endpoint_refusing_the_size_is_a_too_large_error(
     # moto refuses from 405000 bytes (its own count): the library's check passes,
     # the endpoint's does not, and the refusal must still come back typed.
     session_id = sid()
-    session = DynamoDBSession(session_id, client, table)
+    session = DynamoDBSession(session_id, client, table, page_threshold=ITEM_SIZE_LIMIT)
     await session.add_items([message("a")])
     before = await raw_get(raw, table, session_id)
     sizes = PutSizes().attach(client)
@@ -342,17 +360,17 @@ async def test_max_items_keeps_the_newest(client: Any, table: str, raw: Any) -> 
     assert await DynamoDBSession(session_id, raw, table).get_items() == [message("g"), message("h")]
 
 
-async def test_max_items_avoids_the_size_limit(client: Any, table: str, raw: Any) -> None:
+async def test_big_histories_page_instead_of_failing(client: Any, table: str, raw: Any) -> None:
     session_id = sid()
     big = "z" * 150_000
-    bounded = DynamoDBSession(session_id, client, table, max_items=2)
+    session = DynamoDBSession(session_id, client, table)
     for i in range(4):
-        await bounded.add_items([message(f"{i}{big}")])
-    stored = await stored_items(raw, table, session_id)
-    assert stored is not None and [m["content"][0] for m in stored] == ["2", "3"]
-    # Without the bound, the same growth is refused and nothing is written.
-    unbounded = DynamoDBSession(session_id, client, table)
-    with pytest.raises(SessionTooLargeError):
-        await unbounded.add_items([message(f"4{big}")])
-    stored_after = await stored_items(raw, table, session_id)
-    assert stored_after is not None and [m["content"][0] for m in stored_after] == ["2", "3"]
+        await session.add_items([message(f"{i}{big}")])
+    expected = [message(f"{i}{big}") for i in range(4)]
+    assert await stored_history(raw, table, session_id) == expected
+    # A bounded object keeps only the newest two, whatever the layout.
+    bounded = DynamoDBSession(session_id, client, table, max_items=2)
+    await bounded.add_items([message(f"4{big}")])
+    stored = await stored_history(raw, table, session_id)
+    assert stored is not None and [m["content"][0] for m in stored] == ["3", "4"]
+    assert [m["content"][0] for m in await session.get_items()] == ["3", "4"]

@@ -3,14 +3,21 @@
 A hypothesis state machine drives add, get(limit), pop and clear on three
 `DynamoDBSession` objects spread over two aiobotocore clients: two objects share
 one session id (one per client), the third has an id of its own. Each object draws
-its own ``ttl_seconds`` and ``max_items``, so writers with and without expiry meet
-on the same item. All objects read one clock the machine controls, which lets a
-rule push a stored ttl into the past without waiting.
+its own ``ttl_seconds``, ``max_items`` and ``page_threshold``, so writers with and
+without expiry, and with small and default thresholds, meet on the same item. A
+rule appends big items, so sessions with a small threshold really move their older
+items into history pages. All objects read one clock the machine controls, which
+lets a rule push a stored ttl into the past without waiting.
 
 Every result is compared with an in-memory model (session id -> items), and after
-every step the stored item itself, read raw with a consistent GetItem, must equal
-the model: same items in the same order, the ttl of the last writer, and an
-``updated_at`` that moved forward exactly when something was written.
+every step the stored data itself, read raw with consistent reads, must equal the
+model: the whole history (the head's items after those of the pages its index
+lists, decoded here independently of the library) in the same order, the ttl of
+the last writer, and an ``updated_at`` that moved forward exactly when something
+was written. A clear leaves an empty head (a tombstone expiring a day later). The
+pages must all exist and decode, outlive their head, and be exactly the pages of
+the session in the table (none left behind); the head stays within DynamoDB's
+item size limit.
 
 ``OAS_LONG_PROPERTY=1`` runs many more and longer examples than CI does.
 """
@@ -18,8 +25,11 @@ the model: same items in the same order, the ttl of the last writer, and an
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import uuid
+import zlib
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,13 +43,15 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
 
 from openai_agents_session import DynamoDBSession, create_table_if_not_exists
-from openai_agents_session.models.codec import decode_record, encode_key
-from openai_agents_session.models.schema import RECENT_WRITES_KEPT
+from openai_agents_session._plan import TOMBSTONE_SECONDS
+from openai_agents_session.models.codec import decode_record, encode_key, item_size
+from openai_agents_session.models.schema import ITEM_SIZE_LIMIT, PAGE_PREFIX, RECENT_WRITES_KEPT
 from tests.conftest import client_config
 
 _T = TypeVar("_T")
@@ -65,6 +77,13 @@ PROBES = st.sampled_from(["get", "pop", "add", "idle"])
 LIMITS = st.one_of(st.none(), st.integers(min_value=0, max_value=7))
 TTLS = st.sampled_from([None, 30, 90])
 MAX_ITEMS = st.sampled_from([None, None, 4])
+# None keeps the default (384 KiB, never reached here); the others page early.
+THRESHOLDS = st.sampled_from([None, 8192, 16384])
+# Big items: content lengths around and past the small thresholds' keep budget.
+BIG_SIZES = st.lists(st.integers(min_value=3_000, max_value=12_000), min_size=1, max_size=2)
+# add_big is skipped once a session's history passes this many bytes of JSON, which
+# bounds both the run time and the page index (its size is capped by the library).
+HISTORY_CAP = 120_000
 # A fixed, fractional start keeps examples reproducible and exercises int(now) + ttl.
 CLOCK_START = 2_000_000_000.25
 
@@ -120,6 +139,16 @@ class ObjectSpec:
     sid: int
     ttl: int | None
     max_items: int | None
+    page_threshold: int | None = None
+
+
+def big_content(seed: bytes, tag: str, length: int) -> str:
+    """`length` characters of hex that compresses poorly, unique to seed and tag."""
+    return hashlib.shake_256(seed + tag.encode()).hexdigest((length + 1) // 2)[:length]
+
+
+def history_bytes(items: list[dict[str, Any]]) -> int:
+    return len(json.dumps(items))
 
 
 class SessionMachine(RuleBasedStateMachine):
@@ -172,6 +201,9 @@ class SessionMachine(RuleBasedStateMachine):
         return self.now
 
     def make_session(self, spec: ObjectSpec) -> DynamoDBSession:
+        options: dict[str, Any] = {}
+        if spec.page_threshold is not None:
+            options["page_threshold"] = spec.page_threshold
         return DynamoDBSession(
             self.session_ids[spec.sid],
             self.clients[spec.client],
@@ -179,6 +211,7 @@ class SessionMachine(RuleBasedStateMachine):
             spec.ttl,
             max_items=spec.max_items,
             clock=self.clock,
+            **options,
         )
 
     def stamp(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,22 +222,73 @@ class SessionMachine(RuleBasedStateMachine):
             self.next_id += 1
         return items
 
-    def raw(self, sid: int) -> dict[str, Any] | None:
+    def raw_key(self, key: str) -> dict[str, Any] | None:
         response = self.run(
-            self.clients[0].get_item(
-                TableName=self.table,
-                Key=encode_key(self.session_ids[sid]),
-                ConsistentRead=True,
-            )
+            self.clients[0].get_item(TableName=self.table, Key=encode_key(key), ConsistentRead=True)
         )
         item: dict[str, Any] | None = response.get("Item")
         return item
 
-    def stored_items(self, sid: int) -> list[dict[str, Any]] | None:
-        raw = self.raw(sid)
+    def raw(self, sid: int) -> dict[str, Any] | None:
+        return self.raw_key(self.session_ids[sid])
+
+    def listed_pages(self, raw: dict[str, Any]) -> list[list[Any]]:
+        """The head's page index entries ``[id, parts, start, length, size]``, oldest first."""
+        if "pages" not in raw:
+            return []
+        pages: list[list[Any]] = json.loads(raw["pages"]["S"])["pages"]
+        assert pages, "a head without pages must not carry a page index"
+        return pages
+
+    def page_part_keys(self, sid: int, page_id: str, parts: int) -> list[str]:
+        return [f"{PAGE_PREFIX}{self.session_ids[sid]}#{page_id}#{n}" for n in range(parts)]
+
+    def stored_history(
+        self, sid: int, raw: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]] | None:
+        """The whole stored history, pages included, decoded here independently of the
+        library (the head's index names the pages, each is zlib'd JSON); None: no item.
+
+        Every page the head lists must exist (all its parts) and decode.
+        """
         if raw is None:
-            return None
-        return list(decode_record(raw, table_name=self.table).conversation_data)
+            raw = self.raw(sid)
+            if raw is None:
+                return None
+        history: list[dict[str, Any]] = []
+        for page_id, parts, start, length, size in self.listed_pages(raw):
+            blob = b""
+            for key in self.page_part_keys(sid, page_id, parts):
+                part = self.raw_key(key)
+                assert part is not None, f"page part {key} is missing"
+                assert part["page_of"]["S"] == self.session_ids[sid]
+                blob += part["page_data"]["B"]
+            body = zlib.decompress(blob)
+            assert len(body) == size, "a page decompresses to another size than indexed"
+            page = json.loads(body)
+            assert isinstance(page, list) and 0 <= start and 0 < length
+            assert start + length <= len(page), "a page holds fewer items than its view"
+            history.extend(page[start : start + length])
+        head: list[dict[str, Any]] = json.loads(raw["conversation_data"]["S"])
+        return history + head
+
+    def scan_pages(self, sid: int) -> dict[str, dict[str, Any]]:
+        """Every page part in the table that belongs to the session, by key."""
+        found: dict[str, dict[str, Any]] = {}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "FilterExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": "page_of"},
+            "ExpressionAttributeValues": {":p": {"S": self.session_ids[sid]}},
+        }
+        while True:
+            response = self.run(self.clients[0].scan(**request))
+            for item in response.get("Items", []):
+                found[item["session_id"]["S"]] = item
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # ------------------------------------------------------------------- model
 
@@ -241,11 +325,16 @@ class SessionMachine(RuleBasedStateMachine):
     @initialize(
         ttls=st.lists(TTLS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
         caps=st.lists(MAX_ITEMS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
+        thresholds=st.lists(THRESHOLDS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
     )
-    def open_sessions(self, ttls: list[int | None], caps: list[int | None]) -> None:
+    def open_sessions(
+        self, ttls: list[int | None], caps: list[int | None], thresholds: list[int | None]
+    ) -> None:
         self.specs = [
-            ObjectSpec(client, sid, ttl, cap)
-            for (client, sid), ttl, cap in zip(LAYOUT, ttls, caps, strict=True)
+            ObjectSpec(client, sid, ttl, cap, threshold)
+            for (client, sid), ttl, cap, threshold in zip(
+                LAYOUT, ttls, caps, thresholds, strict=True
+            )
         ]
         self.sessions = [self.make_session(spec) for spec in self.specs]
 
@@ -267,10 +356,43 @@ class SessionMachine(RuleBasedStateMachine):
         got = self.run(self.sessions[obj].pop_item())
         assert got == self.model_pop(obj)
 
+    def history_is_small(self) -> bool:
+        return all(history_bytes(stored.visible(self.now)) < HISTORY_CAP for stored in self.model)
+
+    @precondition(lambda self: self.history_is_small())
+    @rule(
+        obj=OBJECTS,
+        partner=st.none() | OBJECTS,
+        seed=st.binary(min_size=8, max_size=8),
+        sizes=BIG_SIZES,
+        small=BATCHES,
+    )
+    def add_big(
+        self,
+        obj: int,
+        partner: int | None,
+        seed: bytes,
+        sizes: list[int],
+        small: list[dict[str, Any]],
+    ) -> None:
+        """Append big items (with a few small ones), alone or racing another add."""
+        payloads = [
+            {"role": "user", "content": big_content(seed, f"{self.next_id}-{n}", size)}
+            for n, size in enumerate(sizes)
+        ]
+        if partner is None:
+            self.add(obj, payloads + small)
+        else:
+            self.add_pair(obj, partner, self.stamp(payloads), self.stamp(small))
+
     @rule(obj=OBJECTS)
     def clear(self, obj: int) -> None:
         self.run(self.sessions[obj].clear_session())
-        self.model[self.specs[obj].sid] = StoredModel()
+        # A tombstone: an empty head that expires a day later, written like any write.
+        stored = self.model[self.specs[obj].sid]
+        stored.items = []
+        stored.expires = int(self.now) + TOMBSTONE_SECONDS
+        stored.wrote = True
 
     @rule(obj=OBJECTS)
     def renew(self, obj: int) -> None:
@@ -318,7 +440,12 @@ class SessionMachine(RuleBasedStateMachine):
         second: list[dict[str, Any]],
     ) -> None:
         a, b = pair
-        batch_a, batch_b = self.stamp(first), self.stamp(second)
+        self.add_pair(a, b, self.stamp(first), self.stamp(second))
+
+    def add_pair(
+        self, a: int, b: int, batch_a: list[dict[str, Any]], batch_b: list[dict[str, Any]]
+    ) -> None:
+        """Run two objects' appends at once; the table tells which order happened."""
 
         async def both() -> None:
             await asyncio.gather(
@@ -336,7 +463,7 @@ class SessionMachine(RuleBasedStateMachine):
         base = self.model[sid].visible(self.now)
         a_then_b = self.expected_add(self.expected_add(base, a, batch_a), b, batch_b)
         b_then_a = self.expected_add(self.expected_add(base, b, batch_b), a, batch_a)
-        stored = self.stored_items(sid)
+        stored = self.stored_history(sid)
         assert stored in (a_then_b, b_then_a), "an item was lost or duplicated"
         # Each order ends with its second batch's items, so the two never coincide.
         self.model_write(b if stored == a_then_b else a, stored)
@@ -378,12 +505,16 @@ class SessionMachine(RuleBasedStateMachine):
         for sid, stored in enumerate(self.model):
             raw = self.raw(sid)
             if stored.items is None:
+                # Only before the session's first write: a clear leaves a tombstone.
                 assert raw is None, "the item should not exist"
+                assert not self.scan_pages(sid), "pages of a session never written"
                 continue
             assert raw is not None, "the item is missing"
+            assert item_size(raw) <= ITEM_SIZE_LIMIT, "the head passed DynamoDB's item limit"
+            assert self.stored_history(sid, raw) == stored.items
             record = decode_record(raw, table_name=self.table)
-            assert list(record.conversation_data) == stored.items
             assert record.ttl == stored.expires
+            self.check_pages(sid, raw, record.ttl)
             assert record.updated_at in record.recent_writes
             assert len(record.recent_writes) <= RECENT_WRITES_KEPT
             if stored.version is not None:
@@ -393,6 +524,26 @@ class SessionMachine(RuleBasedStateMachine):
                     assert record.updated_at == stored.version
             stored.version = record.updated_at
             stored.wrote = False
+
+    def check_pages(self, sid: int, raw: dict[str, Any], head_ttl: int | None) -> None:
+        """The table holds exactly the session's listed pages, and they outlive the head."""
+        # Each listed view holds an item, so an empty history (after a clear, or pops)
+        # lists no page, and then no page item of the session may remain.
+        listed = self.listed_pages(raw)
+        index_ttl = json.loads(raw["pages"]["S"])["ttl"] if listed else None
+        keys = {
+            k for page_id, parts, *_ in listed for k in self.page_part_keys(sid, page_id, parts)
+        }
+        found = self.scan_pages(sid)
+        assert set(found) == keys, "page items the head does not list were left behind"
+        if head_ttl is None:
+            assert index_ttl is None, "pages of a head that never expires must not expire"
+        elif index_ttl is not None:
+            assert index_ttl >= head_ttl, "pages must outlive their head"
+        for key, part in found.items():
+            part_ttl = int(part["ttl"]["N"]) if "ttl" in part else None
+            if part_ttl is not None:
+                assert index_ttl is not None and part_ttl >= index_ttl, f"{key} expires early"
 
 
 @pytest.fixture(scope="module")

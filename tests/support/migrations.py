@@ -9,7 +9,7 @@ from typing import Any
 from openai_agents_session.migrations import is_reserved
 from openai_agents_session.models.schema import SCHEMA
 
-BUILTIN_HEAD = "0002_enable_ttl"
+BUILTIN_HEAD = "0003_history_pages"
 
 
 def write_migration(

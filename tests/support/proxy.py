@@ -2,12 +2,14 @@
 
 Fault tests need the failures that make optimistic locking hard: a write that
 landed but whose answer was lost, a request that never arrived, an answer slower
-than the client's read timeout, throttling. The proxy speaks just enough HTTP/1.1
-(headers, ``Content-Length``, chunked bodies, keep-alive) to find each request's
-DynamoDB operation in ``X-Amz-Target`` and to read exactly one response per
-request, so it works with moto (``Connection: close``) and dynalite (keep-alive)
-alike. Every request goes upstream on a fresh connection, so a fault on one
-request never leaves half a response in a shared connection.
+than the client's read timeout, throttling, a server error after the write landed,
+a request that lands late (after the client resent it), a request never answered.
+The proxy speaks just enough HTTP/1.1 (headers, ``Content-Length``, chunked
+bodies, keep-alive) to find each request's DynamoDB operation in ``X-Amz-Target``
+and to read exactly one response per request, so it works with moto
+(``Connection: close``) and dynalite (keep-alive) alike. Every request goes
+upstream on a fresh connection, so a fault on one request never leaves half a
+response in a shared connection.
 
 Example:
     ```python
@@ -37,13 +39,25 @@ from urllib.parse import urlsplit
 
 __all__ = ["FAULTS", "Fault", "FaultProxy", "Gate", "Rule"]
 
-Fault = Literal["drop_response", "reset_before", "delay_response", "throttle", "hold"]
+Fault = Literal[
+    "drop_response",
+    "reset_before",
+    "delay_response",
+    "throttle",
+    "hold",
+    "server_error",
+    "delay_deliver",
+    "never_answer",
+]
 FAULTS: tuple[Fault, ...] = (
     "drop_response",
     "reset_before",
     "delay_response",
     "throttle",
     "hold",
+    "server_error",
+    "delay_deliver",
+    "never_answer",
 )
 THROTTLE_CODES = ("ProvisionedThroughputExceededException", "ThrottlingException")
 
@@ -84,14 +98,23 @@ class Rule:
         op: DynamoDB operation (``"PutItem"``) or None for every request.
         fault: What to do to a matching request.
         times: How many matching requests to hit; None for every one from now on.
-        delay: For ``delay_response``: the longest time the answer is held.
+        delay: For ``delay_response``: the longest time the answer is held; for
+            ``delay_deliver`` (without a gate): the longest time the request is
+            held before it goes upstream; for ``never_answer``: the longest time
+            the connection is kept open.
         error_code: For ``throttle``: the DynamoDB error code answered.
         probability: Hit a matching request only with this probability
             (drawn from the proxy's seeded random generator).
         after: Let this many matching requests through before hitting any.
-        gate: For ``hold``: where the request waits.
+        gate: For ``hold``: where the request waits. For ``delay_deliver``
+            (optional): the held request goes upstream when the gate opens rather
+            than when the client gives up.
         hits: How many requests this rule has hit so far.
         passed: How many matching requests it let through because of `after`.
+        delivered: For ``delay_deliver``: set once a held request has been
+            forwarded and its upstream answer read (the first time, if
+            `times` > 1); never set if the proxy closes first or the upstream
+            cannot be reached.
     """
 
     op: str | None
@@ -104,6 +127,7 @@ class Rule:
     gate: Gate | None = None
     hits: int = 0
     passed: int = 0
+    delivered: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def exhausted(self) -> bool:
@@ -196,9 +220,21 @@ class FaultProxy:
                 sending it), ``reset_before`` (reset the connection, forward nothing),
                 ``delay_response`` (forward, then hold the answer until the client
                 gives up or `delay` passes, and drop it), ``throttle`` (answer 400
-                with `error_code` without forwarding) or ``hold`` (see `hold_next`).
+                with `error_code` without forwarding), ``hold`` (see `hold_next`),
+                ``server_error`` (forward, read the answer, then answer 500
+                ``InternalServerError`` instead: the write landed but the client
+                is told it failed), ``delay_deliver`` (hold the request until the
+                client gives up on it or `delay` passes, then forward it, so it
+                lands after the client has given up (and is resending it), and
+                drop the answer; the rule's ``delivered`` event is set once it
+                landed; see
+                `delay_deliver_next`) or ``never_answer`` (forward nothing, answer
+                nothing; keep the connection open until the client closes it or
+                `delay` passes).
             times: Number of requests to hit; None for every matching request.
-            delay: Upper bound on how long ``delay_response`` holds an answer.
+            delay: Upper bound on how long ``delay_response`` holds an answer,
+                ``delay_deliver`` holds a request (without a gate) and
+                ``never_answer`` keeps a connection open.
             error_code: DynamoDB code a ``throttle`` answers with.
             probability: Hit each matching request with this probability only.
             after: Let the first `after` matching requests through untouched.
@@ -224,6 +260,23 @@ class FaultProxy:
         gate = self.add_rule(op=op, fault="hold", times=times).gate
         assert gate is not None
         return gate
+
+    def delay_deliver_next(
+        self, op: str | None = None, *, times: int | None = 1, gated: bool = False
+    ) -> Rule:
+        """Deliver the next request for `op` late, after the client gave up on it.
+
+        The request is held until the client gives up on it (it closes the
+        connection after its read timeout; at most the rule's ``delay``), then
+        forwarded, and its answer dropped. With `gated`, the rule gets a
+        ``gate`` instead: ``gate.arrived`` is set when a request is held, and it
+        goes upstream only when the test calls ``gate.release()`` (or after
+        15 s). Await ``rule.delivered`` to know the late request has landed.
+        """
+        rule = self.add_rule(op=op, fault="delay_deliver", times=times)
+        if gated:
+            rule.gate = Gate()
+        return rule
 
     def clear_rules(self) -> None:
         """Remove every rule and open every gate: from now on, forward everything."""
@@ -326,9 +379,16 @@ class FaultProxy:
                 _reset(writer)
                 return
             if rule is not None and fault == "throttle":
-                writer.write(_throttle_response(rule.error_code))
+                writer.write(_error_response("400 Bad Request", rule.error_code, _THROTTLED))
                 await writer.drain()
                 continue
+            if rule is not None and fault == "never_answer":
+                # Swallow the request; hold the connection until the client closes it.
+                await self._bounded(reader.read(1), rule.delay)
+                return
+            if rule is not None and fault == "delay_deliver":
+                await self._deliver_late(rule, op, request, reader)
+                return
             response = await self._forward(op, request)
             if response is None:
                 _reset(writer)
@@ -340,10 +400,33 @@ class FaultProxy:
                 # connection after its read timeout), then drop it.
                 await self._bounded(reader.read(1), rule.delay)
                 return
+            if fault == "server_error":
+                # The write landed upstream; the client is told it failed.
+                writer.write(
+                    _error_response("500 Internal Server Error", "InternalServerError", _FAILED)
+                )
+                await writer.drain()
+                if request.wants_close:
+                    return
+                continue
             writer.write(response.raw)
             await writer.drain()
             if response.wants_close or request.wants_close:
                 return
+
+    async def _deliver_late(
+        self, rule: Rule, op: str, request: _Message, reader: asyncio.StreamReader
+    ) -> None:
+        """Hold `request` (until its gate opens, or the client gives up), then forward it."""
+        if rule.gate is not None:
+            rule.gate.arrived.set()
+            await self._bounded(rule.gate._wait_released(), _HOLD_LIMIT)
+        else:
+            await self._bounded(reader.read(1), rule.delay)
+        if self._closing.is_set():
+            return  # the proxy is closing: deliver nothing
+        if await self._forward(op, request) is not None:
+            rule.delivered.set()
 
     async def _bounded(self, awaitable: Awaitable[Any], timeout: float) -> None:
         """Wait for `awaitable`, at most `timeout` seconds, and never past `close()`."""
@@ -381,15 +464,17 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-def _throttle_response(code: str) -> bytes:
+_THROTTLED = "Rate of requests exceeds the allowed throughput (fault proxy)."
+_FAILED = "Internal server error (fault proxy)."
+
+
+def _error_response(status: str, code: str, message: str) -> bytes:
+    """A DynamoDB JSON error answer, e.g. ``_error_response("400 Bad Request", ...)``."""
     body = json.dumps(
-        {
-            "__type": f"com.amazonaws.dynamodb.v20120810#{code}",
-            "message": "Rate of requests exceeds the allowed throughput (fault proxy).",
-        }
+        {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
     ).encode()
     head = (
-        "HTTP/1.1 400 Bad Request\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "Content-Type: application/x-amz-json-1.0\r\n"
         f"x-amzn-RequestId: {uuid.uuid4()}\r\n"
         f"Content-Length: {len(body)}\r\n"

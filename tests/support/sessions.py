@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -100,6 +101,51 @@ async def stored_items(client: Any, table: str, session_id: str) -> list[Any] | 
         return None
     parsed: list[Any] = json.loads(item["conversation_data"]["S"])
     return parsed
+
+
+def is_cleared(item: dict[str, Any] | None) -> bool:
+    """Whether a stored head is gone or a tombstone: no items, no pages."""
+    if item is None:
+        return True
+    return item["conversation_data"]["S"] == "[]" and "pages" not in item
+
+
+async def scan_pages(client: Any, table: str, session_id: str | None = None) -> list[Any]:
+    """Every stored page part (of one session, or of all), read by a full Scan."""
+    found: list[Any] = []
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        response = await client.scan(**request)
+        for item in response.get("Items", []):
+            if not item["session_id"]["S"].startswith("__oas__#page#"):
+                continue
+            if session_id is None or item["page_of"]["S"] == session_id:
+                found.append(item)
+        if "LastEvaluatedKey" not in response:
+            return found
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+async def stored_history(client: Any, table: str, session_id: str) -> list[Any] | None:
+    """The whole history as stored, pages included, decoded here independently of
+    the library: the head's index names the pages, each page is zlib'd JSON."""
+    item = await raw_get(client, table, session_id)
+    if item is None:
+        return None
+    head: list[Any] = json.loads(item["conversation_data"]["S"])
+    if "pages" not in item:
+        return head
+    index = json.loads(item["pages"]["S"])
+    history: list[Any] = []
+    for page_id, parts, start, length, _size in index["pages"]:
+        blob = b""
+        for part in range(parts):
+            key = f"__oas__#page#{session_id}#{page_id}#{part}"
+            stored = await raw_get(client, table, key)
+            assert stored is not None, f"page part {key} is missing"
+            blob += stored["page_data"]["B"]
+        history.extend(json.loads(zlib.decompress(blob))[start : start + length])
+    return history + head
 
 
 def legacy_item(

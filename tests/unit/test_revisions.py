@@ -108,14 +108,20 @@ def test_unknown_revision_is_a_usage_error() -> None:
 
 def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
     builtin = load_migrations()
-    assert builtin.revisions == ["0001_create_table", BUILTIN_HEAD]
+    assert builtin.revisions == ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD]
     assert all(x.builtin for x in builtin.chain)
     assert not any(x.reversible for x in builtin.chain)
     write_migration(tmp_path, "0003_team", BUILTIN_HEAD)
     write_migration(tmp_path, "0004_more", "0003_team")
     (tmp_path / "helpers.py").write_text("raise RuntimeError('not a migration')\n")
     graph = load_migrations(tmp_path)
-    assert graph.revisions == ["0001_create_table", BUILTIN_HEAD, "0003_team", "0004_more"]
+    assert graph.revisions == [
+        "0001_create_table",
+        "0002_enable_ttl",
+        BUILTIN_HEAD,
+        "0003_team",
+        "0004_more",
+    ]
     assert graph.builtin_head.revision == BUILTIN_HEAD
     assert not graph.get("0003_team").builtin
 
@@ -327,7 +333,8 @@ def test_attribute_values_round_trip() -> None:
 # make all of them dirty. A schema change ships as a new migration instead.
 FROZEN = {
     "0001_create_table": "b56cdca75f1f6ff0ae06fcbed7c5e6374e86b1af9213ee62c03f60eaa0209144",
-    BUILTIN_HEAD: "8f05e20dd03bca749937d914986852128e00a7e74ffb627c1dc88fc787217c35",
+    "0002_enable_ttl": "8f05e20dd03bca749937d914986852128e00a7e74ffb627c1dc88fc787217c35",
+    "0003_history_pages": "09311704a7e0613aaff5649f6e70a821d8ca133afd3d70f7fe2a329c6dbdad9e",
 }
 
 
@@ -340,6 +347,7 @@ def test_builtin_versions_folder_is_inside_the_package() -> None:
     assert sorted(p.name for p in BUILTIN_DIR.glob("0*.py")) == [
         "0001_create_table.py",
         "0002_enable_ttl.py",
+        "0003_history_pages.py",
     ]
 
 

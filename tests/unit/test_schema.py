@@ -23,21 +23,33 @@ from openai_agents_session.models import (
     session_model,
     ttl_specification,
 )
+from openai_agents_session.models.schema import PAGE_SCHEMA, PageRecord
+from openai_agents_session.models.table import page_model
 
-# The spec's table, plus the write log the library adds.
+# The spec's table, plus the write log and the page index the library adds.
 SPEC_ATTRIBUTES = {
     "session_id": "S",
     "conversation_data": "S",
     "updated_at": "N",
     "ttl": "N",
     "recent_writes": "NS",
+    "pages": "S",
+}
+
+# The history pages the library stores in the same table (not in the user's spec).
+PAGE_ATTRIBUTES = {
+    "session_id": "S",
+    "page_of": "S",
+    "page_data": "B",
+    "ttl": "N",
+    "created_at": "N",
 }
 
 
-def declared() -> dict[str, DynamoAttribute]:
+def declared(model: type[BaseModel] = SessionRecord) -> dict[str, DynamoAttribute]:
     """The `DynamoAttribute` metadata read straight off the Pydantic fields."""
     result: dict[str, DynamoAttribute] = {}
-    for name, info in SessionRecord.model_fields.items():
+    for name, info in model.model_fields.items():
         (meta,) = [m for m in info.metadata if isinstance(m, DynamoAttribute)]
         result[name] = meta
     return result
@@ -46,6 +58,8 @@ def declared() -> dict[str, DynamoAttribute]:
 def test_schema_names_and_types_follow_the_spec() -> None:
     assert {name: spec.type for name, spec in SCHEMA.attributes.items()} == SPEC_ATTRIBUTES
     assert SCHEMA.attributes == declared()
+    assert {name: spec.type for name, spec in PAGE_SCHEMA.attributes.items()} == PAGE_ATTRIBUTES
+    assert PAGE_SCHEMA.attributes == declared(PageRecord)
 
 
 def test_schema_roles_point_at_the_spec_attributes() -> None:
@@ -54,8 +68,16 @@ def test_schema_roles_point_at_the_spec_attributes() -> None:
     assert SCHEMA.version == "updated_at"
     assert SCHEMA.ttl == "ttl"
     assert SCHEMA.write_log == "recent_writes"
-    assert SCHEMA.attributes["conversation_data"].json is True
-    assert not any(s.json for n, s in SCHEMA.attributes.items() if n != "conversation_data")
+    assert SCHEMA.pages == "pages"
+    json_attributes = {"conversation_data", "pages"}
+    assert all(SCHEMA.attributes[n].json for n in json_attributes)
+    assert not any(s.json for n, s in SCHEMA.attributes.items() if n not in json_attributes)
+    assert PAGE_SCHEMA.partition_key == "session_id"
+    assert PAGE_SCHEMA.page_of == "page_of"
+    assert PAGE_SCHEMA.page_data == "page_data"
+    assert PAGE_SCHEMA.ttl == "ttl"
+    assert PAGE_SCHEMA.created_at == "created_at"
+    assert not any(s.json for s in PAGE_SCHEMA.attributes.values())
 
 
 def test_schema_refuses_a_field_without_metadata() -> None:
@@ -92,6 +114,33 @@ def test_pynamodb_model_is_derived_from_the_schema() -> None:
     # Only the key and the version are mandatory in a stored item.
     required = {name for name, a in attributes.items() if not a.null}
     assert required == {"session_id", "updated_at"}
+
+    # The page model is derived from `PageRecord` the same way.
+    pages = page_model("derived-table", host="http://127.0.0.1:1", region="eu-west-1")
+    page_attributes = pages.get_attributes()
+    assert {name: a.attr_type for name, a in page_attributes.items()} == PAGE_ATTRIBUTES
+    assert {name: a.attr_name for name, a in page_attributes.items()} == {
+        n: n for n in PAGE_ATTRIBUTES
+    }
+    assert [name for name, a in page_attributes.items() if a.is_hash_key] == [
+        PAGE_SCHEMA.partition_key
+    ]
+    assert [name for name, a in page_attributes.items() if a.is_range_key] == []
+    assert pages.Meta.table_name == "derived-table"
+    assert pages.Meta.host == "http://127.0.0.1:1"
+    assert pages.Meta.region == "eu-west-1"
+    assert pages.Meta.billing_mode == "PAY_PER_REQUEST"
+    # Every page attribute but the TTL is mandatory (no TTL: the page never expires).
+    page_required = {name for name, a in page_attributes.items() if not a.null}
+    assert page_required == {"session_id", "page_of", "page_data", "created_at"}
+
+    # Pages live in the session table: the same key attribute and the same TTL attribute.
+    assert PAGE_SCHEMA.partition_key == SCHEMA.partition_key == "session_id"
+    assert PAGE_SCHEMA.ttl == SCHEMA.ttl == ttl_specification()["AttributeName"]
+    assert PAGE_SCHEMA.attributes[PAGE_SCHEMA.partition_key] == (
+        SCHEMA.attributes[SCHEMA.partition_key]
+    )
+    assert PAGE_SCHEMA.attributes[PAGE_SCHEMA.ttl] == SCHEMA.attributes[SCHEMA.ttl]
 
 
 def test_create_table_request_agrees_with_the_model() -> None:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..models.schema import SCHEMA
+from ..models.schema import PAGE_SCHEMA, SCHEMA
 from ..models.table import create_table_request, ttl_specification
 from .loader import MigrationGraph
 
@@ -33,14 +33,24 @@ def schema_snapshot() -> dict[str, Any]:
     """The table-shaping part of the declared schema, as plain JSON-able data.
 
     The CreateTable request without its table name, the TTL specification, and
-    every declared attribute with its DynamoDB type and role.
+    every declared attribute of the head and page records with its DynamoDB
+    type and role.
     """
     request = create_table_request("snapshot")
     request.pop("TableName")
     attributes = {
         name: {"type": spec.type, "role": spec.role} for name, spec in SCHEMA.attributes.items()
     }
-    return {"create_table": request, "ttl": ttl_specification(), "attributes": attributes}
+    pages = {
+        name: {"type": spec.type, "role": spec.role}
+        for name, spec in PAGE_SCHEMA.attributes.items()
+    }
+    return {
+        "create_table": request,
+        "ttl": ttl_specification(),
+        "attributes": attributes,
+        "page_attributes": pages,
+    }
 
 
 def schema_fingerprint(snapshot: Mapping[str, Any] | None = None) -> str:

@@ -18,7 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import CorruptSessionError, describe
-from .schema import SCHEMA, ConversationItem, SessionRecord
+from .pages import decode_index, encode_index
+from .schema import SCHEMA, ConversationItem, PageIndex, PageRef, SessionRecord
 from .table import session_model
 
 __all__ = [
@@ -60,6 +61,8 @@ class StoredItem:
         recent_writes: Versions of the last writes (see `SessionRecord`).
         extra: Attributes the schema does not declare (e.g. added by a team
             migration), carried over unchanged by every write.
+        pages: Index of the pages holding older items; None while the session
+            fits in one item.
     """
 
     session_id: str
@@ -69,6 +72,7 @@ class StoredItem:
     ttl: int | None
     recent_writes: frozenset[Decimal]
     extra: Mapping[str, Any] = field(default_factory=dict)
+    pages: PageIndex | None = None
     # The parse made while decoding, handed out once by `items()` so a read does not
     # parse the history twice; None once taken (or when not kept).
     _parsed: list[ConversationItem] | None = field(default=None, compare=False, repr=False)
@@ -86,6 +90,22 @@ class StoredItem:
         parsed: list[ConversationItem] = json.loads(self.conversation_json)
         return parsed
 
+    @property
+    def page_refs(self) -> tuple[PageRef, ...]:
+        """The page index entries, oldest first (empty while unpaged)."""
+        return () if self.pages is None else self.pages.pages
+
+    @property
+    def total_count(self) -> int:
+        """Items in the whole history: pages plus head."""
+        return self.count + (0 if self.pages is None else self.pages.count)
+
+    @property
+    def total_size(self) -> int:
+        """Uncompressed JSON bytes of the whole history (pages counted whole)."""
+        pages = 0 if self.pages is None else self.pages.size
+        return pages + len(self.conversation_json.encode("utf-8", "surrogatepass"))
+
     def applied(self, version: Decimal) -> bool:
         """Whether the write that produced `version` is part of this state's history."""
         return version == self.updated_at or version in self.recent_writes
@@ -99,11 +119,13 @@ def encode_item(
     recent_writes: frozenset[Decimal],
     *,
     extra: Mapping[str, Any] | None = None,
+    pages: PageIndex | None = None,
 ) -> AttributeMap:
-    """Encode one session item to the attribute-value map aiobotocore sends.
+    """Encode one session head item to the attribute-value map aiobotocore sends.
 
     `extra` holds raw attribute values the schema does not declare; they are
-    written back unchanged so that a session write never erases them.
+    written back unchanged so that a session write never erases them. Without
+    pages the item is exactly the spec's single-item layout.
     """
     values: dict[str, Any] = {
         SCHEMA.partition_key: session_id,
@@ -111,6 +133,7 @@ def encode_item(
         SCHEMA.version: updated_at,
         SCHEMA.ttl: ttl,
         SCHEMA.write_log: recent_writes,
+        SCHEMA.pages: encode_index(pages),
     }
     model = _CodecModel(**values)
     encoded: AttributeMap = model.serialize()
@@ -123,7 +146,12 @@ def encode_record(record: SessionRecord) -> AttributeMap:
     """Encode a validated `SessionRecord` (conversation encoded canonically)."""
     conversation = "[" + ",".join(dumps_item(i) for i in record.conversation_data) + "]"
     return encode_item(
-        record.session_id, conversation, record.updated_at, record.ttl, record.recent_writes
+        record.session_id,
+        conversation,
+        record.updated_at,
+        record.ttl,
+        record.recent_writes,
+        pages=record.pages,
     )
 
 
@@ -168,6 +196,8 @@ def decode_item(
         parsed = json.loads(conversation_json)
     except ValueError as exc:
         raise corrupt(f"{SCHEMA.payload!r} is not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise corrupt(f"{SCHEMA.payload!r} is nested too deeply to parse") from None
     if not isinstance(parsed, list):
         raise corrupt(f"{SCHEMA.payload!r} is a JSON {type(parsed).__name__}, not a list")
     for index, item in enumerate(parsed):
@@ -184,6 +214,9 @@ def decode_item(
         ttl=None if ttl is None else int(ttl),
         recent_writes=getattr(model, SCHEMA.write_log) or frozenset(),
         extra={k: v for k, v in raw.items() if k not in SCHEMA.attributes},
+        pages=decode_index(
+            getattr(model, SCHEMA.pages), session_id=session_id, table_name=table_name
+        ),
         _parsed=parsed if keep_items else None,
     )
 
@@ -197,6 +230,7 @@ def decode_record(raw: Mapping[str, Any], *, table_name: str | None) -> SessionR
         updated_at=stored.updated_at,
         ttl=stored.ttl,
         recent_writes=stored.recent_writes,
+        pages=stored.pages,
     )
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.attributes import Attribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, BinaryAttribute, UnicodeAttribute
 from pynamodb.constants import NUMBER, NUMBER_SET
 from pynamodb.models import Model
 
-from .schema import SCHEMA, DynamoAttribute
+from .schema import PAGE_SCHEMA, SCHEMA, DynamoAttribute
 
 __all__ = [
     "ExactNumberAttribute",
     "ExactNumberSetAttribute",
     "create_table_request",
+    "page_model",
     "session_model",
     "ttl_specification",
 ]
@@ -61,13 +62,33 @@ class ExactNumberSetAttribute(Attribute[frozenset[Decimal]]):
         return frozenset(Decimal(v) for v in value)
 
 
-def _pynamodb_attribute(name: str, spec: DynamoAttribute) -> Attribute[Any]:
-    nullable = name not in (SCHEMA.partition_key, SCHEMA.version)
+def _pynamodb_attribute(spec: DynamoAttribute, *, required: bool) -> Attribute[Any]:
     if spec.type == "S":
-        return UnicodeAttribute(hash_key=spec.role == "partition_key", null=nullable)
+        return UnicodeAttribute(hash_key=spec.role == "partition_key", null=not required)
     if spec.type == "N":
-        return ExactNumberAttribute(null=nullable)
+        return ExactNumberAttribute(null=not required)
+    if spec.type == "B":
+        return BinaryAttribute(legacy_encoding=False, null=not required)
     return ExactNumberSetAttribute(null=True)
+
+
+def _model(
+    class_name: str,
+    attributes: dict[str, DynamoAttribute],
+    required: tuple[str, ...],
+    table_name: str,
+    host: str | None,
+    region: str | None,
+) -> type[Model]:
+    meta: dict[str, Any] = {"table_name": table_name, "billing_mode": "PAY_PER_REQUEST"}
+    if host is not None:
+        meta["host"] = host
+    if region is not None:
+        meta["region"] = region
+    namespace: dict[str, Any] = {"Meta": type("Meta", (), meta)}
+    for name, spec in attributes.items():
+        namespace[name] = _pynamodb_attribute(spec, required=name in required)
+    return type(class_name, (Model,), namespace)
 
 
 def session_model(
@@ -76,7 +97,7 @@ def session_model(
     host: str | None = None,
     region: str | None = None,
 ) -> type[Model]:
-    """Build the PynamoDB model of a session table.
+    """Build the PynamoDB model of a session table (the head items).
 
     Args:
         table_name: DynamoDB table name.
@@ -86,15 +107,28 @@ def session_model(
     Returns:
         A `Model` subclass whose attributes are derived from `SessionRecord`.
     """
-    meta: dict[str, Any] = {"table_name": table_name, "billing_mode": "PAY_PER_REQUEST"}
-    if host is not None:
-        meta["host"] = host
-    if region is not None:
-        meta["region"] = region
-    namespace: dict[str, Any] = {"Meta": type("Meta", (), meta)}
-    for name, spec in SCHEMA.attributes.items():
-        namespace[name] = _pynamodb_attribute(name, spec)
-    return type("SessionModel", (Model,), namespace)
+    required = (SCHEMA.partition_key, SCHEMA.version)
+    return _model("SessionModel", SCHEMA.attributes, required, table_name, host, region)
+
+
+def page_model(
+    table_name: str,
+    *,
+    host: str | None = None,
+    region: str | None = None,
+) -> type[Model]:
+    """Build the PynamoDB model of the history pages stored in a session table.
+
+    Args:
+        table_name: DynamoDB table name.
+        host: Endpoint URL for a local DynamoDB (PynamoDB's ``Meta.host``).
+        region: AWS region.
+
+    Returns:
+        A `Model` subclass whose attributes are derived from `PageRecord`.
+    """
+    required = tuple(n for n in PAGE_SCHEMA.attributes if n != PAGE_SCHEMA.ttl)
+    return _model("PageModel", PAGE_SCHEMA.attributes, required, table_name, host, region)
 
 
 def create_table_request(

@@ -1,0 +1,568 @@
+"""The write path's pure pieces, kept apart from the retry loop that runs them.
+
+- An operation (`Append`, `Pop`, `Clear`) says which pages it must see and
+  what history it wants stored (`Change`), given the state it starts from.
+- `plan_write` turns a change into the requests of one attempt (`WritePlan`):
+  the page parts to write first, the head item and its condition to commit
+  last, the page TTLs to extend, and the pages the commit releases.
+- `classify` tells how an attempt ended: written, conflict, lost or failed.
+
+None of this touches the network, so each piece is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from .errors import SessionTooLargeError, describe
+from .models.codec import (
+    AttributeMap,
+    StoredItem,
+    dumps_item,
+    encode_item,
+    item_size,
+    next_version,
+    write_condition,
+)
+from .models.pages import encode_index, encode_page, new_page_id, part_keys
+from .models.pairs import safe_cut
+from .models.schema import (
+    ITEM_SIZE_LIMIT,
+    RECENT_WRITES_KEPT,
+    ConversationItem,
+    PageIndex,
+    PageRef,
+)
+
+__all__ = [
+    "DEFAULT_MAX_SESSION_BYTES",
+    "DEFAULT_PAGE_THRESHOLD",
+    "TOMBSTONE_SECONDS",
+    "Append",
+    "Change",
+    "Clear",
+    "Conflict",
+    "Failed",
+    "Layout",
+    "Lost",
+    "Operation",
+    "Pop",
+    "Restamp",
+    "WritePlan",
+    "classify",
+    "plan_write",
+]
+
+DEFAULT_PAGE_THRESHOLD = 384 * 1024
+"""Default head size (DynamoDB's rule) past which older items move into pages:
+DynamoDB's 400 KB limit less 16 KB of headroom for attributes added later."""
+
+DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024
+"""Default cap on a session's history: uncompressed JSON bytes, pages included."""
+
+MIN_PAGE_THRESHOLD = 8 * 1024
+"""Smallest page threshold accepted: below it the page index crowds out the items."""
+
+TOMBSTONE_SECONDS = 24 * 3600
+"""TTL of the empty head `clear_session` leaves, so late writes cannot land."""
+
+# After sealing, the head keeps the newest items that fit in this fraction of the
+# threshold: a get_items(limit=k) for a small k is then served by the head alone.
+_KEEP_DIVISOR = 4
+# Pages expire this long after the head's TTL at the earliest, and are
+# re-stamped once the head's TTL comes within _PAGE_TTL_MARGIN of theirs.
+_PAGE_TTL_EXTENSION = 24 * 3600
+_PAGE_TTL_MARGIN = 3600
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The options that shape stored items.
+
+    Attributes:
+        threshold: Head size in bytes (DynamoDB's rule) past which older items
+            are sealed into pages.
+        max_session_bytes: Cap on the history's uncompressed JSON bytes.
+        ttl_seconds: Sliding expiry of the head, or None.
+    """
+
+    threshold: int = DEFAULT_PAGE_THRESHOLD
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
+    ttl_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """The history an operation wants stored, and what the operation returns.
+
+    Attributes:
+        conversation_json: The head's items as a JSON list (newest items).
+        count: Items in `conversation_json`.
+        pages: The page views kept, oldest first (all older than the head's items).
+        result: What the operation returns once the write lands.
+        items_written: Items added or removed, for metrics.
+        grows: The change adds items, so the session cap applies.
+        tombstone: The change clears the session: an empty head, briefly kept.
+    """
+
+    conversation_json: str
+    count: int
+    pages: tuple[PageRef, ...]
+    result: Any
+    items_written: int
+    grows: bool = False
+    tombstone: bool = False
+
+
+Loaded = Mapping[str, list[ConversationItem]]
+"""Decoded pages by page id (every item of the page, not just its view)."""
+
+
+class Operation(Protocol):
+    """What `DynamoDBSession._mutate` runs: pure functions of the state it sees."""
+
+    @property
+    def name(self) -> str:
+        """The operation's name in metrics and errors."""
+        ...
+
+    @property
+    def needs_state(self) -> bool:
+        """Whether it must read before its first write (a blind write cannot do)."""
+        ...
+
+    @property
+    def tombstones(self) -> bool:
+        """Whether it clears: releasing its pages must then succeed."""
+        ...
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """Pages `apply` must see for this base state."""
+        ...
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
+        """The change on top of `base` (None: absent or expired); None: nothing to do."""
+        ...
+
+
+def _view(ref: PageRef, loaded: Loaded) -> list[ConversationItem]:
+    return loaded[ref.id][ref.start : ref.start + ref.length]
+
+
+@dataclass(frozen=True)
+class Append:
+    """Append encoded items; with `max_items`, keep only a pair-safe suffix."""
+
+    encoded: Sequence[str]
+    max_items: int | None = None
+    name: str = "add_items"
+    needs_state: bool = False
+    tombstones: bool = False
+
+    def _cut(self, base: StoredItem | None) -> int:
+        total = (0 if base is None else base.total_count) + len(self.encoded)
+        return 0 if self.max_items is None else max(0, total - self.max_items)
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """The pages that hold items the bound would keep."""
+        cut = self._cut(base)
+        if base is None or cut == 0:
+            return []
+        needed, begin = [], 0
+        for ref in base.page_refs:
+            if begin + ref.length > cut:
+                needed.append(ref)
+            begin += ref.length
+        return needed
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change:
+        """Splice the items onto the head, trimming to the bound if needed."""
+        added = len(self.encoded)
+        if self._cut(base):
+            return self._trimmed(base, loaded)
+        pages = () if base is None else base.page_refs
+        if base is None or base.count == 0:
+            body = "[" + ",".join(self.encoded) + "]"
+            return Change(body, added, pages, None, added, grows=True)
+        # Splice into the stored JSON rather than re-encoding the whole history.
+        body = base.conversation_json[:-1] + "," + ",".join(self.encoded) + "]"
+        return Change(body, base.count + added, pages, None, added, grows=True)
+
+    def _trimmed(self, base: StoredItem | None, loaded: Loaded) -> Change:
+        cut = self._cut(base)
+        refs = () if base is None else base.page_refs
+        # The candidates to keep, oldest first, each tagged with where it lives.
+        kept_refs: list[tuple[int, PageRef]] = []  # (offset into candidates, page)
+        candidates: list[ConversationItem] = []
+        begin = 0
+        for ref in refs:
+            end = begin + ref.length
+            if end > cut:
+                skip = max(0, cut - begin)
+                view = ref._replace(start=ref.start + skip, length=ref.length - skip)
+                kept_refs.append((len(candidates), view))
+                candidates.extend(_view(ref, loaded)[skip:])
+            begin = end
+        head_items = [] if base is None else base.items()
+        new_items = [json.loads(e) for e in self.encoded]
+        tail = head_items + new_items
+        tail_json = [dumps_item(i) for i in head_items] + list(self.encoded)
+        skip_tail = max(0, cut - begin)
+        head_offset = len(candidates)
+        candidates.extend(tail[skip_tail:])
+        drop = safe_cut(candidates)
+        pages: list[PageRef] = []
+        for offset, ref in kept_refs:
+            gone = max(0, drop - offset)
+            if gone < ref.length:
+                pages.append(ref._replace(start=ref.start + gone, length=ref.length - gone))
+        head_json = tail_json[skip_tail + max(0, drop - head_offset) :]
+        body = "[" + ",".join(head_json) + "]"
+        return Change(body, len(head_json), tuple(pages), None, len(self.encoded), grows=True)
+
+
+@dataclass(frozen=True)
+class Pop:
+    """Remove the newest item and return it, walking back into pages."""
+
+    name: str = "pop_item"
+    needs_state: bool = True
+    tombstones: bool = False
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """The newest page, once the head is empty."""
+        if base is None or base.count or not base.page_refs:
+            return []
+        return [base.page_refs[-1]]
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
+        """The history without its newest item; None when it is empty."""
+        if base is None or base.total_count == 0:
+            return None
+        if base.count:
+            items = base.items()
+            popped = items.pop()
+            # One encoder pass over the list gives the same canonical JSON as
+            # encoding item by item, about 3x faster at 1,000 items.
+            return Change(dumps_item(items), len(items), base.page_refs, popped, 1)
+        *older, newest = base.page_refs
+        popped = _view(newest, loaded)[-1]
+        # The page stays as written; its view shrinks, and goes once empty.
+        if newest.length > 1:
+            older.append(newest._replace(length=newest.length - 1))
+        return Change("[]", 0, tuple(older), popped, 1)
+
+
+@dataclass(frozen=True)
+class Clear:
+    """Replace the session with an empty head (a tombstone) and release its pages."""
+
+    name: str = "clear_session"
+    needs_state: bool = False
+    tombstones: bool = True
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """None: clearing needs no item."""
+        return []
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change:
+        """The empty history."""
+        removed = 0 if base is None else base.total_count
+        return Change("[]", 0, (), None, removed, tombstone=True)
+
+
+@dataclass(frozen=True)
+class Restamp:
+    """Page TTLs to move before the commit, so that pages outlive their head.
+
+    Attributes:
+        keys: Page part keys.
+        ttl: The new expiry, or None to remove the expiry.
+    """
+
+    keys: list[str]
+    ttl: int | None
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """Everything one attempt sends, and what the session knows if it lands.
+
+    Attributes:
+        item: The head item to put.
+        condition: Its optimistic-locking condition (request keyword arguments).
+        size: The head item's size by DynamoDB's rule.
+        page_items: Page parts to write before the commit.
+        restamp: Page TTLs to move before the commit, if any.
+        released: Page part keys no longer referenced once the commit lands.
+        state: The state the session holds after the commit.
+        result: What the operation returns.
+        items_written: Items added or removed.
+    """
+
+    item: AttributeMap
+    condition: dict[str, Any]
+    size: int
+    page_items: list[AttributeMap] = field(default_factory=list)
+    restamp: Restamp | None = None
+    released: list[str] = field(default_factory=list)
+    state: StoredItem | None = None
+    result: Any = None
+    items_written: int = 0
+
+    @property
+    def version(self) -> Decimal:
+        """The version this write stores."""
+        assert self.state is not None
+        return self.state.updated_at
+
+
+def _page_ttl(
+    before: PageIndex | None, head_ttl: int | None, layout: Layout
+) -> tuple[int | None, bool]:
+    """The TTL the pages must carry under a head expiring at `head_ttl`.
+
+    Returns:
+        The TTL, and whether pages already listed must be re-stamped to it.
+    """
+    if head_ttl is None:
+        # A head that never expires needs pages that never expire.
+        return None, before is not None and before.ttl is not None
+    target = head_ttl + max(layout.ttl_seconds or 0, _PAGE_TTL_EXTENSION)
+    if before is None:
+        return target, False
+    if before.ttl is None:
+        # Pages that never expire outlive any head; leaving them costs nothing.
+        return None, False
+    if before.ttl < head_ttl + _PAGE_TTL_MARGIN:
+        return target, True
+    return before.ttl, False
+
+
+def _split(items_json: Sequence[str], budget: int) -> int:
+    """How many of the newest items fit in `budget` bytes of JSON list."""
+    used, kept = 2, 0
+    for text in reversed(items_json):
+        used += len(text.encode("utf-8", "surrogatepass")) + 1
+        if used > budget:
+            break
+        kept += 1
+    return kept
+
+
+def _runs(items_json: Sequence[str], limit: int) -> list[list[str]]:
+    """Group items, in order, into runs of at most `limit` bytes (a bigger item runs alone)."""
+    runs: list[list[str]] = []
+    size = limit + 1
+    for text in items_json:
+        length = len(text.encode("utf-8", "surrogatepass")) + 1
+        if size + length > limit:
+            runs.append([])
+            size = 0
+        runs[-1].append(text)
+        size += length
+    return runs
+
+
+def plan_write(
+    seen: StoredItem | None,
+    change: Change,
+    *,
+    expired: bool,
+    session_id: str,
+    table_name: str,
+    now: float,
+    layout: Layout,
+    operation: str,
+) -> WritePlan:
+    """Plan one attempt: seal older items into pages if the head would pass the threshold.
+
+    Args:
+        seen: The state the write is conditional on (None: assumed absent).
+        change: What the operation wants stored.
+        expired: `seen` has expired; the write replaces it (and releases its pages).
+        session_id: The session.
+        table_name: The table, for error messages.
+        now: Unix time.
+        layout: Threshold, cap and TTL.
+        operation: The operation's name, for error messages.
+
+    Raises:
+        SessionTooLargeError: The history would pass the session cap, or the head
+            cannot be made to fit in one item.
+    """
+    base = None if expired else seen
+    where = describe(session_id, table_name)
+    pages = list(change.pages)
+    if change.grows:
+        total = sum(ref.size for ref in pages) + len(
+            change.conversation_json.encode("utf-8", "surrogatepass")
+        )
+        if total > layout.max_session_bytes:
+            raise SessionTooLargeError(
+                f"{operation} would make {where} {total:,} bytes of history; the "
+                f"session cap (max_session_bytes) is {layout.max_session_bytes:,}. Nothing "
+                "was written. Fix: raise max_session_bytes, pass max_items=N to keep only "
+                "the newest N items, or clear_session().",
+                size=total,
+                limit=layout.max_session_bytes,
+                session_id=session_id,
+                table_name=table_name,
+            )
+    version = next_version(seen.updated_at if seen else None, now)
+    log = seen.recent_writes | {version} if seen else frozenset({version})
+    if len(log) > RECENT_WRITES_KEPT:
+        log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
+    if change.tombstone:
+        ttl: int | None = int(now) + TOMBSTONE_SECONDS
+        extra: Mapping[str, Any] = {}
+    else:
+        ttl = int(now) + layout.ttl_seconds if layout.ttl_seconds is not None else None
+        extra = seen.extra if seen else {}
+    before = base.pages if base is not None else None
+    page_ttl, restamp_needed = _page_ttl(before, ttl, layout)
+    conversation_json, count = change.conversation_json, change.count
+
+    def head(refs: Sequence[PageRef]) -> AttributeMap:
+        index = PageIndex(ttl=page_ttl, pages=tuple(refs)) if refs else None
+        return encode_item(
+            session_id, conversation_json, version, ttl, log, extra=extra, pages=index
+        )
+
+    item = head(pages)
+    size = item_size(item)
+    page_items: list[AttributeMap] = []
+    if size > layout.threshold and count:
+        items_json = [dumps_item(i) for i in json.loads(conversation_json)]
+        kept = _split(items_json, layout.threshold // _KEEP_DIVISOR)
+        sealed = items_json[: len(items_json) - kept]
+        created = Decimal(int(now * 1000)).scaleb(-3)
+        for run in _runs(sealed, layout.threshold):
+            ref, parts = encode_page(
+                session_id, new_page_id(), run, ttl=page_ttl, created_at=created
+            )
+            pages.append(ref)
+            page_items.extend(parts)
+        remaining = items_json[len(sealed) :]
+        conversation_json, count = "[" + ",".join(remaining) + "]", len(remaining)
+        item = head(pages)
+        size = item_size(item)
+        index_size = len(encode_index(PageIndex(ttl=page_ttl, pages=tuple(pages))) or "")
+        if change.grows and index_size > layout.threshold // 2:
+            raise SessionTooLargeError(
+                f"{operation} would give {where} {len(pages)} pages, whose index "
+                f"({index_size:,} bytes) would fill half of its page_threshold "
+                f"({layout.threshold:,} bytes). Nothing was written. Fix: raise "
+                "page_threshold (fewer, larger pages), pass max_items=N, or clear_session().",
+                size=index_size,
+                limit=layout.threshold // 2,
+                session_id=session_id,
+                table_name=table_name,
+            )
+    if size > ITEM_SIZE_LIMIT:
+        raise SessionTooLargeError(
+            f"{operation} would make the head item of {where} {size:,} bytes, past "
+            f"DynamoDB's {ITEM_SIZE_LIMIT:,}-byte item limit even with its older items in "
+            f"{len(pages)} pages. Nothing was written. Fix: raise page_threshold (fewer, "
+            "larger pages), shrink the attributes added to the session item, or clear_session().",
+            size=size,
+            limit=ITEM_SIZE_LIMIT,
+            session_id=session_id,
+            table_name=table_name,
+        )
+    kept_ids = {ref.id for ref in pages}
+    restamp = None
+    if restamp_needed and before is not None:
+        keys = [k for ref in before.pages if ref.id in kept_ids for k in part_keys(session_id, ref)]
+        restamp = Restamp(keys, page_ttl) if keys else None
+    released = [
+        key
+        for ref in (seen.page_refs if seen is not None else ())
+        if ref.id not in kept_ids
+        for key in part_keys(session_id, ref)
+    ]
+    state = StoredItem(
+        session_id=session_id,
+        conversation_json=conversation_json,
+        count=count,
+        updated_at=version,
+        ttl=ttl,
+        recent_writes=log,
+        extra=extra,
+        pages=PageIndex(ttl=page_ttl, pages=tuple(pages)) if pages else None,
+    )
+    return WritePlan(
+        item=item,
+        condition=write_condition(seen.updated_at if seen else None, allow_absent=expired),
+        size=size,
+        page_items=page_items,
+        restamp=restamp,
+        released=released,
+        state=state,
+        result=change.result,
+        items_written=change.items_written,
+    )
+
+
+# ------------------------------------------------------------------ outcomes
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """The condition failed: another writer got there first (or our own resend did).
+
+    Attributes:
+        item: The current item DynamoDB handed back, if it did.
+        maybe_applied: The client resent the request, so an earlier copy may
+            have landed.
+    """
+
+    item: Mapping[str, Any] | None
+    maybe_applied: bool
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The answer does not tell whether the write landed (broken connection, 5xx)."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The write was refused for good (validation, access, table missing, throttling).
+
+    Attributes:
+        error: The service's error.
+        maybe_applied: The client resent the request, so an earlier copy may
+            have landed before this refusal.
+    """
+
+    error: ClientError
+    maybe_applied: bool
+
+
+Outcome = Conflict | Lost | Failed
+
+# Server errors say nothing about whether the write was applied first.
+_UNKNOWN_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable"})
+
+
+def classify(error: ClientError) -> Outcome:
+    """How a conditional write that raised `error` ended."""
+    response: Mapping[str, Any] = error.response
+    meta = response.get("ResponseMetadata") or {}
+    resent = bool(int(meta.get("RetryAttempts") or 0))
+    code = str((response.get("Error") or {}).get("Code", ""))
+    if code == "ConditionalCheckFailedException":
+        return Conflict(response.get("Item"), resent)
+    status = int(meta.get("HTTPStatusCode") or 0)
+    if status >= 500 or code in _UNKNOWN_CODES:
+        return Lost(error)
+    return Failed(error, resent)
