@@ -374,3 +374,21 @@ async def test_big_histories_page_instead_of_failing(client: Any, table: str, ra
     stored = await stored_history(raw, table, session_id)
     assert stored is not None and [m["content"][0] for m in stored] == ["3", "4"]
     assert [m["content"][0] for m in await session.get_items()] == ["3", "4"]
+
+
+async def test_max_items_never_keeps_a_tool_output_without_its_call(
+    client: Any, table: str, raw: Any
+) -> None:
+    # The reproduction: max_items=2 used to store [function_call_output, assistant].
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table, max_items=2)
+    call = {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"}
+    output = {"type": "function_call_output", "call_id": "c1", "output": "sunny"}
+    answer = message("It is sunny.", role="assistant")
+    await session.add_items([message("Weather?")])
+    await session.add_items([call, output])
+    assert await stored_items(raw, table, session_id) == [call, output]
+    await session.add_items([answer])
+    # Strict bound: the pair cannot be split, so only the answer is kept.
+    assert await stored_items(raw, table, session_id) == [answer]
+    assert await session.get_items() == [answer]
