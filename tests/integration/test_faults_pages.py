@@ -215,3 +215,37 @@ async def test_gc_dry_run_reports_and_removes_nothing(table: str, direct: Any) -
     assert set(orphan) <= set(report.removed_keys) and report.dry_run
     remaining = {p["session_id"]["S"] for p in await scan_pages(direct, table, session_id)}
     assert remaining == set(orphan)
+
+
+async def test_a_clear_between_a_lost_response_and_its_resend_keeps_the_evidence(
+    harness: Harness,
+) -> None:
+    # The tombstone carries recent_writes on, so the resend is still recognised
+    # (the deleted item of older versions took that evidence with it).
+    session = await harness.session()
+    await session.add_items([note("first")])
+    harness.proxy.add_rule(op="PutItem", fault="drop_response", times=1)
+    resend = harness.proxy.hold_next(op="PutItem")
+    adding = asyncio.create_task(session.add_items([note("mine")]))
+    await resend.wait_arrived()
+    await harness.other().clear_session()
+    resend.release()
+    await asyncio.wait_for(adding, FAIL_FAST)
+    # Applied once, then cleared: not re-applied onto the empty session.
+    assert await harness.stored() == []
+    await harness.assert_usable(session, [])
+
+
+async def test_server_error_after_the_write_landed_is_resolved_by_a_read(
+    harness: Harness,
+) -> None:
+    # Retries off: the client reports the 500 as it is, with RetryAttempts 0.
+    session = await harness.session(retries={"mode": "standard", "total_max_attempts": 1})
+    await session.add_items([note("a")])
+    harness.proxy.add_rule(op="PutItem", fault="server_error", times=1)
+    await asyncio.wait_for(session.add_items([note("b")]), FAIL_FAST)
+    assert harness.proxy.faults[("PutItem", "server_error")] == 1
+    # The write landed; the session found its version and did not write again.
+    assert harness.proxy.forwarded["PutItem"] == 2
+    assert await harness.stored() == [note("a"), note("b")]
+    await harness.assert_usable(session, [note("a"), note("b")])
