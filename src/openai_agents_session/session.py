@@ -272,6 +272,34 @@ def _keys_of(items: list[dict[str, Any]]) -> list[str]:
     return [str(item[SCHEMA.partition_key]["S"]) for item in items]
 
 
+class _Settled(Exception):
+    """The operation is over: a write that may have landed is found to have."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
+@dataclass
+class _Run:
+    """One operation's bookkeeping across its attempts.
+
+    Attributes:
+        operation: What is being done.
+        maybe_applied: Plans of writes that may have landed although no success
+            was seen (the client resent them, the connection broke, the server failed).
+        fresh: The state in hand was read during this operation.
+        broken_writes: Writes whose outcome stayed unknown after the client's retries.
+        loaded: Pages read so far; pages never change, so they stay valid.
+    """
+
+    operation: Operation
+    maybe_applied: list[WritePlan] = field(default_factory=list)
+    fresh: bool = False
+    broken_writes: int = 0
+    loaded: dict[str, list[ConversationItem]] = field(default_factory=dict)
+
+
 class DynamoDBSession:
     """Conversation history of one agent session, stored as one DynamoDB item.
 
@@ -845,144 +873,149 @@ class DynamoDBSession:
         )
 
     async def _mutate(self, metrics: OperationMetrics, operation: Operation) -> Any:
-        # Plans of writes that may have landed although we saw no success (the
-        # client resent them, the connection broke, or the server failed).
-        maybe_applied: list[WritePlan] = []
-        fresh = False  # whether the state in hand was obtained during this operation
-        broken_writes = 0  # writes whose outcome stayed unknown after the client's retries
-        # Pages never change once written, so what was loaded stays valid across attempts.
-        loaded: dict[str, list[ConversationItem]] = {}
+        """Run an operation to a landed write (or a typed error): plan, attempt, outcome."""
+        run = _Run(operation)
+        try:
+            while True:
+                plan = await self._plan(metrics, run)
+                if plan is None:
+                    continue
+                if metrics.attempts >= self.retry.max_attempts:
+                    raise self._lost_the_race(metrics)
+                metrics.attempts += 1
+                await self._prepare(metrics, plan)
+                outcome = await self._commit(metrics, plan)
+                if outcome is None:
+                    return await self._written(metrics, run, plan)
+                await self._after(metrics, run, plan, outcome)
+        except _Settled as settled:
+            return settled.result
 
-        async def recognised(state: StoredItem | None) -> tuple[bool, Any]:
-            for plan in maybe_applied:
-                if state is not None and state.applied(plan.version):
-                    await self._release(metrics, plan.released, strict=operation.tombstones)
-                    return True, plan.result
-            if state is not None:
-                # Versions only grow along an item's history and recent_writes keeps
-                # the newest ones, so it covers every write since its oldest entry.
-                # A write older than that may have landed and been pushed out.
-                oldest = min(state.recent_writes, default=state.updated_at)
-                if any(plan.version < oldest for plan in maybe_applied):
-                    raise self._forgotten(metrics)
-            return False, None
+    async def _recognise(
+        self, metrics: OperationMetrics, run: _Run, state: StoredItem | None
+    ) -> None:
+        """Raise `_Settled` if `state` holds one of the writes that may have landed."""
+        if state is None:
+            return
+        for plan in run.maybe_applied:
+            if state.applied(plan.version):
+                await self._release(metrics, plan.released, strict=run.operation.tombstones)
+                raise _Settled(plan.result)
+        # Versions only grow along an item's history and recent_writes keeps the
+        # newest ones, so it covers every write since its oldest entry. A write
+        # older than that may have landed and been pushed out.
+        oldest = min(state.recent_writes, default=state.updated_at)
+        if any(plan.version < oldest for plan in run.maybe_applied):
+            raise self._forgotten(metrics)
 
-        while True:
-            if not self._known:
-                if maybe_applied or operation.needs_state:
-                    # Unknown state: a pop must see the items; after a broken
-                    # write, find out what happened before anything else.
-                    state = await self._read(metrics, outcome_unknown=bool(maybe_applied))
-                    fresh = True
-                    done, result = await recognised(state)
-                    if done:
-                        return result
-                else:
-                    self._remember(None)  # blind create; the condition checks the guess
-            state = self._state
-            now = self._clock()
-            expired = state is not None and state.is_expired(now)
-            base = None if expired else state
-            needed = [r for r in operation.pages_needed(base) if r.id not in loaded]
-            if needed and await self._load_pages(metrics, needed, loaded):
-                # A listed page is gone: the head changed since it was read.
-                seen = state.updated_at if state else None
-                state = await self._read(metrics, outcome_unknown=bool(maybe_applied))
-                if state is not None and state.updated_at == seen:
-                    raise self._missing_pages({r.id for r in needed} - set(loaded))
-                fresh = True
-                done, result = await recognised(state)
-                if done:
-                    return result
-                continue
-            change = operation.apply(base, loaded)
-            if change is None:
-                if fresh:
-                    return None
-                self._forget()  # an empty memory may be stale: confirm with a read
-                continue
-            plan = plan_write(
-                state,
-                change,
-                expired=expired,
-                session_id=self.session_id,
-                table_name=self.table_name,
-                now=now,
-                layout=self._layout,
-                operation=metrics.operation,
-            )
-            if metrics.attempts >= self.retry.max_attempts:
-                raise ConcurrentModificationError(
-                    f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
-                    f"lost the race {metrics.conflicts} times in {metrics.attempts} "
-                    "conditional writes. Fix: retry later, reduce concurrent writers on "
-                    "one session, or raise RetryPolicy.max_attempts.",
-                    attempts=metrics.attempts,
-                    session_id=self.session_id,
-                    table_name=self.table_name,
-                )
-            metrics.attempts += 1
-            await self._prepare(metrics, plan)
-            outcome = await self._commit(metrics, plan)
-            if outcome is None:
-                metrics.item_size = plan.size
-                metrics.items_written = plan.items_written
-                self._warn_size(plan.size)
-                self._remember(plan.state)
-                await self._release(metrics, plan.released, strict=operation.tombstones)
-                return plan.result
-            if isinstance(outcome, Lost):
-                # Retrying is safe: the condition lets at most one of our copies
-                # land, and the read below recognises any copy that did.
-                maybe_applied.append(plan)
-                self._forget()
-                broken_writes += 1
-                logger.info(
-                    "write outcome unknown for session %r (%s); reading to resolve",
-                    self.session_id,
-                    type(outcome.error).__name__,
-                )
-                if broken_writes >= _BROKEN_WRITES_TRIED:
-                    state = await self._read(metrics, outcome_unknown=True)
-                    done, result = await recognised(state)
-                    if done:
-                        return result
-                    raise self._unknown_outcome(outcome.error) from outcome.error
-                continue
-            if outcome.maybe_applied:
-                maybe_applied.append(plan)
-            elif plan.page_items:
-                # The write provably did not land: its pages will never be listed.
-                await self._release(metrics, _keys_of(plan.page_items), strict=False)
-            if isinstance(outcome, Failed):
-                if maybe_applied:
-                    self._forget()
-                    state = await self._read(metrics, outcome_unknown=True)
-                    done, result = await recognised(state)
-                    if done:
-                        return result
-                raise self._service_error(
-                    outcome.error, metrics.operation, size=plan.size
-                ) from outcome.error
-            metrics.conflicts += 1
-            if outcome.item is not None:
-                self._remember(decode_item(outcome.item, table_name=self.table_name))
+    async def _resolve(self, metrics: OperationMetrics, run: _Run) -> StoredItem | None:
+        """Read the item, consistently, and settle if a write that may have landed did."""
+        state = await self._read(metrics, outcome_unknown=bool(run.maybe_applied))
+        run.fresh = True
+        await self._recognise(metrics, run, state)
+        return state
+
+    async def _plan(self, metrics: OperationMetrics, run: _Run) -> WritePlan | None:
+        """The next attempt's plan; None when the state must be looked at again first."""
+        if not self._known:
+            if run.maybe_applied or run.operation.needs_state:
+                # Unknown state: a pop must see the items; after a broken write,
+                # find out what happened before anything else.
+                await self._resolve(metrics, run)
             else:
-                # Absent item, or an endpoint that does not return it (dynalite).
-                await self._read(metrics, outcome_unknown=bool(maybe_applied))
-            fresh = True
-            done, result = await recognised(self._state)
-            if done:
-                return result
-            delay = self.retry.delay(metrics.conflicts)
-            if delay:
-                # Contention, not a stale memory: back off, and then re-read,
-                # because the state handed back before the sleep is stale by now.
-                await asyncio.sleep(delay)
-                await self._read(metrics, outcome_unknown=bool(maybe_applied))
-                done, result = await recognised(self._state)
-                if done:
-                    return result
+                self._remember(None)  # blind create; the condition checks the guess
+        state = self._state
+        now = self._clock()
+        expired = state is not None and state.is_expired(now)
+        base = None if expired else state
+        needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
+        if needed and await self._load_pages(metrics, needed, run.loaded):
+            # A listed page is gone: the head changed since it was read.
+            fresh = await self._resolve(metrics, run)
+            if fresh is not None and state is not None and fresh.updated_at == state.updated_at:
+                raise self._missing_pages({r.id for r in needed} - set(run.loaded))
+            return None
+        change = run.operation.apply(base, run.loaded)
+        if change is None:
+            if run.fresh:
+                raise _Settled(None)
+            self._forget()  # an empty memory may be stale: confirm with a read
+            return None
+        return plan_write(
+            state,
+            change,
+            expired=expired,
+            session_id=self.session_id,
+            table_name=self.table_name,
+            now=now,
+            layout=self._layout,
+            operation=metrics.operation,
+        )
+
+    async def _written(self, metrics: OperationMetrics, run: _Run, plan: WritePlan) -> Any:
+        metrics.item_size = plan.size
+        metrics.items_written = plan.items_written
+        self._warn_size(plan.size)
+        self._remember(plan.state)
+        await self._release(metrics, plan.released, strict=run.operation.tombstones)
+        return plan.result
+
+    async def _after(
+        self, metrics: OperationMetrics, run: _Run, plan: WritePlan, outcome: Outcome
+    ) -> None:
+        """Act on an attempt that did not land for sure; return to try again."""
+        if isinstance(outcome, Lost):
+            # Retrying is safe: the condition lets at most one of our copies land,
+            # and the read before the next attempt recognises any copy that did.
+            run.maybe_applied.append(plan)
+            run.broken_writes += 1
+            self._forget()
+            logger.info(
+                "write outcome unknown for session %r (%s); reading to resolve",
+                self.session_id,
+                type(outcome.error).__name__,
+            )
+            if run.broken_writes >= _BROKEN_WRITES_TRIED:
+                await self._resolve(metrics, run)
+                raise self._unknown_outcome(outcome.error) from outcome.error
+            return
+        if outcome.maybe_applied:
+            run.maybe_applied.append(plan)
+        elif plan.page_items:
+            # The write provably did not land: its pages will never be listed.
+            await self._release(metrics, _keys_of(plan.page_items), strict=False)
+        if isinstance(outcome, Failed):
+            if run.maybe_applied:
+                self._forget()
+                await self._resolve(metrics, run)
+            raise self._service_error(
+                outcome.error, metrics.operation, size=plan.size
+            ) from outcome.error
+        metrics.conflicts += 1
+        if outcome.item is not None:
+            self._remember(decode_item(outcome.item, table_name=self.table_name))
+            run.fresh = True
+            await self._recognise(metrics, run, self._state)
+        else:
+            # Absent item, or an endpoint that does not return it (dynalite).
+            await self._resolve(metrics, run)
+        delay = self.retry.delay(metrics.conflicts)
+        if delay:
+            # Contention, not a stale memory: back off, and then re-read, because
+            # the state handed back before the sleep is stale by now.
+            await asyncio.sleep(delay)
+            await self._resolve(metrics, run)
+
+    def _lost_the_race(self, metrics: OperationMetrics) -> ConcurrentModificationError:
+        return ConcurrentModificationError(
+            f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
+            f"lost the race {metrics.conflicts} times in {metrics.attempts} "
+            "conditional writes. Fix: retry later, reduce concurrent writers on "
+            "one session, or raise RetryPolicy.max_attempts.",
+            attempts=metrics.attempts,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
 
     async def _clear_corrupt(self, metrics: OperationMetrics) -> None:
         """Replace an item that does not decode with a tombstone, conditional on it as found."""

@@ -28,7 +28,7 @@ from openai_agents_session.migrations import MigrationLock, schema_snapshot
 from tests.support.migrations import BUILTIN_HEAD, write_migration
 
 T = TypeVar("T")
-BUILTINS = ["0001_create_table", BUILTIN_HEAD]
+BUILTINS = ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD]
 
 
 @pytest.fixture
@@ -71,6 +71,7 @@ def test_up_plan_status_history_and_their_json(endpoint: str, name: str) -> None
     assert planned.exit_code == 0, planned.output
     assert [(s["revision"], s["action"]) for s in as_json(planned)["steps"]] == [
         ("0001_create_table", "create"),
+        ("0002_enable_ttl", "apply"),
         (BUILTIN_HEAD, "apply"),
     ]
     dry = cli(endpoint, name, "up", "--dry-run")
@@ -86,13 +87,14 @@ def test_up_plan_status_history_and_their_json(endpoint: str, name: str) -> None
     state = cli(endpoint, name, "status", "--json")
     assert state.exit_code == 0
     report = as_json(state)
-    assert [m["state"] for m in report["migrations"]] == ["applied", "applied"]
+    assert [m["state"] for m in report["migrations"]] == ["applied", "applied", "applied"]
     assert report["pending"] == [] and report["dirty"] is False and report["lock"] is None
     assert cli(endpoint, name, "status", "--check").exit_code == 0
     human = cli(endpoint, name, "status")
-    assert human.exit_code == 0 and "0002_enable_ttl" in human.stdout
+    assert human.exit_code == 0
+    assert "0002_enable_ttl" in human.stdout and BUILTIN_HEAD in human.stdout
     ledger = cli(endpoint, name, "history", "--json")
-    assert [r["status"] for r in as_json(ledger)["records"]] == ["applied", "applied"]
+    assert [r["status"] for r in as_json(ledger)["records"]] == ["applied", "applied", "applied"]
     assert "applied" in cli(endpoint, name, "history").stdout
     assert cli(endpoint, name, "plan").stdout.startswith(f"{name}: nothing to do")
 

@@ -36,6 +36,7 @@ from tests.support.migrations import (
     write_migration,
 )
 from tests.support.proxy import FaultProxy
+from tests.support.sessions import is_cleared
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30
@@ -206,7 +207,7 @@ async def test_killed_backfill_resumes_and_ends_with_exact_counts(
 async def test_application_write_racing_a_backfill_survives(
     client: Any, name: str, tmp_path: Path
 ) -> None:
-    await add_sessions(client, name, ["racer", "bystander", "doomed"])
+    await add_sessions(client, name, ["racer", "bystander", "doomed", "expired"])
     writer = DynamoDBSession("racer", client, name)
     stale = DynamoDBSession("racer", client, name)
     assert len(await stale.get_items()) == 1  # remembers the pre-backfill version
@@ -220,17 +221,24 @@ async def test_application_write_racing_a_backfill_survives(
             # The application writes between the backfill's read and its update.
             await writer.add_items([{"role": "assistant", "content": "racing"}])
         if item.session_id == "doomed" and record.items:
+            # Clearing leaves a tombstone head: a session item with no conversation.
             await DynamoDBSession("doomed", client, name).clear_session()
+        if item.session_id == "expired" and record.items:
+            # DynamoDB's TTL sweeper deletes an item outright.
+            await client.delete_item(TableName=name, Key={SCHEMA.partition_key: {"S": "expired"}})
         return None if item.get("label") else {"label": f"{len(record.items)} items"}
 
     result = await up(client, name, migrations_dir=tmp_path, params={"fn": label})
     (backfill,) = result.backfills["0003_label"]
-    print("DEBUG", backfill, seen)
-    assert backfill["conflicts"] == 2  # racer re-read once, doomed once
-    assert backfill["changed"] == 2 and backfill["gone"] == 1
+    assert backfill["conflicts"] == 3  # racer re-read once, doomed once, expired once
+    assert backfill["changed"] == 3 and backfill["gone"] == 1
     assert ("racer", 2) in seen  # decided again on the re-read item
+    assert ("doomed", 0) in seen  # decided again on the tombstone
     items = await session_items(client, name)
-    assert "doomed" not in items  # a deleted session is not resurrected by UpdateItem
+    assert "expired" not in items  # a deleted session is not resurrected by UpdateItem
+    # The cleared session stays cleared: the backfill only labelled its tombstone.
+    assert is_cleared(items["doomed"]) and items["doomed"]["label"] == {"S": "0 items"}
+    assert await DynamoDBSession("doomed", client, name).get_items() == []
     assert items["racer"]["label"] == {"S": "2 items"}
     assert await writer.get_items() == [
         {"role": "user", "content": "racer"},

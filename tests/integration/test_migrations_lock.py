@@ -49,7 +49,7 @@ async def test_two_runners_at_once_exactly_one_applies(
     entered, gate = asyncio.Event(), asyncio.Event()
     params = {"entered": entered, "gate": gate}
     winner = asyncio.create_task(up(first, name, migrations_dir=tmp_path, params=params))
-    # The first runner holds the lock while it is inside 0003 ...
+    # The first runner holds the lock while it is inside 0003_gate ...
     await asyncio.wait_for(entered.wait(), TIMEOUT)
     # ... so the second, started meanwhile, waits out its lock timeout and gives up.
     with pytest.raises(LockBusyError) as busy:
@@ -59,9 +59,9 @@ async def test_two_runners_at_once_exactly_one_applies(
     assert not winner.done()
     gate.set()
     result = await asyncio.wait_for(winner, TIMEOUT)
-    assert result.applied == ["0001_create_table", BUILTIN_HEAD, "0003_gate"]
+    assert result.applied == ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD, "0003_gate"]
     ledger = await read_ledger(second, name)
-    assert sorted(ledger) == ["0001_create_table", BUILTIN_HEAD, "0003_gate"]
+    assert sorted(ledger) == sorted(result.applied)
     assert {r.status for r in ledger.values()} == {"applied"}
     assert await read_lock(first, name) is None  # released
     assert not (await status(second, name, migrations_dir=tmp_path)).dirty
@@ -85,7 +85,9 @@ async def test_simultaneous_runners_keep_the_ledger_consistent(
     assert all(isinstance(f, LeaseLostError) for f in failures), failures
     assert results
     recorded = [r for result in results for r in (*result.adopted, *result.applied)]
-    assert sorted(recorded) == ["0001_create_table", BUILTIN_HEAD, "0003_team"]
+    assert sorted(recorded) == sorted(
+        ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD, "0003_team"]
+    )
     ledger = await read_ledger(clients[0], name)
     assert sorted(ledger) == sorted(recorded)
     assert {r.status for r in ledger.values()} <= {"applied", "adopted"}

@@ -137,9 +137,8 @@ def test_pynamodb_model_is_derived_from_the_schema() -> None:
     # Pages live in the session table: the same key attribute and the same TTL attribute.
     assert PAGE_SCHEMA.partition_key == SCHEMA.partition_key == "session_id"
     assert PAGE_SCHEMA.ttl == SCHEMA.ttl == ttl_specification()["AttributeName"]
-    assert PAGE_SCHEMA.attributes[PAGE_SCHEMA.partition_key] == (
-        SCHEMA.attributes[SCHEMA.partition_key]
-    )
+    page_key = PAGE_SCHEMA.attributes[PAGE_SCHEMA.partition_key]
+    assert page_key == SCHEMA.attributes[SCHEMA.partition_key]
     assert PAGE_SCHEMA.attributes[PAGE_SCHEMA.ttl] == SCHEMA.attributes[SCHEMA.ttl]
 
 

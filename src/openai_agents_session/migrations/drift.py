@@ -111,7 +111,7 @@ def offline_differences(
         if before.get(name) != after.get(name):
             problems.append(
                 f"schema field {name}: {where} recorded {before.get(name)!r}, "
-                f"SessionRecord now declares {after.get(name)!r}"
+                f"the schema now declares {after.get(name)!r}"
             )
     problems.append(
         f"the schema changed since {where}. Fix: add a migration that changes the "

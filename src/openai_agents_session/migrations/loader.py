@@ -54,7 +54,7 @@ class Migration:
     """One migration file, loaded.
 
     Attributes:
-        revision: Its id, e.g. ``0003_add_tenant_index`` (the file's stem).
+        revision: Its id, e.g. ``0004_add_tenant_index`` (the file's stem).
         down_revision: Its parent's id; None for the root.
         description: One line saying what it does.
         upgrade: ``async def upgrade(ctx)``.

@@ -26,7 +26,7 @@ class Reporter(Protocol):
     """Receives a run's step messages and backfill progress."""
 
     def info(self, message: str) -> None:
-        """A step: "applying 0003_add_tenant_index", "adopted 0001_create_table"."""
+        """A step: "applying 0004_add_tenant_index", "adopted 0001_create_table"."""
 
     def warning(self, message: str) -> None:
         """Something the operator should know, e.g. a degraded endpoint."""
