@@ -424,6 +424,9 @@ def plan_write(
         extra: Mapping[str, Any] = {}
     else:
         ttl = int(now) + layout.ttl_seconds if layout.ttl_seconds is not None else None
+        if ttl is not None and base is not None and base.ttl is not None:
+            # A writer whose clock is behind must not shorten a live session's life.
+            ttl = max(ttl, base.ttl)
         extra = seen.extra if seen else {}
     before = base.pages if base is not None else None
     page_ttl, restamp_needed = _page_ttl(before, ttl, layout)

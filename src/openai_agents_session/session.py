@@ -38,6 +38,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from pydantic import ValidationError
 
 from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
@@ -105,7 +106,7 @@ __all__ = [
 logger = logging.getLogger("openai_agents_session")
 
 _T = TypeVar("_T")
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 # Each broken write already went through all of the client's own retries.
 _BROKEN_WRITES_TRIED = 2
 # DynamoDB's per-request limits: 25 writes per BatchWriteItem, 100 keys and 16 MB
@@ -208,7 +209,15 @@ def validate_session_id(session_id: object, *, table_name: str | None = None) ->
             f"{table_name!r}). Fix: pass a stable id such as a user or thread id.",
             table_name=table_name,
         )
-    size = len(session_id.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(session_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidSessionIdError(
+            f"session_id {session_id!r} holds a lone surrogate, which is not valid "
+            f"UTF-8 and cannot be stored (table {table_name!r}). Fix: decode the id "
+            "from its source with errors='replace', or hash it.",
+            table_name=table_name,
+        ) from None
     if size > MAX_KEY_BYTES:
         raise InvalidSessionIdError(
             f"session_id {session_id[:40]!r}... is {size} UTF-8 bytes; DynamoDB keys "
@@ -229,7 +238,7 @@ def validate_session_id(session_id: object, *, table_name: str | None = None) ->
 
 def validate_table_name(table_name: object) -> str:
     """Check a DynamoDB table name (3-255 of ``A-Z a-z 0-9 _ . -``) and return it."""
-    if not isinstance(table_name, str) or not _TABLE_NAME.match(table_name):
+    if not isinstance(table_name, str) or not _TABLE_NAME.fullmatch(table_name):
         raise InvalidArgumentError(
             f"table_name {table_name!r} is not a valid DynamoDB table name. Fix: use "
             "3 to 255 characters from A-Z, a-z, 0-9, '_', '.' and '-'."
@@ -408,17 +417,30 @@ class DynamoDBSession:
                 session_id=session_id,
                 table_name=table_name,
             )
-        if not 0 < size_warning_ratio <= 1:
+        if (
+            isinstance(size_warning_ratio, bool)
+            or not isinstance(size_warning_ratio, (int, float))
+            or not 0 < size_warning_ratio <= 1
+        ):
             raise InvalidArgumentError(
                 f"size_warning_ratio must be in (0, 1], got {size_warning_ratio!r}.",
                 session_id=session_id,
                 table_name=table_name,
             )
-        self.session_settings = (
-            coerce_session_settings(session_settings)
-            if session_settings is not None
-            else SessionSettings()
-        )
+        try:
+            self.session_settings = (
+                coerce_session_settings(session_settings)
+                if session_settings is not None
+                else SessionSettings()
+            )
+        except (ValidationError, TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"session_settings must be a SessionSettings or a dict of its fields "
+                f"(limit: a non-negative int or None), got {session_settings!r} "
+                f"({describe(session_id, table_name)}): {type(exc).__name__}.",
+                session_id=session_id,
+                table_name=table_name,
+            ) from None
         self.ttl_seconds = ttl_seconds
         self.consistent_read = consistent_read
         self.max_items = max_items

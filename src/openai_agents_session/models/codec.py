@@ -14,10 +14,11 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from ..errors import CorruptSessionError, describe
+from .jsontext import loads_conversation
 from .pages import decode_index, encode_index
 from .schema import SCHEMA, ConversationItem, PageIndex, PageRef, SessionRecord
 from .table import session_model
@@ -41,6 +42,11 @@ AttributeMap = dict[str, dict[str, Any]]
 
 _CodecModel = session_model("__codec__")
 _REPAIR = "read it with `openai-agents-session sessions show`, then repair or delete the item"
+
+
+MAX_VERSION = Decimal("1e26")
+"""Versions at or above this are corrupt: the next one (12 more digits) would pass
+DynamoDB's 38 significant digits."""
 
 
 def dumps_item(item: Any) -> str:
@@ -181,7 +187,9 @@ def decode_item(
     for name, spec in SCHEMA.attributes.items():
         value = raw.get(name)
         if value is not None and (not isinstance(value, Mapping) or spec.type not in value):
-            raise corrupt(f"attribute {name!r} should be of type {spec.type}, got {value!r:.80}")
+            # Name the types found, never the stored text: it may be a user's content.
+            found = "/".join(sorted(value)) if isinstance(value, Mapping) else "not a map"
+            raise corrupt(f"attribute {name!r} should be of type {spec.type}, found {found}")
     try:
         model = _CodecModel.from_raw_data(dict(raw))
     except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
@@ -192,8 +200,10 @@ def decode_item(
         raise corrupt(f"attribute {SCHEMA.payload!r} is missing")
     if version is None or not version.is_finite():
         raise corrupt(f"attribute {SCHEMA.version!r} is missing or not a number")
+    if not 0 <= version < MAX_VERSION:
+        raise corrupt(f"attribute {SCHEMA.version!r} is out of range (0 to {MAX_VERSION:.0E})")
     try:
-        parsed = json.loads(conversation_json)
+        parsed = loads_conversation(conversation_json)
     except ValueError as exc:
         raise corrupt(f"{SCHEMA.payload!r} is not valid JSON ({exc})") from exc
     except RecursionError:
@@ -281,9 +291,13 @@ def next_version(seen: Decimal | None, now: float) -> Decimal:
     still produce different values.
     """
     micros = int(now * 1_000_000)
-    if seen is not None:
-        micros = max(micros, int(seen * 1_000_000) + 1)
-    return Decimal(micros * 1_000_000 + secrets.randbelow(1_000_000)).scaleb(-12)
+    # Exact arithmetic: the default 28-digit context would round a large stored
+    # version back to itself, and two writers would then both win.
+    with localcontext() as exact:
+        exact.prec = 80
+        if seen is not None:
+            micros = max(micros, int(seen.scaleb(6).to_integral_value(ROUND_FLOOR)) + 1)
+        return Decimal(micros * 1_000_000 + secrets.randbelow(1_000_000)).scaleb(-12)
 
 
 def encode_key(session_id: str) -> AttributeMap:

@@ -11,7 +11,6 @@ unreferenced page behind. The attribute names come from `PageRecord`.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import CorruptSessionError, describe
+from .jsontext import loads_conversation
 from .schema import (
     MAX_KEY_BYTES,
     PAGE_PREFIX,
@@ -180,7 +180,7 @@ def decode_page(
     if len(body) != ref.size or not inflater.eof:
         raise corrupt(f"decompresses to a size other than the {ref.size} bytes indexed")
     try:
-        items = json.loads(body)
+        items = loads_conversation(body)
     except (ValueError, RecursionError):
         raise corrupt("is not valid JSON") from None
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):

@@ -1,0 +1,163 @@
+"""Hostile stored data, hostile arguments and extreme versions get typed errors, never loss.
+
+Each case was reproduced against the code before this file: a ValueError or
+RecursionError escaping, a version that stopped growing (two writers both
+winning), arguments that reached the server, and user text in error messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from openai_agents_session import (
+    CorruptSessionError,
+    DynamoDBSession,
+    InvalidArgumentError,
+    InvalidSessionIdError,
+)
+from openai_agents_session.models.codec import next_version
+from tests.conftest import count_calls
+from tests.support.sessions import (
+    client_fixture,  # noqa: F401
+    clients_fixture,  # noqa: F401
+    is_cleared,
+    message,
+    module_table,  # noqa: F401
+    raw_fixture,  # noqa: F401
+    raw_get,
+    raw_put,
+    stored_items,
+)
+
+SECRET = "my card number is 4111"
+
+
+def sid() -> str:
+    return f"h-{uuid.uuid4().hex[:10]}"
+
+
+def item(session_id: str, conversation: str, version: str = "1700000000") -> dict[str, Any]:
+    return {
+        "session_id": {"S": session_id},
+        "conversation_data": {"S": conversation},
+        "updated_at": {"N": version},
+    }
+
+
+HOSTILE = {
+    "nan": '[{"role":"user","content":NaN}]',
+    "infinity": '[{"role":"user","content":-Infinity}]',
+    "huge-float": '[{"role":"user","content":1e400}]',
+    "deep": '[{"a":' + "[" * 5000 + "]" * 5000 + "}]",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+async def test_unfaithful_stored_json_is_corrupt_for_every_operation(
+    client: Any, table: str, raw: Any, case: str
+) -> None:
+    session_id = sid()
+    stored = item(session_id, HOSTILE[case])
+    await raw_put(raw, table, stored)
+    operations = {
+        "get": lambda s: s.get_items(),
+        "add": lambda s: s.add_items([message("x")]),
+        "pop": lambda s: s.pop_item(),
+        "record": lambda s: s.get_record(),
+    }
+    for name, run in operations.items():
+        with pytest.raises(CorruptSessionError) as caught:
+            await run(DynamoDBSession(session_id, client, table))
+        assert session_id in str(caught.value) and table in str(caught.value), name
+    assert await raw_get(raw, table, session_id) == stored  # never overwritten
+    await DynamoDBSession(session_id, client, table).clear_session()
+    assert is_cleared(await raw_get(raw, table, session_id))
+
+
+async def test_corrupt_errors_carry_no_conversation_content(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    await raw_put(raw, table, {**item(session_id, "[]"), "conversation_data": {"N": "1"}})
+    await raw_put(raw, table, {**item(session_id, "[]"), "conversation_data": {"SS": [SECRET]}})
+    with pytest.raises(CorruptSessionError) as caught:
+        await DynamoDBSession(session_id, client, table).get_items()
+    assert SECRET not in str(caught.value) and "4111" not in str(caught.value)
+    assert "conversation_data" in str(caught.value)
+
+
+async def test_a_huge_stored_version_still_grows_so_no_write_is_lost(
+    client: Any, table: str, raw: Any
+) -> None:
+    assert next_version(Decimal("1e22"), 1.7e9) > Decimal("1e22")
+    session_id = sid()
+    await raw_put(raw, table, item(session_id, '[{"role":"user","content":"x"}]', "1e22"))
+    first = DynamoDBSession(session_id, client, table)
+    second = DynamoDBSession(session_id, client, table)
+    await first.get_items()
+    await second.get_items()  # both now hold the same version
+    await first.add_items([message("a")])
+    await second.add_items([message("b")])  # its condition must fail, then re-apply
+    assert await stored_items(raw, table, session_id) == [
+        {"role": "user", "content": "x"},
+        message("a"),
+        message("b"),
+    ]
+
+
+async def test_a_version_past_dynamodb_digits_is_corrupt(client: Any, table: str, raw: Any) -> None:
+    session_id = sid()
+    await raw_put(raw, table, item(session_id, "[]", "1e30"))
+    with pytest.raises(CorruptSessionError, match="out of range"):
+        await DynamoDBSession(session_id, client, table).add_items([message("a")])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"session_id": "lone\udc80surrogate"}, InvalidSessionIdError),
+        ({"table_name": "sessions\n"}, InvalidArgumentError),
+        ({"size_warning_ratio": "x"}, InvalidArgumentError),
+        ({"session_settings": {"limit": 2.5}}, InvalidArgumentError),
+        ({"page_threshold": 100}, InvalidArgumentError),
+        ({"page_threshold": 10**6}, InvalidArgumentError),
+        ({"max_session_bytes": 0}, InvalidArgumentError),
+    ],
+)
+async def test_bad_arguments_are_refused_before_any_call(
+    client: Any, table: str, arguments: dict[str, Any], error: type[Exception]
+) -> None:
+    calls = count_calls(client)
+    options: dict[str, Any] = {"session_id": sid(), "table_name": table, **arguments}
+    with pytest.raises(error):
+        DynamoDBSession(options.pop("session_id"), client, options.pop("table_name"), **options)
+    assert calls.total() == 0
+
+
+@pytest.mark.parametrize("limit", [1.5, "2", True, -1])
+async def test_bad_limits_are_refused_before_any_call(client: Any, table: str, limit: Any) -> None:
+    session = DynamoDBSession(sid(), client, table)
+    calls = count_calls(client)
+    with pytest.raises(InvalidArgumentError):
+        await session.get_items(limit)
+    assert calls.total() == 0
+
+
+async def test_a_writer_with_a_slow_clock_never_shortens_the_ttl(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    on_time = DynamoDBSession(session_id, client, table, ttl_seconds=120)
+    await on_time.add_items([message("a")])
+    before = await raw_get(raw, table, session_id)
+    assert before is not None
+    behind = int(before["ttl"]["N"]) - 120 - 100  # this host's clock is 100 s behind
+    late = DynamoDBSession(session_id, client, table, ttl_seconds=120, clock=lambda: behind)
+    await late.add_items([message("b")])
+    after = await raw_get(raw, table, session_id)
+    assert after is not None and int(after["ttl"]["N"]) >= int(before["ttl"]["N"])
+    assert await stored_items(raw, table, session_id) == [message("a"), message("b")]
