@@ -246,24 +246,6 @@ def validate_table_name(table_name: object) -> str:
     return table_name
 
 
-async def _settle(awaitable: Coroutine[Any, Any, _T]) -> _T:
-    """Await a mutation to its end even if the caller is cancelled, then re-raise that."""
-    task = asyncio.ensure_future(awaitable)
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-    if cancelled is not None:
-        # The write has settled and the session's memory reflects it; the
-        # caller asked to stop, so its cancellation wins over the result.
-        if not task.cancelled() and task.exception() is not None:
-            logger.debug("mutation failed while its caller was cancelled", exc_info=True)
-        raise cancelled
-    return task.result()
-
-
 async def _all(jobs: list[Awaitable[_T]]) -> list[_T]:
     """Run jobs concurrently; let all of them finish, then raise the first error."""
     results = await asyncio.gather(*jobs, return_exceptions=True)
@@ -343,6 +325,7 @@ class DynamoDBSession:
         clock: Callable[[], float] = time.time,
         page_threshold: int = DEFAULT_PAGE_THRESHOLD,
         max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
+        settle_timeout: float = 10.0,
     ) -> None:
         """Create a session over an aiobotocore DynamoDB client the caller owns.
 
@@ -376,6 +359,10 @@ class DynamoDBSession:
             max_session_bytes: Cap on the history's uncompressed JSON bytes,
                 pages included (default 64 MiB); past it `add_items` raises
                 `SessionTooLargeError`.
+            settle_timeout: Seconds a write already sent may take to settle after
+                its caller was cancelled; past them the session forgets its state
+                and raises `WriteOutcomeUnknownError`. A write not yet sent when
+                the caller is cancelled is never sent.
 
         Raises:
             InvalidSessionIdError: The session id is empty, too long or reserved.
@@ -449,6 +436,18 @@ class DynamoDBSession:
         self.on_operation = on_operation
         self.size_warning_ratio = size_warning_ratio
         self._clock = clock
+        if (
+            isinstance(settle_timeout, bool)
+            or not isinstance(settle_timeout, (int, float))
+            or not settle_timeout > 0
+        ):
+            raise InvalidArgumentError(
+                f"settle_timeout must be a positive number of seconds, got {settle_timeout!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        self.settle_timeout = float(settle_timeout)
         self.page_threshold = page_threshold
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
@@ -595,7 +594,7 @@ class DynamoDBSession:
         if not encoded:
             return
         operation = Append(encoded, self.max_items)
-        await _settle(self._operation("add_items", lambda m: self._mutate(m, operation)))
+        await self._operation("add_items", lambda m: self._mutate(m, operation), settle=True)
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the newest item, or None if the session is empty.
@@ -609,8 +608,8 @@ class DynamoDBSession:
             WriteOutcomeUnknownError: The answer was lost and whether the pop
                 landed can no longer be told.
         """
-        result: TResponseInputItem | None = await _settle(
-            self._operation("pop_item", lambda m: self._mutate(m, Pop()))
+        result: TResponseInputItem | None = await self._operation(
+            "pop_item", lambda m: self._mutate(m, Pop()), settle=True
         )
         return result
 
@@ -636,7 +635,7 @@ class DynamoDBSession:
                 # Clearing is the way out of a corrupt item: replace it as found.
                 await self._clear_corrupt(metrics)
 
-        await _settle(self._operation("clear_session", run))
+        await self._operation("clear_session", run, settle=True)
 
     async def get_record(self, *, include_expired: bool = False) -> SessionRecord | None:
         """Read the validated head record: its items, ``updated_at``, ``ttl``, ``pages``.
@@ -675,8 +674,66 @@ class DynamoDBSession:
         self._known = False
         self._state = None
 
-    async def _operation(self, name: str, body: Callable[[OperationMetrics], Awaitable[_T]]) -> _T:
+    async def _operation(
+        self,
+        name: str,
+        body: Callable[[OperationMetrics], Awaitable[_T]],
+        *,
+        settle: bool = False,
+    ) -> _T:
         metrics = OperationMetrics(name, self.session_id, self.table_name)
+        if settle:
+            return await self._settled(metrics, self._run(metrics, body))
+        return await self._run(metrics, body)
+
+    async def _settled(self, metrics: OperationMetrics, work: Coroutine[Any, Any, _T]) -> _T:
+        """Run a mutation so that a caller's cancellation never leaves it half known.
+
+        Cancelled before any write was sent (queued behind another operation on
+        this object, or still reading), the mutation stops and writes nothing.
+        Cancelled after, the write settles first, for at most `settle_timeout`
+        seconds; past that the session forgets what it knew and raises
+        `WriteOutcomeUnknownError`. Either way the caller's cancellation is
+        re-raised once the write has settled.
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(work)
+        cancelled: asyncio.CancelledError | None = None
+        deadline: float | None = None
+        while not task.done():
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                await asyncio.wait({task}, timeout=timeout)
+            except asyncio.CancelledError as exc:
+                cancelled = cancelled or exc
+                if metrics.attempts == 0:
+                    task.cancel()  # nothing sent yet: stopping is exact
+                elif deadline is None:
+                    deadline = loop.time() + self.settle_timeout
+                continue
+            if deadline is not None and loop.time() >= deadline and not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+                self._forget()
+                raise WriteOutcomeUnknownError(
+                    f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
+                    f"was cancelled with a write in flight that did not settle within "
+                    f"settle_timeout ({self.settle_timeout:g} s): it may or may not have "
+                    "landed. Fix: read the session before writing again; raise "
+                    "settle_timeout, or lower the client's timeouts.",
+                    outcome_unknown=True,
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                ) from cancelled
+        if cancelled is not None:
+            if not task.cancelled() and task.exception() is not None:
+                logger.debug("mutation failed while its caller was cancelled", exc_info=True)
+            raise cancelled
+        return task.result()
+
+    async def _run(
+        self, metrics: OperationMetrics, body: Callable[[OperationMetrics], Awaitable[_T]]
+    ) -> _T:
         try:
             async with self._lock:
                 return await body(metrics)

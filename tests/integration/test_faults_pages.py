@@ -14,7 +14,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from openai_agents_session import DynamoDBSession, ThrottledError
+from openai_agents_session import DynamoDBSession, ThrottledError, WriteOutcomeUnknownError
 from openai_agents_session.gc import collect_garbage
 from openai_agents_session.models.pages import encode_page, new_page_id
 from tests.integration import test_faults as faults
@@ -249,3 +249,52 @@ async def test_server_error_after_the_write_landed_is_resolved_by_a_read(
     assert harness.proxy.forwarded["PutItem"] == 2
     assert await harness.stored() == [note("a"), note("b")]
     await harness.assert_usable(session, [note("a"), note("b")])
+
+
+# ----------------------------------------------------------------- cancellation
+
+
+async def test_an_operation_cancelled_while_queued_is_never_written(harness: Harness) -> None:
+    session = await harness.session()
+    await session.add_items([note("a")])
+    gate = harness.proxy.hold_next(op="PutItem")
+    first = asyncio.create_task(session.add_items([note("first")]))
+    await gate.wait_arrived()
+    queued = asyncio.create_task(session.add_items([note("queued")]))
+    await asyncio.sleep(0)  # let it queue behind the first on the session's lock
+    queued.cancel()
+    gate.release()
+    await asyncio.wait_for(first, FAIL_FAST)
+    try:
+        await queued
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the queued add must report its cancellation")
+    assert await harness.stored() == [note("a"), note("first")]
+    assert harness.proxy.forwarded["PutItem"] == 2
+    await harness.assert_usable(session, [note("a"), note("first")])
+
+
+async def test_a_cancelled_write_to_a_silent_endpoint_settles_within_the_bound(
+    harness: Harness,
+) -> None:
+    client = await harness.make_client(
+        url=harness.proxy.url, read_timeout=30, retries={"mode": "legacy", "max_attempts": 5}
+    )
+    session = DynamoDBSession(harness.sid, client, harness.table, settle_timeout=1.5)
+    await session.add_items([note("a")])
+    harness.proxy.add_rule(op="PutItem", fault="never_answer", times=None, delay=60)
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(session.add_items([note("b")]), 0.5)
+    except WriteOutcomeUnknownError as exc:
+        assert exc.outcome_unknown and "settle_timeout" in str(exc)
+    else:
+        raise AssertionError("the cancelled write could not settle: outcome unknown")
+    assert time.monotonic() - started < 0.5 + 1.5 + 1.0
+    harness.proxy.clear_rules()
+    await harness.proxy.stop_listening()  # drop the held connections
+    await harness.proxy.resume_listening()
+    # The session forgot what it knew: it reads before writing again.
+    await harness.assert_usable(session, [note("a")])
