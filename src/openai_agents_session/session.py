@@ -129,6 +129,9 @@ class RetryPolicy:
         base_delay: Seconds; the backoff ceiling doubles from here per conflict.
         max_delay: Seconds; the largest backoff ceiling. The sleep is uniformly
             random below the ceiling ("full jitter").
+        max_elapsed: Seconds an operation may spend retrying conflicts: no new
+            attempt starts, and no backoff sleeps, past it. The default keeps an
+            operation under API Gateway's 29 s and typical Lambda timeouts.
     """
 
     # Measured (benchmarks/load.py): with 64 writers appending to one hot session
@@ -137,6 +140,7 @@ class RetryPolicy:
     max_attempts: int = 100
     base_delay: float = 0.01
     max_delay: float = 0.5
+    max_elapsed: float = 10.0
 
     def delay(self, conflicts: int) -> float:
         """Seconds to sleep after the `conflicts`-th conflict of one operation."""
@@ -182,6 +186,11 @@ class OperationMetrics:
     duration: float = 0.0
     error: str | None = None
     _started: float = field(default_factory=time.perf_counter, init=False, repr=False)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the operation started."""
+        return time.perf_counter() - self._started
 
     def _record(self, response: dict[str, Any]) -> None:
         meta = response.get("ResponseMetadata") or {}
@@ -959,7 +968,9 @@ class DynamoDBSession:
                 plan = await self._plan(metrics, run)
                 if plan is None:
                     continue
-                if metrics.attempts >= self.retry.max_attempts:
+                if metrics.attempts >= self.retry.max_attempts or (
+                    metrics.attempts and metrics.elapsed >= self.retry.max_elapsed
+                ):
                     raise self._lost_the_race(metrics)
                 metrics.attempts += 1
                 await self._prepare(metrics, plan)
@@ -1078,8 +1089,10 @@ class DynamoDBSession:
         else:
             # Absent item, or an endpoint that does not return it (dynalite).
             await self._resolve(metrics, run)
-        delay = self.retry.delay(metrics.conflicts)
-        if delay:
+        delay = min(
+            self.retry.delay(metrics.conflicts), self.retry.max_elapsed - metrics.elapsed
+        )
+        if delay > 0:
             # Contention, not a stale memory: back off, and then re-read, because
             # the state handed back before the sleep is stale by now.
             await asyncio.sleep(delay)
@@ -1089,8 +1102,9 @@ class DynamoDBSession:
         return ConcurrentModificationError(
             f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
             f"lost the race {metrics.conflicts} times in {metrics.attempts} "
-            "conditional writes. Fix: retry later, reduce concurrent writers on "
-            "one session, or raise RetryPolicy.max_attempts.",
+            f"conditional writes and {metrics.elapsed:.1f} s. Nothing of it was stored. "
+            "Fix: retry later, reduce concurrent writers on one session, or raise "
+            "RetryPolicy.max_attempts or max_elapsed.",
             attempts=metrics.attempts,
             session_id=self.session_id,
             table_name=self.table_name,

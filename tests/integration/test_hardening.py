@@ -7,6 +7,8 @@ winning), arguments that reached the server, and user text in error messages.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -14,10 +16,12 @@ from typing import Any
 import pytest
 
 from openai_agents_session import (
+    ConcurrentModificationError,
     CorruptSessionError,
     DynamoDBSession,
     InvalidArgumentError,
     InvalidSessionIdError,
+    RetryPolicy,
 )
 from openai_agents_session.models.codec import next_version
 from tests.conftest import count_calls
@@ -161,3 +165,32 @@ async def test_a_writer_with_a_slow_clock_never_shortens_the_ttl(
     after = await raw_get(raw, table, session_id)
     assert after is not None and int(after["ttl"]["N"]) >= int(before["ttl"]["N"])
     assert await stored_items(raw, table, session_id) == [message("a"), message("b")]
+
+
+async def test_retries_respect_the_time_budget_and_lose_no_acknowledged_message(
+    clients: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    policy = RetryPolicy(max_attempts=10_000, max_elapsed=0.3)
+    acknowledged: list[str] = []
+    refused: list[float] = []
+
+    async def writer(w: int) -> None:
+        session = DynamoDBSession(session_id, await clients(), table, retry=policy)
+        for n in range(4):
+            started = time.monotonic()
+            try:
+                await session.add_items([message(f"{w}-{n}")])
+            except ConcurrentModificationError as exc:
+                assert "max_elapsed" in str(exc)
+                refused.append(time.monotonic() - started)
+            else:
+                acknowledged.append(f"{w}-{n}")
+
+    await asyncio.gather(*(writer(w) for w in range(16)))
+    stored = await stored_items(raw, table, session_id)
+    assert stored is not None
+    # Every acknowledged append is stored once; a refused one is not stored at all.
+    assert sorted(m["content"] for m in stored) == sorted(acknowledged)
+    # A refusal comes once the budget is spent: one more call at most past it.
+    assert all(seconds < 0.3 + 2.0 for seconds in refused)
