@@ -430,7 +430,10 @@ def print_report(data: dict[str, Any]) -> None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the three workloads and return the results."""
     retry = RetryPolicy(
-        max_attempts=args.max_attempts, base_delay=args.base_delay, max_delay=args.max_delay
+        max_attempts=args.max_attempts,
+        base_delay=args.base_delay,
+        max_delay=args.max_delay,
+        max_elapsed=args.max_elapsed,
     )
     hot_writers = [int(n) for n in args.hot_writers.split(",") if n]
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
@@ -490,6 +493,7 @@ def main() -> None:
     parser.add_argument("--max-attempts", type=int, default=defaults.max_attempts)
     parser.add_argument("--base-delay", type=float, default=defaults.base_delay)
     parser.add_argument("--max-delay", type=float, default=defaults.max_delay)
+    parser.add_argument("--max-elapsed", type=float, default=defaults.max_elapsed)
     parser.add_argument(
         "--workloads",
         default=",".join(WORKLOADS),

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agents.memory.session_settings import (
     SessionSettings,
@@ -56,6 +56,7 @@ from ._plan import (
     classify,
     plan_write,
 )
+from .clock import ServerClock
 from .errors import (
     AccessDeniedError,
     ConcurrentModificationError,
@@ -335,6 +336,7 @@ class DynamoDBSession:
         page_threshold: int = DEFAULT_PAGE_THRESHOLD,
         max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
         settle_timeout: float = 10.0,
+        time_source: Literal["dynamodb", "host"] = "dynamodb",
     ) -> None:
         """Create a session over an aiobotocore DynamoDB client the caller owns.
 
@@ -360,7 +362,13 @@ class DynamoDBSession:
                 exceptions it raises are logged, never propagated.
             size_warning_ratio: Log a warning when an item passes this fraction of
                 DynamoDB's 400 KB limit.
-            clock: Returns Unix time in seconds; replaceable in tests.
+            clock: The host clock (Unix seconds); replaceable in tests. With
+                ``time_source="dynamodb"`` it is only the fallback before the
+                client's first response.
+            time_source: ``"dynamodb"`` (default) judges expiry and computes TTLs
+                on DynamoDB's clock, estimated from the ``Date`` header of the
+                responses the client receives, so hosts whose clocks disagree
+                agree on expiry. ``"host"`` trusts `clock` alone.
             page_threshold: Head item size in bytes (DynamoDB's rule) past which
                 older items move into compressed page items. The default keeps
                 every session that fits DynamoDB's 400 KB limit with 16 KB to
@@ -457,6 +465,15 @@ class DynamoDBSession:
                 table_name=table_name,
             )
         self.settle_timeout = float(settle_timeout)
+        if time_source not in ("dynamodb", "host"):
+            raise InvalidArgumentError(
+                f"time_source must be 'dynamodb' or 'host', got {time_source!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        self.time_source = time_source
+        self._server_time: ServerClock | None = None
         self.page_threshold = page_threshold
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
@@ -667,7 +684,7 @@ class DynamoDBSession:
                 return None
             record = decode_record(raw, table_name=self.table_name)
             self._remember(decode_item(raw, table_name=self.table_name))
-            if record.is_expired(self._clock()) and not include_expired:
+            if record.is_expired(self._now()) and not include_expired:
                 return None
             return record
 
@@ -779,13 +796,22 @@ class DynamoDBSession:
             except Exception:
                 logger.exception("on_operation hook failed for session %r", self.session_id)
 
+    def _now(self) -> float:
+        """Unix time on the shared clock (DynamoDB's, once a response told it)."""
+        if self.time_source == "host" or self._server_time is None:
+            return self._clock()
+        return self._server_time.now(self._clock)
+
     async def _call(self, metrics: OperationMetrics, method: str, **request: Any) -> Any:
         client = await self._get_client()
+        if self._server_time is None:
+            self._server_time = ServerClock.of(client)
         metrics.calls += 1
         try:
             response = await getattr(client, method)(**request)
         except ClientError as exc:
             metrics._record(exc.response)  # type: ignore[arg-type]
+            self._server_time.observe(exc.response)
             raise
         except (HTTPClientError, BotoConnectionError) as exc:
             raise _Transport(str(exc)) from exc
@@ -803,6 +829,7 @@ class DynamoDBSession:
                 table_name=self.table_name,
             ) from exc
         metrics._record(response)
+        self._server_time.observe(response)
         return response
 
     def _service_error(
@@ -924,7 +951,7 @@ class DynamoDBSession:
     ) -> list[ConversationItem]:
         """The newest `limit` items (all with None) of a state, reading its pages."""
         for _ in range(_PAGE_READ_TRIES):
-            if state is None or state.is_expired(self._clock()):
+            if state is None or state.is_expired(self._now()):
                 return []
             head = state.items()
             if limit is not None and len(head) >= limit:
@@ -1008,14 +1035,15 @@ class DynamoDBSession:
     async def _plan(self, metrics: OperationMetrics, run: _Run) -> WritePlan | None:
         """The next attempt's plan; None when the state must be looked at again first."""
         if not self._known:
-            if run.maybe_applied or run.operation.needs_state:
+            if run.maybe_applied or run.operation.needs_state or self._clock_unknown():
                 # Unknown state: a pop must see the items; after a broken write,
-                # find out what happened before anything else.
+                # find out what happened before anything else; a TTL needs the
+                # shared clock, which the read's answer tells.
                 await self._resolve(metrics, run)
             else:
                 self._remember(None)  # blind create; the condition checks the guess
         state = self._state
-        now = self._clock()
+        now = self._now()
         expired = state is not None and state.is_expired(now)
         base = None if expired else state
         needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
@@ -1040,6 +1068,13 @@ class DynamoDBSession:
             now=now,
             layout=self._layout,
             operation=metrics.operation,
+        )
+
+    def _clock_unknown(self) -> bool:
+        return (
+            self.ttl_seconds is not None
+            and self.time_source == "dynamodb"
+            and not (self._server_time is not None and self._server_time.known)
         )
 
     async def _written(self, metrics: OperationMetrics, run: _Run, plan: WritePlan) -> Any:
@@ -1130,7 +1165,7 @@ class DynamoDBSession:
                 expired=False,
                 session_id=self.session_id,
                 table_name=self.table_name,
-                now=self._clock(),
+                now=self._now(),
                 layout=self._layout,
                 operation=metrics.operation,
             )

@@ -160,7 +160,9 @@ async def test_a_writer_with_a_slow_clock_never_shortens_the_ttl(
     before = await raw_get(raw, table, session_id)
     assert before is not None
     behind = int(before["ttl"]["N"]) - 120 - 100  # this host's clock is 100 s behind
-    late = DynamoDBSession(session_id, client, table, ttl_seconds=120, clock=lambda: behind)
+    late = DynamoDBSession(
+        session_id, client, table, ttl_seconds=120, clock=lambda: behind, time_source="host"
+    )
     await late.add_items([message("b")])
     after = await raw_get(raw, table, session_id)
     assert after is not None and int(after["ttl"]["N"]) >= int(before["ttl"]["N"])
@@ -194,3 +196,61 @@ async def test_retries_respect_the_time_budget_and_lose_no_acknowledged_message(
     assert sorted(m["content"] for m in stored) == sorted(acknowledged)
     # A refusal comes once the budget is spent: one more call at most past it.
     assert all(seconds < 0.3 + 2.0 for seconds in refused)
+
+
+# ------------------------------------------------------------------ clock skew
+
+SKEWS = [-300.0, -150.0, 150.0, 300.0]
+
+
+def skewed(seconds: float) -> Any:
+    return lambda: time.time() + seconds
+
+
+@pytest.mark.parametrize("skew", SKEWS)
+async def test_a_skewed_writer_never_replaces_a_live_history(
+    client: Any, table: str, raw: Any, skew: float
+) -> None:
+    session_id = sid()
+    await DynamoDBSession(session_id, client, table, ttl_seconds=120).add_items(
+        [message(t) for t in "abc"]
+    )
+    writer = DynamoDBSession(session_id, client, table, ttl_seconds=120, clock=skewed(skew))
+    await writer.add_items([message("d")])
+    assert await stored_items(raw, table, session_id) == [message(t) for t in "abcd"]
+    stored = await raw_get(raw, table, session_id)
+    assert stored is not None
+    # The TTL is computed on the shared clock: live for correct-clock readers.
+    assert int(stored["ttl"]["N"]) >= time.time() + 120 - 5
+    reader = DynamoDBSession(session_id, client, table, ttl_seconds=120)
+    assert await reader.get_items() == [message(t) for t in "abcd"]
+
+
+@pytest.mark.parametrize("skew", SKEWS)
+async def test_a_skewed_fresh_writer_creates_a_ttl_live_for_everyone(
+    client: Any, table: str, raw: Any, skew: float
+) -> None:
+    session_id = sid()
+    writer = DynamoDBSession(session_id, client, table, ttl_seconds=120, clock=skewed(skew))
+    await writer.add_items([message("first")])
+    stored = await raw_get(raw, table, session_id)
+    assert stored is not None and int(stored["ttl"]["N"]) >= time.time() + 120 - 5
+    assert await DynamoDBSession(session_id, client, table).get_items() == [message("first")]
+
+
+@pytest.mark.parametrize("skew", SKEWS)
+async def test_expired_by_a_minute_on_the_shared_clock_is_replaced(
+    client: Any, table: str, raw: Any, skew: float
+) -> None:
+    session_id = sid()
+    expired = {
+        "session_id": {"S": session_id},
+        "conversation_data": {"S": '[{"role":"user","content":"old"}]'},
+        "updated_at": {"N": "1700000000"},
+        "ttl": {"N": str(int(time.time()) - 60)},
+    }
+    await raw_put(raw, table, expired)
+    writer = DynamoDBSession(session_id, client, table, ttl_seconds=120, clock=skewed(skew))
+    assert await writer.get_items() == []
+    await writer.add_items([message("new")])
+    assert await stored_items(raw, table, session_id) == [message("new")]

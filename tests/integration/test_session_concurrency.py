@@ -167,8 +167,8 @@ async def test_updated_at_increases_on_every_write(client: Any, table: str, raw:
     # Writers whose clocks disagree by an hour either way still produce rising versions.
     writers = [
         DynamoDBSession(session_id, client, table),
-        DynamoDBSession(session_id, client, table, clock=shifted(-3600)),
-        DynamoDBSession(session_id, client, table, clock=shifted(+3600)),
+        DynamoDBSession(session_id, client, table, clock=shifted(-3600), time_source="host"),
+        DynamoDBSession(session_id, client, table, clock=shifted(+3600), time_source="host"),
     ]
     seen: list[Decimal] = []
     for step in range(12):

@@ -109,7 +109,11 @@ async def test_a_1_5_mb_single_item_round_trips(client: Any, table: str, raw: An
     await session.add_items([{"role": "user", "content": "look"}])
     await session.add_items([image])
     await session.add_items([{"role": "assistant", "content": "a cat"}])
-    expected = [{"role": "user", "content": "look"}, image, {"role": "assistant", "content": "a cat"}]
+    expected = [
+        {"role": "user", "content": "look"},
+        image,
+        {"role": "assistant", "content": "a cat"},
+    ]
     assert await stored_history(raw, table, session_id) == expected
     assert await DynamoDBSession(session_id, client, table).get_items() == expected
     parts = await scan_pages(raw, table, session_id)
@@ -177,7 +181,13 @@ async def test_an_expired_paged_session_reads_as_absent(client: Any, table: str,
     session_id = sid()
     clock = [1_000_000.0]
     session = DynamoDBSession(
-        session_id, client, table, ttl_seconds=60, page_threshold=16 * 1024, clock=lambda: clock[0]
+        session_id,
+        client,
+        table,
+        ttl_seconds=60,
+        page_threshold=16 * 1024,
+        clock=lambda: clock[0],
+        time_source="host",
     )
     await session.add_items([turn(i, 5_000) for i in range(20)])
     pages = await scan_pages(raw, table, session_id)
@@ -187,7 +197,13 @@ async def test_an_expired_paged_session_reads_as_absent(client: Any, table: str,
     assert all(int(p["ttl"]["N"]) > int(head["ttl"]["N"]) for p in pages)
     clock[0] += 61
     fresh = DynamoDBSession(
-        session_id, client, table, ttl_seconds=60, page_threshold=16 * 1024, clock=lambda: clock[0]
+        session_id,
+        client,
+        table,
+        ttl_seconds=60,
+        page_threshold=16 * 1024,
+        clock=lambda: clock[0],
+        time_source="host",
     )
     assert await fresh.get_items() == []
     assert await fresh.pop_item() is None

@@ -68,7 +68,9 @@ def stored_ttl(item: dict[str, Any] | None) -> int | None:
 async def test_every_write_slides_the_ttl(client: Any, table: str, raw: Any) -> None:
     session_id = sid()
     clock = Clock(now() + 0.25)
-    session = DynamoDBSession(session_id, client, table, ttl_seconds=3600, clock=clock)
+    session = DynamoDBSession(
+        session_id, client, table, ttl_seconds=3600, clock=clock, time_source="host"
+    )
 
     await session.add_items([message("a"), message("b")])
     first = int(clock.now) + 3600
@@ -148,7 +150,12 @@ async def test_clock_decides_expiry(client: Any, table: str, raw: Any) -> None:
     live = DynamoDBSession(session_id, client, table, ttl_seconds=60)
     await live.add_items([message("a"), message("b")])
     later = DynamoDBSession(
-        session_id, client, table, ttl_seconds=60, clock=lambda: time.time() + 61
+        session_id,
+        client,
+        table,
+        ttl_seconds=60,
+        clock=lambda: time.time() + 61,
+        time_source="host",
     )
     assert await later.get_items() == []
     assert await later.pop_item() is None
