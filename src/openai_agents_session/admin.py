@@ -1,21 +1,28 @@
-"""Administration of a session table: list, read, export and delete sessions.
+"""Administration of a session table: list, read, export, import and delete sessions.
 
 The ``openai-agents-session sessions`` commands are thin shells over this
 module. Listing and exporting stream the table: `iter_sessions` follows Scan's
 ``LastEvaluatedKey`` one page at a time and yields each session as it is decoded,
 so memory stays bounded by one page whatever the table's size. The library's own
-items (ids starting with `RESERVED_PREFIX`, e.g. the migration ledger) are never
-shown, and expired sessions (``ttl`` passed, not yet deleted by DynamoDB) only on
-request. A corrupt item is reported as an entry carrying its error, never as an
-exception that ends the listing.
+items (ids starting with `RESERVED_PREFIX`: the migration ledger, history pages)
+are never shown; expired sessions (``ttl`` passed, not yet deleted by DynamoDB)
+and cleared ones (the empty tombstone `DynamoDBSession.clear_session` leaves for
+a day) only on request. A corrupt item is reported as an entry carrying its
+error, never as an exception that ends the listing.
+
+Entries are read from the head item alone, which is cheap: for a paged session
+the counts and sizes cover the whole history (the head's page index records
+them), but `SessionRecord.conversation_data` holds only the newest items.
+`load_history` reads the pages and returns an entry with the whole history.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -34,10 +41,13 @@ from .errors import (
     DynamoDBError,
     DynamoDBUnavailableError,
     InvalidArgumentError,
+    ThrottledError,
+    describe,
     error_for_code,
 )
-from .models.codec import decode_record, encode_key, item_size
-from .models.schema import RESERVED_PREFIX, SCHEMA, SessionRecord
+from .models.codec import decode_record, dumps_item, encode_key, item_size
+from .models.pages import part_keys
+from .models.schema import RESERVED_PREFIX, SCHEMA, PageRef, SessionRecord
 from .session import DynamoDBSession, validate_session_id, validate_table_name
 
 if TYPE_CHECKING:
@@ -50,12 +60,22 @@ __all__ = [
     "SessionEntry",
     "delete_session",
     "iter_sessions",
+    "load_history",
     "read_session",
+    "verify_pages",
     "view_item",
 ]
 
 DEFAULT_PAGE_SIZE = 100
 """Items asked of each Scan request."""
+
+# BatchGetItem takes at most 100 keys and answers at most 16 MB: 40 page parts of
+# under 400 KB each. Retries of unprocessed keys; reads of a head whose pages are
+# missing (a newer head may have released them) before it is declared corrupt.
+_BATCH_GET_KEYS = 100
+_BATCH_GET_PARTS = 40
+_UNPROCESSED_TRIES = 8
+_PAGE_READ_TRIES = 3
 
 _T = TypeVar("_T")
 
@@ -66,12 +86,20 @@ class SessionEntry:
 
     Attributes:
         session_id: The partition key.
-        size: Size of the stored item in bytes, by DynamoDB's rule.
-        record: The decoded record; None when the item is corrupt.
-        error: Why the item could not be decoded; None when it could.
+        size: Size of the stored head item in bytes, by DynamoDB's rule (pages
+            are separate items and not counted).
+        record: The decoded head record; None when the head item is corrupt. For
+            a paged session its `conversation_data` holds only the head's newest
+            items, unless `history_loaded`.
+        error: Why the session could not be read: its head does not decode, or
+            a page it lists is missing or unreadable. None when it could.
         expired: Its ``ttl`` has passed (DynamoDB deletes such items lazily).
-        raw: The item as stored (attribute-value map), kept for corrupt items only,
-            so that a person can see what to repair.
+        raw: The item as stored (attribute-value map), kept for corrupt head items
+            only, so that a person can see what to repair.
+        head_bytes: UTF-8 bytes of the head's ``conversation_data`` JSON as stored;
+            None when unknown (then the canonical encoding of its items is counted).
+        history_loaded: `record.conversation_data` is the whole history, pages
+            included (an entry returned by `load_history`).
     """
 
     session_id: str
@@ -80,11 +108,53 @@ class SessionEntry:
     error: str | None = None
     expired: bool = False
     raw: Mapping[str, Any] | None = None
+    head_bytes: int | None = None
+    history_loaded: bool = False
 
     @property
     def item_count(self) -> int | None:
-        """Number of conversation items; None when the item is corrupt."""
-        return None if self.record is None else len(self.record.conversation_data)
+        """Items in the whole history, pages included; None when the head is corrupt."""
+        record = self.record
+        if record is None:
+            return None
+        paged = 0 if self.history_loaded or record.pages is None else record.pages.count
+        return len(record.conversation_data) + paged
+
+    @property
+    def pages(self) -> int | None:
+        """Pages holding older history (0 while unpaged); None when the head is corrupt."""
+        record = self.record
+        if record is None:
+            return None
+        return 0 if record.pages is None else len(record.pages.pages)
+
+    @property
+    def history_bytes(self) -> int | None:
+        """Uncompressed JSON bytes of the whole history: the head's items plus its
+        pages (each page counted whole); None when the head is corrupt."""
+        record = self.record
+        if record is None:
+            return None
+        head = self.head_bytes
+        if head is None:
+            head = len(dumps_item(record.conversation_data).encode("utf-8", "surrogatepass"))
+        return head + (0 if record.pages is None else record.pages.size)
+
+    @property
+    def cleared(self) -> bool:
+        """Whether this is an emptied session that expires: no items, no pages, a ttl.
+
+        `DynamoDBSession.clear_session` leaves such an empty head (a tombstone)
+        for a day; a session with a ttl emptied by pops looks the same. Either
+        reads as an absent session.
+        """
+        record = self.record
+        return (
+            record is not None
+            and not record.conversation_data
+            and record.pages is None
+            and record.ttl is not None
+        )
 
     @property
     def updated(self) -> datetime | None:
@@ -94,12 +164,19 @@ class SessionEntry:
         return datetime.fromtimestamp(float(self.record.updated_at), tz=timezone.utc)
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary (no conversation items), as ``sessions list --json`` prints."""
+        """A JSON-ready summary (no conversation items), as ``sessions list --json`` prints.
+
+        ``items`` counts the whole history, ``pages`` the pages holding its older
+        part, ``history_bytes`` its uncompressed JSON bytes; ``size`` is the head
+        item's size by DynamoDB's rule.
+        """
         record = self.record
         return {
             SCHEMA.partition_key: self.session_id,
             "items": self.item_count,
+            "pages": self.pages,
             "size": self.size,
+            "history_bytes": self.history_bytes,
             SCHEMA.version: self.updated.isoformat() if self.updated else None,
             SCHEMA.ttl: record.ttl if record else None,
             "expired": self.expired,
@@ -109,11 +186,22 @@ class SessionEntry:
     def export(self) -> dict[str, Any]:
         """The session as one JSON Lines record: the stored attributes, items decoded.
 
+        ``conversation_data`` is the whole history, oldest first: a paged session
+        must have been through `load_history` first.
+
         Raises:
-            CorruptSessionError: The entry has no decodable record.
+            CorruptSessionError: The entry carries an error.
+            InvalidArgumentError: A paged session whose pages were not loaded.
         """
-        if self.record is None:
+        if self.record is None or self.error is not None:
             raise CorruptSessionError(self.error or "corrupt item", session_id=self.session_id)
+        if self.record.pages is not None and not self.history_loaded:
+            raise InvalidArgumentError(
+                f"Session {self.session_id!r} is paged: this entry holds only the newest "
+                f"{len(self.record.conversation_data)} of its {self.item_count} items. "
+                "Fix: pass the entry through load_history() before exporting it.",
+                session_id=self.session_id,
+            )
         return {
             SCHEMA.partition_key: self.session_id,
             SCHEMA.version: float(self.record.updated_at),
@@ -130,9 +218,11 @@ class ScanStats:
         pages: Scan requests made.
         scanned: Items DynamoDB returned.
         yielded: Sessions yielded (including corrupt ones).
-        reserved: Library items skipped (ids starting with `RESERVED_PREFIX`).
+        reserved: Library items skipped (ids starting with `RESERVED_PREFIX`,
+            history pages among them).
         expired: Expired sessions skipped.
-        corrupt: Corrupt items yielded with an error.
+        cleared: Cleared sessions skipped (see `SessionEntry.cleared`).
+        corrupt: Corrupt sessions yielded with an error.
     """
 
     pages: int = 0
@@ -140,6 +230,7 @@ class ScanStats:
     yielded: int = 0
     reserved: int = 0
     expired: int = 0
+    cleared: int = 0
     corrupt: int = 0
 
 
@@ -182,7 +273,25 @@ def _entry(raw: Mapping[str, Any], table_name: str, now: float) -> SessionEntry:
         record = decode_record(raw, table_name=table_name)
     except CorruptSessionError as exc:
         return SessionEntry(session_id, size, None, error=str(exc), raw=dict(raw))
-    return SessionEntry(session_id, size, record, expired=record.is_expired(now))
+    # Decoding succeeded, so the payload is a string holding a JSON list.
+    stored = str(raw[SCHEMA.payload]["S"]).strip()
+    return SessionEntry(
+        session_id,
+        size,
+        record,
+        expired=record.is_expired(now),
+        head_bytes=len(stored.encode("utf-8", "surrogatepass")),
+    )
+
+
+def _skip_reason(
+    entry: SessionEntry, *, include_expired: bool, include_cleared: bool
+) -> Literal["expired", "cleared"] | None:
+    if entry.expired and not include_expired:
+        return "expired"
+    if entry.cleared and not include_cleared:
+        return "cleared"
+    return None
 
 
 async def iter_sessions(
@@ -190,6 +299,8 @@ async def iter_sessions(
     table_name: str,
     *,
     include_expired: bool = False,
+    include_cleared: bool = False,
+    check_pages: bool = False,
     limit: int | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     consistent_read: bool = False,
@@ -198,14 +309,23 @@ async def iter_sessions(
 ) -> AsyncIterator[SessionEntry]:
     """Yield the sessions of a table, one Scan page at a time, in table order.
 
-    Only one page is held in memory. Reserved library items are skipped, and so
-    are expired sessions unless `include_expired`. Corrupt items are yielded with
-    `SessionEntry.error` set, so one bad item does not end the listing.
+    Only one page is held in memory. Reserved library items (history pages
+    among them) are skipped, and so are expired sessions unless `include_expired`
+    and cleared ones (`SessionEntry.cleared`) unless `include_cleared`. Corrupt
+    items are yielded with `SessionEntry.error` set, so one bad item does not end
+    the listing.
+
+    Entries are read from the head items alone: a paged session's counts and
+    sizes cover its whole history, but its record holds only the newest items
+    (`load_history` reads the rest).
 
     Args:
         client: An aiobotocore DynamoDB client.
         table_name: The session table.
         include_expired: Also yield sessions whose ``ttl`` has passed.
+        include_cleared: Also yield cleared sessions (empty, no pages, with a ttl).
+        check_pages: Confirm that the pages of each paged session exist (see
+            `verify_pages`); a session missing one is yielded with an error.
         limit: Stop after this many sessions (no further page is read).
         page_size: Items asked of each Scan request (its ``Limit``).
         consistent_read: Use strongly consistent Scan reads.
@@ -226,10 +346,22 @@ async def iter_sessions(
         "Limit": page_size,
         "ConsistentRead": consistent_read,
     }
+
+    def kept(entry: SessionEntry) -> bool:
+        reason = _skip_reason(
+            entry, include_expired=include_expired, include_cleared=include_cleared
+        )
+        if reason == "expired":
+            stats.expired += 1
+        elif reason == "cleared":
+            stats.cleared += 1
+        return reason is None
+
     while True:
         page = await _mapped(client.scan(**request), "scan", table_name)
         stats.pages += 1
         checked_at = time.time() if now is None else now
+        entries: list[SessionEntry] = []
         for raw in page.get("Items", []):
             stats.scanned += 1
             session_id = raw.get(SCHEMA.partition_key, {}).get("S", "")
@@ -237,9 +369,17 @@ async def iter_sessions(
                 stats.reserved += 1
                 continue
             entry = _entry(raw, table_name, checked_at)
-            if entry.expired and not include_expired:
-                stats.expired += 1
-                continue
+            if kept(entry):
+                entries.append(entry)
+        if limit is not None:
+            # Decode and check no more sessions than can still be yielded.
+            entries = entries[: limit - stats.yielded]
+        if check_pages:
+            seen = {id(e) for e in entries}
+            checked = await verify_pages(client, table_name, entries, now=checked_at)
+            # A session re-read during the check may have expired or been cleared since.
+            entries = [e for e in checked if id(e) in seen or kept(e)]
+        for entry in entries:
             if entry.error is not None:
                 stats.corrupt += 1
             stats.yielded += 1
@@ -250,6 +390,126 @@ async def iter_sessions(
         if not last_key:
             return
         request["ExclusiveStartKey"] = last_key
+
+
+async def _batch_get(
+    client: DynamoDBClient, table_name: str, keys: list[str], *, keys_only: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The items of `keys` that exist, by key: consistent BatchGetItem requests.
+
+    With `keys_only`, only the key attribute is fetched (the read costs the same
+    capacity, but nothing else crosses the network).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    step = _BATCH_GET_KEYS if keys_only else _BATCH_GET_PARTS
+    for start in range(0, len(keys), step):
+        request: dict[str, Any] = {
+            "Keys": [encode_key(k) for k in keys[start : start + step]],
+            "ConsistentRead": True,
+        }
+        if keys_only:
+            request["ProjectionExpression"] = "#k"
+            request["ExpressionAttributeNames"] = {"#k": SCHEMA.partition_key}
+        pending: dict[str, Any] = {table_name: request}
+        for attempt in range(_UNPROCESSED_TRIES):
+            response = await _mapped(
+                client.batch_get_item(RequestItems=pending), "batch_get_item", table_name
+            )
+            for raw in response.get("Responses", {}).get(table_name, []):
+                found[str(raw[SCHEMA.partition_key]["S"])] = dict(raw)
+            pending = dict(response.get("UnprocessedKeys") or {})
+            if not pending:
+                break
+            await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
+        else:
+            raise ThrottledError(
+                f"BatchGetItem on table {table_name!r} left keys unprocessed "
+                f"{_UNPROCESSED_TRIES} times. Fix: raise the table's capacity or retry later.",
+                table_name=table_name,
+            )
+    return found
+
+
+def _missing(session_id: str, refs: Sequence[PageRef], found: Mapping[str, Any]) -> list[str]:
+    """Ids of the pages in `refs` with a part not in `found`."""
+    return sorted(
+        {ref.id for ref in refs if any(k not in found for k in part_keys(session_id, ref))}
+    )
+
+
+def _refs(entry: SessionEntry) -> tuple[PageRef, ...]:
+    index = entry.record.pages if entry.record is not None else None
+    return () if index is None else index.pages
+
+
+async def verify_pages(
+    client: DynamoDBClient,
+    table_name: str,
+    entries: Sequence[SessionEntry],
+    *,
+    now: float | None = None,
+) -> list[SessionEntry]:
+    """Confirm that the pages the paged `entries` list exist.
+
+    One consistent, key-only BatchGetItem per 100 page parts: it shows a page
+    deleted by hand or lost, not a page whose content is damaged (`load_history`
+    decodes the pages and shows that). A session whose head lists a missing part
+    is read again first (consistent GetItem), since a newer head may have
+    released the page: if it changed, the fresh entry replaces the old one and is
+    checked in turn; if not, the entry comes back with an error.
+
+    Args:
+        client: An aiobotocore DynamoDB client.
+        table_name: The session table.
+        entries: Entries as `iter_sessions` or `read_session` return them.
+        now: Unix time that decides expiry of re-read entries.
+
+    Returns:
+        The entries in order: unchanged ones as given (the same objects), checked
+        ones re-read or flagged, sessions deleted in the meantime left out.
+
+    Raises:
+        TableNotFoundError: The table does not exist.
+    """
+    result: list[SessionEntry | None] = list(entries)
+    todo = [(i, e) for i, e in enumerate(entries) if e.error is None and _refs(e)]
+    for attempt in range(_PAGE_READ_TRIES):
+        if not todo:
+            break
+        wanted = dict.fromkeys(
+            key for _, e in todo for ref in _refs(e) for key in part_keys(e.session_id, ref)
+        )
+        found = await _batch_get(client, table_name, list(wanted), keys_only=True)
+        again: list[tuple[int, SessionEntry]] = []
+        for index, entry in todo:
+            missing = _missing(entry.session_id, _refs(entry), found)
+            if not missing:
+                continue
+            fresh = await read_session(client, table_name, entry.session_id, now=now)
+            if fresh is None or fresh.record is None:
+                result[index] = fresh  # deleted meanwhile, or its head is now corrupt
+            elif (
+                entry.record is not None and fresh.record.updated_at == entry.record.updated_at
+            ) or attempt == _PAGE_READ_TRIES - 1:
+                result[index] = _missing_pages(entry, table_name, missing)
+            else:
+                result[index] = fresh
+                if _refs(fresh):
+                    again.append((index, fresh))
+        todo = again
+    return [e for e in result if e is not None]
+
+
+def _missing_pages(entry: SessionEntry, table_name: str, missing: list[str]) -> SessionEntry:
+    where = describe(entry.session_id, table_name)
+    return replace(
+        entry,
+        error=(
+            f"Stored {where} is corrupt: its head lists page(s) {missing} that do not "
+            "exist. Fix: `openai-agents-session sessions show` prints the items its head "
+            "still holds; then restore the pages from a backup or delete the session."
+        ),
+    )
 
 
 async def read_session(
@@ -287,8 +547,64 @@ async def read_session(
     return _entry(raw, table_name, time.time() if now is None else now)
 
 
+async def load_history(
+    client: DynamoDBClient, table_name: str, entry: SessionEntry, *, now: float | None = None
+) -> SessionEntry | None:
+    """The entry with its whole history, pages included, in `record.conversation_data`.
+
+    An unpaged entry (or one carrying an error) is returned as it is, without a
+    call. A paged session is read the way `DynamoDBSession.get_items` reads it: a
+    consistent GetItem of its head, then consistent BatchGetItem reads of every
+    page it lists, decoded and checked against the index. A page found missing
+    sends it back to the head (a newer head may have released the page); the
+    same head twice means the page is lost. Unlike `get_items`, expiry is not
+    applied: the caller already chose whether to include an expired entry.
+
+    The entry returned describes the head that read saw, which may be newer
+    than the one `entry` was made from.
+
+    Args:
+        client: An aiobotocore DynamoDB client.
+        table_name: The session table.
+        entry: An entry from `iter_sessions` or `read_session`.
+        now: Unix time that decides the returned entry's expiry; the current
+            time by default.
+
+    Returns:
+        An entry with `history_loaded` set; an entry with `error` set when a page
+        is missing or unreadable (its record is the head's, with the items the
+        head holds) or the head became corrupt; None when the session was
+        deleted in the meantime.
+
+    Raises:
+        TableNotFoundError: The table does not exist.
+    """
+    record = entry.record
+    if record is None or entry.error is not None or record.pages is None:
+        return entry
+    if entry.history_loaded:
+        return entry
+    session = DynamoDBSession(entry.session_id, client, table_name)
+    try:
+        whole = await session.get_record(include_expired=True, whole_history=True)
+    except CorruptSessionError as exc:
+        return replace(entry, error=str(exc))
+    if whole is None:
+        return None
+    moment = time.time() if now is None else now
+    return replace(
+        entry,
+        record=whole,
+        expired=whole.is_expired(moment),
+        history_loaded=True,
+    )
+
+
 async def delete_session(client: DynamoDBClient, table_name: str, session_id: str) -> None:
-    """Delete one session's item (`DynamoDBSession.clear_session`); absent is fine.
+    """Clear one session with `DynamoDBSession.clear_session`; absent is fine.
+
+    The head is replaced by an empty one that expires after a day (a tombstone:
+    `iter_sessions` skips it as cleared), and the pages are deleted.
 
     Raises:
         InvalidSessionIdError: The id is empty, too long or reserved.

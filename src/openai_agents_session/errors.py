@@ -195,7 +195,8 @@ _ERRORS: dict[str, tuple[type[DynamoDBError], str]] = {
     ),
     "AccessDeniedException": (
         AccessDeniedError,
-        "grant dynamodb:GetItem, PutItem and DeleteItem on the table (IAM policy in the docs)",
+        "grant dynamodb:GetItem, PutItem, UpdateItem, BatchGetItem and BatchWriteItem on "
+        "the table (IAM policy in the docs)",
     ),
     "UnrecognizedClientException": (
         AccessDeniedError,

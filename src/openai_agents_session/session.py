@@ -34,8 +34,6 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import ValidationError
@@ -56,9 +54,9 @@ from ._plan import (
     classify,
     plan_write,
 )
+from .boundary import aws_errors, translate
 from .clock import ServerClock
 from .errors import (
-    AccessDeniedError,
     ConcurrentModificationError,
     CorruptSessionError,
     DynamoDBError,
@@ -518,12 +516,15 @@ class DynamoDBSession:
         """
         import aioboto3
 
-        boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
         session = cls(session_id, None, table_name, ttl_seconds, **options)  # type: ignore[arg-type]
+        with aws_errors(
+            "from_config", session_id=session_id, table_name=table_name, client_setup=True
+        ):
+            boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
+            session._client_context = boto_session.client(
+                "dynamodb", endpoint_url=endpoint_url, config=client_config
+            )
         session._owns_client = True
-        session._client_context = boto_session.client(
-            "dynamodb", endpoint_url=endpoint_url, config=client_config
-        )
         return session
 
     async def _get_client(self) -> DynamoDBClient:
@@ -535,7 +536,13 @@ class DynamoDBSession:
                     session_id=self.session_id,
                     table_name=self.table_name,
                 )
-            self._client = await self._client_context.__aenter__()
+            with aws_errors(
+                "opening the client",
+                session_id=self.session_id,
+                table_name=self.table_name,
+                client_setup=True,
+            ):
+                self._client = await self._client_context.__aenter__()
         return self._client
 
     async def close(self) -> None:
@@ -663,30 +670,50 @@ class DynamoDBSession:
 
         await self._operation("clear_session", run, settle=True)
 
-    async def get_record(self, *, include_expired: bool = False) -> SessionRecord | None:
+    async def get_record(
+        self, *, include_expired: bool = False, whole_history: bool = False
+    ) -> SessionRecord | None:
         """Read the validated head record: its items, ``updated_at``, ``ttl``, ``pages``.
 
-        For a paged session `conversation_data` holds the newest items only and
-        `pages` indexes the rest; `get_items` returns the whole history.
+        For a paged session `conversation_data` holds the head's newest items only
+        and `pages` indexes the rest, unless `whole_history` reads the pages too.
 
         Args:
             include_expired: Return a record whose ttl has passed (DynamoDB has not
                 deleted it yet) instead of None.
+            whole_history: Put the whole history, pages included, in
+                `conversation_data` (`pages` still describes the layout).
 
         Returns:
             The `SessionRecord`, or None when there is no (live) item.
+
+        Raises:
+            CorruptSessionError: The head, or with `whole_history` a page, is unreadable.
         """
 
         async def run(metrics: OperationMetrics) -> SessionRecord | None:
-            raw = await self._get_raw(metrics)
-            if raw is None:
-                self._remember(None)
-                return None
-            record = decode_record(raw, table_name=self.table_name)
-            self._remember(decode_item(raw, table_name=self.table_name))
-            if record.is_expired(self._now()) and not include_expired:
-                return None
-            return record
+            for _ in range(_PAGE_READ_TRIES):
+                raw = await self._get_raw(metrics, consistent=whole_history)
+                if raw is None:
+                    self._remember(None)
+                    return None
+                record = decode_record(raw, table_name=self.table_name)
+                state = decode_item(raw, table_name=self.table_name, keep_items=True)
+                self._remember(state)
+                if record.is_expired(self._now()) and not include_expired:
+                    return None
+                if not whole_history or record.pages is None:
+                    return record
+                loaded: dict[str, list[ConversationItem]] = {}
+                missing = await self._load_pages(metrics, list(record.pages.pages), loaded)
+                if not missing:
+                    items = [i for ref in record.pages.pages for i in _page_view(ref, loaded)]
+                    items.extend(state.items())
+                    return record.model_copy(update={SCHEMA.payload: items})
+                fresh = await self._get_raw(metrics, consistent=True)
+                if fresh is not None and fresh.get(SCHEMA.version) == raw.get(SCHEMA.version):
+                    raise self._missing_pages(missing)
+            raise self._missing_pages(missing)
 
         return await self._operation("get_record", run)
 
@@ -815,16 +842,10 @@ class DynamoDBSession:
             raise
         except (HTTPClientError, BotoConnectionError) as exc:
             raise _Transport(str(exc)) from exc
-        except (NoCredentialsError, PartialCredentialsError) as exc:
-            raise AccessDeniedError(
-                f"No usable AWS credentials for {describe(self.session_id, self.table_name)}: "
-                f"{exc}. Fix: configure credentials (environment, profile or role).",
-                session_id=self.session_id,
-                table_name=self.table_name,
-            ) from exc
         except BotoCoreError as exc:
-            raise DynamoDBError(
-                f"{method} for {describe(self.session_id, self.table_name)} failed: {exc}.",
+            raise translate(
+                exc,
+                operation=metrics.operation,
                 session_id=self.session_id,
                 table_name=self.table_name,
             ) from exc

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from .errors import DynamoDBError, error_for_code
+from .boundary import aws_errors, translate
+from .errors import DynamoDBError, SessionStoreError
 from .models.table import create_table_request, ttl_specification
 from .session import validate_table_name
 
@@ -28,15 +29,8 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _mapped(exc: ClientError, operation: str, table_name: str) -> DynamoDBError:
-    error = exc.response.get("Error", {})
-    return error_for_code(
-        str(error.get("Code", "Unknown")),
-        str(error.get("Message", "")),
-        operation=operation,
-        session_id=None,
-        table_name=table_name,
-    )
+def _mapped(exc: ClientError, operation: str, table_name: str) -> SessionStoreError:
+    return translate(exc, operation=operation, table_name=table_name)
 
 
 def _no_ttl_api(table_name: str) -> bool:
@@ -56,6 +50,11 @@ async def ensure_ttl(client: DynamoDBClient, table_name: str) -> bool:
         True when TTL is enabled (or being enabled) on the right attribute; False
         when the endpoint has no TTL API (dynalite), which is logged as a warning.
     """
+    with aws_errors("ensure_ttl", table_name=table_name):
+        return await _ensure_ttl(client, table_name)
+
+
+async def _ensure_ttl(client: DynamoDBClient, table_name: str) -> bool:
     spec = ttl_specification()
     try:
         described = await client.describe_time_to_live(TableName=table_name)
@@ -111,8 +110,20 @@ async def create_table_if_not_exists(
 
     Returns:
         True if this call created the table, False if it already existed.
+
+    Raises:
+        SessionStoreError: A typed error (no botocore exception escapes), e.g.
+            `AccessDeniedError` without credentials, `DynamoDBUnavailableError`
+            when the endpoint cannot be reached.
     """
     validate_table_name(table_name)
+    with aws_errors("create_table_if_not_exists", table_name=table_name):
+        return await _create_table(client, table_name, enable_ttl, billing_mode)
+
+
+async def _create_table(
+    client: DynamoDBClient, table_name: str, enable_ttl: bool, billing_mode: str
+) -> bool:
     created = False
     try:
         await client.describe_table(TableName=table_name)
@@ -128,5 +139,5 @@ async def create_table_if_not_exists(
     waiter = client.get_waiter("table_exists")
     await waiter.wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     if enable_ttl:
-        await ensure_ttl(client, table_name)
+        await _ensure_ttl(client, table_name)
     return created

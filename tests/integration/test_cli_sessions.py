@@ -1,5 +1,7 @@
 """`openai-agents-session sessions list|show|export|delete`, through Typer's CliRunner.
 
+(Paged sessions, `import` and `gc` are covered in test_admin_pages.py.)
+
 The CLI runs its own event loop (``asyncio.run``), so these tests are synchronous;
 the table is filled by an async fixture and checked with an independent sync boto3
 client on the same endpoint.
@@ -23,6 +25,7 @@ from openai_agents_session.admin import ScanStats, iter_sessions, view_item
 from openai_agents_session.cli import app
 from openai_agents_session.models.codec import encode_item
 from tests.conftest import count_calls
+from tests.support.sessions import is_cleared
 
 CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "content": "Be brief."},
@@ -58,14 +61,32 @@ def stored_ids(endpoint: str, table: str) -> set[str]:
     return {item["session_id"]["S"] for item in items}
 
 
+def live_ids(endpoint: str, table: str) -> set[str]:
+    """Stored ids that are not cleared: `clear_session` leaves an empty tombstone head."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+    ids = {item["session_id"]["S"]: item for item in items}
+    return {
+        sid for sid, item in ids.items() if sid.startswith(RESERVED_PREFIX) or not is_cleared(item)
+    }
+
+
 @pytest.fixture
 async def filled(client: Any, table: str) -> str:
     """alpha (5 items, tools), beta (1 item), old (expired), broken (corrupt), one reserved item."""
     await DynamoDBSession("alpha", client, table, ttl_seconds=3600).add_items(CONVERSATION)
     await DynamoDBSession("beta", client, table).add_items([{"role": "user", "content": "hi"}])
-    # Written "a day ago" with a one-hour TTL: expired, but DynamoDB has not deleted it.
-    old = DynamoDBSession("old", client, table, ttl_seconds=3600, clock=lambda: time.time() - 86400)
+    # A one-hour TTL that passed a day ago: expired, but DynamoDB has not deleted it.
+    # (Moved back by hand: sessions compute TTLs on DynamoDB's clock, not the host's.)
+    old = DynamoDBSession("old", client, table, ttl_seconds=3600)
     await old.add_items([{"role": "user", "content": "long ago"}])
+    await client.update_item(
+        TableName=table,
+        Key={"session_id": {"S": "old"}},
+        UpdateExpression="SET #t = :t",
+        ExpressionAttributeNames={"#t": "ttl"},
+        ExpressionAttributeValues={":t": {"N": str(int(time.time()) - 86400 + 3600)}},
+    )
     broken = encode_item("broken", "{not json", Decimal("1700000000.5"), None, frozenset())
     await client.put_item(TableName=table, Item=broken)
     reserved = encode_item(RESERVED_ID, "[]", Decimal(1), None, frozenset())
@@ -238,14 +259,20 @@ def test_delete_asks_for_confirmation(endpoint: str, filled: str) -> None:
     accepted = cli(endpoint, filled, "delete", "beta", input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert "Deleted session 'beta'" in accepted.stdout
-    assert "beta" not in stored_ids(endpoint, filled)
+    assert "beta" not in live_ids(endpoint, filled)
+    # Cleared: the tombstone is not listed, and deleting it again finds nothing.
+    listed = cli(endpoint, filled, "list", "--json")
+    assert "beta" not in {row["session_id"] for row in json.loads(listed.stdout)}
+    again = cli(endpoint, filled, "delete", "beta", "--yes")
+    assert again.exit_code == 1 and "already cleared" in again.output
 
 
 def test_delete_with_yes_json_corrupt_and_missing(endpoint: str, filled: str) -> None:
     result = cli(endpoint, filled, "delete", "alpha", "broken", "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"deleted": ["alpha", "broken"], "not_found": []}
-    assert stored_ids(endpoint, filled) == {"beta", "old", RESERVED_ID}
+    assert live_ids(endpoint, filled) == {"beta", "old", RESERVED_ID}
+    assert stored_ids(endpoint, filled) >= {"alpha", "broken"}  # as tombstones
 
     missing = cli(endpoint, filled, "delete", "ghost", "--yes")
     assert missing.exit_code == 1 and "no session 'ghost'" in missing.output

@@ -102,9 +102,16 @@ async def open_client(target: Target) -> AsyncIterator[DynamoDBClient]:
     """Open an aiobotocore DynamoDB client for `target`; closed on exit."""
     import aioboto3
 
-    session = aioboto3.Session(profile_name=target.profile, region_name=target.region)
-    async with session.client("dynamodb", endpoint_url=target.endpoint_url) as client:
+    from ..boundary import aws_errors
+
+    with aws_errors("opening the client", table_name=target.table, client_setup=True):
+        session = aioboto3.Session(profile_name=target.profile, region_name=target.region)
+        context = session.client("dynamodb", endpoint_url=target.endpoint_url)
+        client = await context.__aenter__()
+    try:
         yield client
+    finally:
+        await context.__aexit__(None, None, None)
 
 
 def print_json(value: Any) -> None:

@@ -59,9 +59,14 @@ def conversation(items: Iterable[Mapping[str, Any]], *, start: int = 0) -> Table
     return grid
 
 
-def human_size(size: int) -> str:
-    """Bytes as ``812 B`` / ``4.2 KB`` (KB = 1024 bytes, as DynamoDB's 400 KB limit)."""
-    return f"{size} B" if size < 1024 else f"{size / 1024:.1f} KB"
+def human_size(size: int | None) -> str:
+    """Bytes as ``812 B`` / ``4.2 KB`` / ``3.1 MB`` (KB = 1024 bytes, as DynamoDB's
+    400 KB limit); ``-`` for None."""
+    if size is None:
+        return "-"
+    if size < 1024:
+        return f"{size} B"
+    return f"{size / 1024:.1f} KB" if size < 1024 * 1024 else f"{size / 1024**2:.1f} MB"
 
 
 def timestamp(value: datetime | int | None) -> str:
@@ -89,11 +94,16 @@ def expiry(ttl: int | None, now: float) -> str:
 
 def session_rows_table(entries: Iterable[SessionEntry], *, header: bool, now: float) -> Table:
     """Sessions as table rows. Every column but the id has a fixed width, and the
-    table spans the console, so successive chunks of a streamed listing line up."""
+    table spans the console, so successive chunks of a streamed listing line up.
+
+    ITEMS counts the whole history, PAGES the pages holding its older part and
+    TOTAL is its uncompressed JSON size (the head item's own size, which DynamoDB's
+    400 KB limit applies to, is in ``sessions list --json`` and ``sessions show``)."""
     table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, expand=True)
     table.add_column("SESSION", overflow="fold", ratio=1, min_width=12)
-    table.add_column("ITEMS", justify="right", width=5, no_wrap=True)
-    table.add_column("SIZE", justify="right", width=8, no_wrap=True)
+    table.add_column("ITEMS", justify="right", width=6, no_wrap=True)
+    table.add_column("PAGES", justify="right", width=5, no_wrap=True)
+    table.add_column("TOTAL", justify="right", width=8, no_wrap=True)
     table.add_column("UPDATED (UTC)", width=17, no_wrap=True)
     table.add_column("EXPIRES", width=10, no_wrap=True)
     table.add_column("STATUS", width=7, no_wrap=True)
@@ -103,12 +113,15 @@ def session_rows_table(entries: Iterable[SessionEntry], *, header: bool, now: fl
             status = Text("corrupt", style="bold red")
         elif entry.expired:
             status = Text("expired", style="yellow")
+        elif entry.cleared:
+            status = Text("cleared", style="dim")
         else:
             status = Text("ok", style="green")
         table.add_row(
             Text(entry.session_id),
             "-" if entry.item_count is None else str(entry.item_count),
-            human_size(entry.size),
+            "-" if entry.pages is None else str(entry.pages),
+            human_size(entry.history_bytes),
             timestamp(entry.updated),
             "-" if record is None else expiry(record.ttl, now),
             status,

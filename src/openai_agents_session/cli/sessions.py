@@ -1,32 +1,48 @@
-"""`openai-agents-session sessions`: list, show, export and delete stored sessions.
+"""`openai-agents-session sessions`: list, show, export, import, delete and gc.
 
-Each verb calls one function of `openai_agents_session.admin` and formats its
-result. ``list`` and ``export --all`` stream the table page by page.
+Each verb calls one function of `openai_agents_session.admin` (or
+`openai_agents_session.gc`) and formats its result. ``list`` and ``export --all``
+stream the table page by page; ``show`` and ``export`` read a paged session's
+pages, so they hold its whole history; ``import`` reads back what ``export``
+wrote.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
+from .._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD, MIN_PAGE_THRESHOLD
 from ..admin import (
     DEFAULT_PAGE_SIZE,
     ScanStats,
     SessionEntry,
     delete_session,
     iter_sessions,
+    load_history,
     read_session,
 )
+from ..errors import (
+    ConcurrentModificationError,
+    CorruptSessionError,
+    InvalidArgumentError,
+    InvalidItemError,
+    InvalidSessionIdError,
+    SessionTooLargeError,
+)
 from ..models.schema import SCHEMA
+from ..session import DynamoDBSession
 from ._common import (
     DEFAULT_TABLE,
     EndpointOption,
@@ -45,10 +61,18 @@ from ._common import (
 )
 from ._render import conversation, expiry, human_size, session_rows_table, timestamp
 
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+    from ..gc import GcReport
+
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Inspect stored sessions: list, show, export (JSON Lines) and delete.",
+    help=(
+        "Inspect stored sessions: list, show, export and import (JSON Lines), delete, "
+        "and gc (remove orphaned history pages)."
+    ),
     no_args_is_help=True,
 )
 
@@ -59,7 +83,11 @@ IncludeExpiredOption = Annotated[
     bool,
     typer.Option(
         "--include-expired",
-        help="Include sessions whose ttl has passed (DynamoDB deletes them lazily).",
+        help=(
+            "Include sessions whose ttl has passed (DynamoDB deletes them lazily) and "
+            "cleared ones: the empty head `delete` leaves for a day (any empty session "
+            "with a ttl looks the same)."
+        ),
     ),
 ]
 PageSizeOption = Annotated[
@@ -76,8 +104,17 @@ def _skipped(stats: ScanStats) -> str:
     if stats.reserved:
         parts.append(f"{stats.reserved} reserved")
     if stats.expired:
-        parts.append(f"{stats.expired} expired (--include-expired shows them)")
-    return f"; skipped {', '.join(parts)}" if parts else ""
+        parts.append(f"{stats.expired} expired")
+    if stats.cleared:
+        parts.append(f"{stats.cleared} cleared")
+    hint = " (--include-expired shows them)" if stats.expired or stats.cleared else ""
+    return f"; skipped {', '.join(parts)}{hint}" if parts else ""
+
+
+def _items_phrase(entry: SessionEntry) -> str:
+    if entry.pages:
+        return f"{entry.item_count} item(s), {entry.pages} page(s)"
+    return f"{entry.item_count} item(s)"
 
 
 @app.command("list")
@@ -87,6 +124,16 @@ def list_sessions(
         typer.Option("--limit", min=1, help="Show at most this many sessions.", show_default=False),
     ] = None,
     include_expired: IncludeExpiredOption = False,
+    check_pages: Annotated[
+        bool,
+        typer.Option(
+            "--check-pages/--no-check-pages",
+            help=(
+                "Confirm that each paged session's pages exist (consistent, key-only "
+                "BatchGetItem reads), so a lost page shows as corrupt."
+            ),
+        ),
+    ] = True,
     page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
     table: TableOption = DEFAULT_TABLE,
     region: RegionOption = "us-east-1",
@@ -94,11 +141,16 @@ def list_sessions(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List sessions: id, items, size, last update and expiry.
+    """List sessions: id, items, pages, total size, last update and expiry.
 
-    Scans the table page by page (never all of it in memory), skipping the
-    library's reserved items and, unless --include-expired, expired sessions.
-    With --json, prints a JSON array of session summaries.
+    ITEMS counts the whole history and TOTAL is its uncompressed JSON size, pages
+    included. Scans the table page by page (never all of it in memory),
+    skipping the library's reserved items (history pages among them) and, unless
+    --include-expired, expired and cleared sessions. Corrupt sessions are listed
+    with their error on stderr; the exit code stays 0. With --json, prints a JSON
+    array of session summaries: items, pages, history_bytes (the TOTAL column),
+    size (the head item's size by DynamoDB's rule, which its 400 KB limit
+    applies to), updated_at, ttl, expired and error.
     """
     target = Target(table, region, endpoint_url, profile)
     stats = ScanStats()
@@ -109,6 +161,8 @@ def list_sessions(
                 client,
                 target.table,
                 include_expired=include_expired,
+                include_cleared=include_expired,
+                check_pages=check_pages,
                 limit=limit,
                 page_size=page_size,
                 stats=stats,
@@ -161,9 +215,12 @@ def _header(entry: SessionEntry) -> Text:
     record = entry.record
     text = Text()
     text.append(entry.session_id, style="bold")
+    if entry.pages:
+        sizes = f"{human_size(entry.history_bytes)} of history  ·  head {human_size(entry.size)}"
+    else:
+        sizes = human_size(entry.size)
     text.append(
-        f"  ·  {entry.item_count} item(s)  ·  {human_size(entry.size)}"
-        f"  ·  updated {timestamp(entry.updated)}",
+        f"  ·  {_items_phrase(entry)}  ·  {sizes}  ·  updated {timestamp(entry.updated)}",
         style="dim",
     )
     if record is not None and record.ttl is not None:
@@ -173,11 +230,6 @@ def _header(entry: SessionEntry) -> Text:
             style="yellow" if entry.expired else "dim",
         )
     return text
-
-
-async def _read(target: Target, session_id: str) -> SessionEntry | None:
-    async with open_client(target) as client:
-        return await read_session(client, target.table, session_id)
 
 
 def _readable(
@@ -192,14 +244,37 @@ def _readable(
         fail(f"No session {session_id!r} in table {target.table!r}.", as_json=as_json)
     if entry.error is not None:
         fail(entry.error, as_json=as_json)
+    ttl = entry.record.ttl if entry.record else None
     if entry.expired and not include_expired:
-        ttl = entry.record.ttl if entry.record else None
         fail(
             f"Session {session_id!r} expired at {timestamp(ttl)} (DynamoDB has not deleted "
             "it yet). Pass --include-expired to see it.",
             as_json=as_json,
         )
+    if entry.cleared and not include_expired:
+        fail(
+            f"No session {session_id!r} in table {target.table!r}: it was cleared, and its "
+            f"empty head remains until {timestamp(ttl)}. Pass --include-expired to see it.",
+            as_json=as_json,
+        )
     return entry
+
+
+async def _with_history(
+    client: DynamoDBClient,
+    target: Target,
+    found: SessionEntry | None,
+    session_id: str,
+    *,
+    as_json: bool,
+    include_expired: bool,
+) -> SessionEntry:
+    """Read the pages of a session `read_session` found; exit unless it is there to read."""
+    entry = _readable(found, session_id, target, as_json=as_json, include_expired=include_expired)
+    loaded = await load_history(client, target.table, entry)
+    if loaded is None:
+        fail(f"No session {session_id!r} in table {target.table!r}.", as_json=as_json)
+    return loaded
 
 
 @app.command("show")
@@ -212,24 +287,57 @@ def show(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one conversation, item by item: messages by role, tool calls and their outputs."""
+    """Show one conversation, item by item: messages by role, tool calls and their outputs.
+
+    The whole history is shown: a paged session's pages are read too. When a
+    page is missing or unreadable, the items the head still holds are shown and
+    the exit code is 1.
+    """
     target = Target(table, region, endpoint_url, profile)
-    found = run(lambda: _read(target, session_id), as_json=as_json)
-    if found is not None and found.raw is not None and found.error is not None:
+
+    async def body() -> SessionEntry | None:
+        async with open_client(target) as client:
+            found = await read_session(client, target.table, session_id)
+            if found is None or found.record is None:
+                return found
+            return await _with_history(
+                client, target, found, session_id, as_json=as_json, include_expired=include_expired
+            )
+
+    entry = run(body, as_json=as_json)
+    if entry is None:
+        fail(f"No session {session_id!r} in table {target.table!r}.", as_json=as_json)
+    record = entry.record
+    if record is None:
         # A corrupt item: show it as stored, so a person can see what to repair.
+        error = entry.error or "corrupt item"
         if as_json:
-            print_json({SCHEMA.partition_key: session_id, "error": found.error, "raw": found.raw})
+            print_json({SCHEMA.partition_key: session_id, "error": error, "raw": entry.raw})
             raise typer.Exit(int(ExitCode.ERROR))
         console.print(Text(f"{session_id} as stored (raw DynamoDB attributes):", style="bold"))
-        console.print_json(json.dumps(found.raw, ensure_ascii=False, default=str))
-        fail(found.error)
-    entry = _readable(found, session_id, target, as_json=as_json, include_expired=include_expired)
-    assert entry.record is not None
+        console.print_json(json.dumps(entry.raw, ensure_ascii=False, default=str))
+        fail(error)
+    if entry.error is not None:
+        # A page is missing or unreadable: show what the head still holds.
+        head = record.conversation_data
+        if as_json:
+            print_json({**entry.summary(), "head_only": True, SCHEMA.payload: head})
+            raise typer.Exit(int(ExitCode.ERROR))
+        console.print(_header(entry))
+        if head:
+            console.print(
+                Text(f"Only the newest {len(head)} item(s), held in the head, are readable:"),
+                style="bold yellow",
+            )
+            console.print(conversation(head, start=(entry.item_count or 0) - len(head)))
+        else:
+            console.print(Text("The head holds no items: none is readable."), style="bold yellow")
+        fail(entry.error)
     if as_json:
-        print_json({**entry.summary(), SCHEMA.payload: entry.record.conversation_data})
+        print_json({**entry.summary(), SCHEMA.payload: record.conversation_data})
         return
     console.print(_header(entry))
-    console.print(conversation(entry.record.conversation_data))
+    console.print(conversation(record.conversation_data))
 
 
 @contextmanager
@@ -268,18 +376,22 @@ def export(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Export sessions as JSON Lines: one object per session with its items.
+    """Export sessions as JSON Lines: one object per session with its whole history.
 
     Each line holds the stored attributes (session_id, updated_at, ttl) and
-    conversation_data decoded into a list. Corrupt items are reported on stderr
-    and skipped; the exit code is then 1. With --json the closing summary is a
-    JSON object (on stdout with --output, else on stderr).
+    conversation_data decoded into a list, oldest first; a paged session's
+    pages are read and joined in. `sessions import` reads the file back.
+    Cleared sessions are left out unless --include-expired. Corrupt sessions
+    (an unreadable head, or a page missing or unreadable) are reported on
+    stderr and skipped; the exit code is then 1. With --json the closing
+    summary is a JSON object (on stdout with --output, else on stderr).
     """
     if (session_id is None) == (not all_sessions):
         fail("Give a SESSION_ID or --all (not both).", ExitCode.USAGE, as_json=as_json)
     target = Target(table, region, endpoint_url, profile)
     stats = ScanStats()
     exported = 0
+    corrupt = 0
 
     def report_corrupt(entry: SessionEntry) -> None:
         if as_json:
@@ -292,37 +404,45 @@ def export(
             )
 
     async def body() -> None:
-        nonlocal exported
+        nonlocal exported, corrupt
         async with open_client(target) as client:
             with _output_stream(output) as stream:
                 if session_id is not None:
-                    entry = _readable(
+                    entry = await _with_history(
+                        client,
+                        target,
                         await read_session(client, target.table, session_id),
                         session_id,
-                        target,
                         as_json=as_json,
                         include_expired=include_expired,
                     )
+                    if entry.error is not None:
+                        fail(entry.error, as_json=as_json)
                     stream.write(json.dumps(entry.export(), ensure_ascii=False) + "\n")
                     exported = 1
                     return
-                async for entry in iter_sessions(
+                async for found in iter_sessions(
                     client,
                     target.table,
                     include_expired=include_expired,
+                    include_cleared=include_expired,
                     page_size=page_size,
                     stats=stats,
                 ):
-                    if entry.error is not None:
-                        report_corrupt(entry)
+                    loaded = await load_history(client, target.table, found)
+                    if loaded is None:
+                        continue  # deleted since the scan saw it
+                    if loaded.error is not None:
+                        report_corrupt(loaded)
+                        corrupt += 1
                         continue
-                    stream.write(json.dumps(entry.export(), ensure_ascii=False) + "\n")
+                    stream.write(json.dumps(loaded.export(), ensure_ascii=False) + "\n")
                     exported += 1
 
     run(body, as_json=as_json)
     summary: dict[str, Any] = {
         "exported": exported,
-        "corrupt": stats.corrupt,
+        "corrupt": corrupt,
         "output": str(output) if output else None,
     }
     if as_json:
@@ -332,9 +452,249 @@ def export(
             sys.stderr.write(json.dumps(summary) + "\n")
     else:
         where = str(output) if output else "stdout"
-        corrupt = f"; skipped {stats.corrupt} corrupt (see errors above)" if stats.corrupt else ""
-        err_console.print(f"Exported {exported} session(s) to {where}{corrupt}.", highlight=False)
-    if stats.corrupt:
+        skipped = f"; skipped {corrupt} corrupt (see errors above)" if corrupt else ""
+        err_console.print(f"Exported {exported} session(s) to {where}{skipped}.", highlight=False)
+    if corrupt:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+# ------------------------------------------------------------------ import
+
+_ImportOutcome = Literal["imported", "replaced", "existing"]
+
+
+@dataclasses.dataclass
+class _ImportReport:
+    imported: int = 0
+    replaced: int = 0
+    items: int = 0
+    skipped_existing: int = 0
+    skipped_expired: int = 0
+    skipped_empty: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+@contextmanager
+def _input_stream(path: Path | None, *, as_json: bool) -> Iterator[TextIO]:
+    if path is None or str(path) == "-":
+        yield sys.stdin
+        return
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        fail(f"Cannot read {str(path)!r}: {exc.strerror}.", ExitCode.USAGE, as_json=as_json)
+    with handle:
+        yield handle
+
+
+def _parse_line(text: str) -> tuple[str, list[Any], int | None]:
+    """One exported session: its id, items and ttl. Raises ValueError when malformed."""
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("not valid JSON") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    session_id = record.get(SCHEMA.partition_key)
+    if not isinstance(session_id, str) or not session_id:
+        raise ValueError(f"no {SCHEMA.partition_key!r} string")
+    items = record.get(SCHEMA.payload)
+    if not isinstance(items, list):
+        raise ValueError(f"{SCHEMA.payload!r} of session {session_id!r} is not a list")
+    ttl = record.get(SCHEMA.ttl)
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl)
+    ):
+        raise ValueError(f"{SCHEMA.ttl!r} of session {session_id!r} is not a number")
+    return session_id, items, None if ttl is None else math.ceil(ttl)
+
+
+async def _import_one(
+    session: DynamoDBSession, items: list[Any], *, replace: bool
+) -> tuple[_ImportOutcome, int]:
+    """Store one session's items onto an absent or empty session (or, with `replace`,
+    any); the outcome and the items the session held (-1: its head is corrupt)."""
+    try:
+        current = await session.get_record()
+        held = (
+            0
+            if current is None
+            else len(current.conversation_data) + (current.pages.count if current.pages else 0)
+        )
+    except CorruptSessionError:
+        held = -1  # a corrupt head: never imported onto, replaced on request
+    replaced = False
+    if held:
+        if not replace:
+            return "existing", held
+        await session.clear_session()
+        replaced = True
+    # Conditional on the state just read (or the tombstone just written).
+    await session.add_items(items)
+    return ("replaced" if replaced else "imported"), held
+
+
+@app.command("import")
+def import_sessions(
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            help="JSON Lines as `sessions export` writes them; omit (or -) to read stdin.",
+            metavar="FILE",
+            show_default=False,
+            dir_okay=False,
+        ),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help=(
+                "Clear a session that already has items (or a corrupt one), then import "
+                "it. Without it such a session is refused and skipped."
+            ),
+        ),
+    ] = False,
+    ttl_seconds: Annotated[
+        int | None,
+        typer.Option(
+            "--ttl-seconds",
+            min=1,
+            help=(
+                "Give every imported session a ttl this many seconds ahead. By default "
+                "each keeps the ttl it was exported with (one already passed is skipped) "
+                "and a session exported without one never expires."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    page_threshold: Annotated[
+        int,
+        typer.Option(
+            "--page-threshold",
+            min=MIN_PAGE_THRESHOLD,
+            help="Head size in bytes past which older items go into pages (as the library).",
+        ),
+    ] = DEFAULT_PAGE_THRESHOLD,
+    max_session_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-session-bytes", min=1, help="Cap on a session's history bytes (as the library)."
+        ),
+    ] = DEFAULT_MAX_SESSION_BYTES,
+    table: TableOption = DEFAULT_TABLE,
+    region: RegionOption = "us-east-1",
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import sessions from JSON Lines that `sessions export` wrote.
+
+    Each session's whole history is stored with one add_items (paged as the
+    library pages it), onto a session that is absent or empty. A session that
+    already has items is refused and skipped unless --replace, which clears it
+    first. Sessions with no items are skipped; updated_at is not restored (each
+    import is a new write). Malformed lines and sessions that cannot be stored
+    are reported and skipped. The exit code is 1 when any session was refused
+    or failed. With --json, prints a summary object with the counts and errors.
+    """
+    target = Target(table, region, endpoint_url, profile)
+    report = _ImportReport()
+
+    def problem(line: int, session_id: str | None, message: str) -> None:
+        report.errors.append({"line": line, SCHEMA.partition_key: session_id, "error": message})
+        if not as_json:
+            err_console.print(
+                f"[bold red]error:[/] line {line}: {escape(message)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    async def body() -> None:
+        now = time.time()
+        async with open_client(target) as client:
+            with _input_stream(source, as_json=as_json) as stream:
+                for number, text in enumerate(stream, 1):
+                    if not text.strip():
+                        continue
+                    try:
+                        session_id, items, ttl = _parse_line(text)
+                    except ValueError as exc:
+                        report.failed += 1
+                        problem(number, None, f"not an exported session: {exc}.")
+                        continue
+                    if not items:
+                        report.skipped_empty += 1
+                        continue
+                    seconds = ttl_seconds
+                    if seconds is None and ttl is not None:
+                        seconds = math.ceil(ttl - now)
+                        if seconds <= 0:
+                            report.skipped_expired += 1
+                            continue
+                    try:
+                        session = DynamoDBSession(
+                            session_id,
+                            client,
+                            target.table,
+                            seconds,
+                            page_threshold=page_threshold,
+                            max_session_bytes=max_session_bytes,
+                        )
+                        outcome, held = await _import_one(session, items, replace=replace)
+                    except (
+                        InvalidArgumentError,
+                        InvalidSessionIdError,
+                        InvalidItemError,
+                        SessionTooLargeError,
+                        ConcurrentModificationError,
+                    ) as exc:
+                        report.failed += 1
+                        problem(number, session_id, f"{exc}")
+                        continue
+                    if outcome == "existing":
+                        report.skipped_existing += 1
+                        what = "is corrupt" if held < 0 else f"already has {held} item(s)"
+                        problem(
+                            number,
+                            session_id,
+                            f"session {session_id!r} in table {target.table!r} {what}; "
+                            "skipped. Fix: pass --replace to clear it and import the "
+                            "exported history.",
+                        )
+                        continue
+                    if outcome == "replaced":
+                        report.replaced += 1
+                    else:
+                        report.imported += 1
+                    report.items += len(items)
+
+    run(body, as_json=as_json)
+    if as_json:
+        print_json(dataclasses.asdict(report))
+    else:
+        skipped = [
+            f"{count} {label}"
+            for count, label in (
+                (report.skipped_existing, "with items already (--replace overwrites them)"),
+                (report.skipped_expired, "expired"),
+                (report.skipped_empty, "empty"),
+            )
+            if count
+        ]
+        console.print(
+            f"Imported {report.imported + report.replaced} session(s) "
+            f"({report.replaced} replaced, {report.items} item(s)) into table "
+            f"{target.table!r}"
+            + (f"; skipped {', '.join(skipped)}" if skipped else "")
+            + (f"; {report.failed} failed (see errors above)" if report.failed else "")
+            + ".",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if report.skipped_existing or report.failed:
         raise typer.Exit(int(ExitCode.ERROR))
 
 
@@ -357,7 +717,11 @@ def delete(
 ) -> None:
     """Delete sessions, after showing what each holds and asking (unless --yes).
 
-    Corrupt items can be deleted too (that is how to get rid of one).
+    Uses clear_session: the session's pages are deleted and its head is replaced
+    by an empty one that expires after a day (so a late write cannot bring the
+    conversation back); `list` no longer shows it. A session already cleared
+    counts as not found. Corrupt items can be deleted too (that is how to get rid
+    of one).
     """
     target = Target(table, region, endpoint_url, profile)
 
@@ -368,19 +732,22 @@ def delete(
     found: list[str] = []
     missing: list[str] = []
     for session_id, entry in zip(session_ids, run(read_all, as_json=as_json), strict=True):
-        if entry is None:
+        if entry is None or entry.cleared:
             missing.append(session_id)
             if not as_json:
+                cleared = " (it is already cleared)" if entry is not None else ""
                 err_console.print(
-                    f"[bold red]error:[/] no session {session_id!r} in table {target.table!r}.",
+                    f"[bold red]error:[/] no session {session_id!r} in table "
+                    f"{target.table!r}{cleared}.",
                     highlight=False,
+                    soft_wrap=True,
                 )
             continue
         if not yes:
             what = (
                 "corrupt item"
                 if entry.error is not None
-                else f"{entry.item_count} item(s), updated {timestamp(entry.updated)}"
+                else f"{_items_phrase(entry)}, updated {timestamp(entry.updated)}"
             )
             prompt = f"Delete session {session_id!r} ({what}) from table {target.table!r}?"
             if not typer.confirm(prompt, err=as_json):
@@ -401,4 +768,73 @@ def delete(
                 f"Deleted session {session_id!r} from table {target.table!r}.", highlight=False
             )
     if missing:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+# ------------------------------------------------------------------ gc
+
+
+@app.command("gc")
+def collect_garbage_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be removed; delete nothing.")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            metavar="SECONDS",
+            help=(
+                "Leave unreferenced pages younger than this alone: the write that lists "
+                "them may still be in flight."
+            ),
+        ),
+    ] = 3600.0,
+    table: TableOption = DEFAULT_TABLE,
+    region: RegionOption = "us-east-1",
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove history pages that no session lists.
+
+    Such pages are left by a writer that crashed between writing its pages and
+    its head, by a clean-up that failed after a pop or a clear, or by a head that
+    expired before its pages. Pages a session's head lists (read consistently
+    after the scan) are kept, and so are pages younger than --grace. The pages of
+    a session whose head is corrupt are kept, and the exit code is then 1. With
+    --json, prints the report (counts and the removed keys).
+    """
+    from ..gc import collect_garbage
+
+    target = Target(table, region, endpoint_url, profile)
+
+    async def body() -> GcReport:
+        async with open_client(target) as client:
+            return await collect_garbage(client, target.table, dry_run=dry_run, grace_seconds=grace)
+
+    report = run(body, as_json=as_json)
+    skipped: list[str] = list(getattr(report, "skipped_sessions", []) or [])
+    if as_json:
+        print_json(dataclasses.asdict(report))
+    else:
+        verb = "Would remove" if report.dry_run else "Removed"
+        console.print(
+            f"{verb} {report.removed} unreferenced page part(s) from table {target.table!r}; "
+            f"kept {report.referenced} referenced and {report.young} younger than {grace:g}s "
+            f"({report.parts_scanned} part(s) of {report.sessions} session(s) scanned).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        for session_id in skipped:
+            err_console.print(
+                f"[bold red]error:[/] kept the pages of session {escape(repr(session_id))}: "
+                "its head is corrupt. Fix: `openai-agents-session sessions show` it, then "
+                "repair or delete it.",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if skipped:
         raise typer.Exit(int(ExitCode.ERROR))

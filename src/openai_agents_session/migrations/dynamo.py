@@ -14,13 +14,11 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import ClientError
 
+from ..boundary import aws_errors as boundary_errors
 from ..errors import (
-    AccessDeniedError,
-    DynamoDBUnavailableError,
     TableNotFoundError,
-    error_for_code,
 )
 
 __all__ = [
@@ -125,38 +123,14 @@ def returned_item(exc: ClientError) -> dict[str, Any] | None:
 def aws_errors(operation: str, table_name: str) -> Iterator[None]:
     """Turn botocore failures inside the block into library errors with a fix."""
     try:
-        yield
-    except ClientError as exc:
-        code = error_code(exc)
-        detail = str(exc.response.get("Error", {}).get("Message", ""))
-        if code == "ResourceNotFoundException":
-            raise TableNotFoundError(
-                f"{operation}: table {table_name!r} does not exist on this endpoint/region. "
-                "Fix: run `openai-agents-session migrate up`, and check --region and "
-                "--endpoint-url.",
-                code=code,
-                table_name=table_name,
-            ) from exc
-        mapped = error_for_code(
-            code, detail, operation=operation, session_id=None, table_name=table_name
-        )
-        # Same class and fix, but phrased for a table-level operation (no session).
-        fix = str(mapped).partition(". Fix: ")[2] or "see the DynamoDB error code above."
-        raise type(mapped)(
-            f"{operation} on table {table_name!r} failed: {code}: {detail}. Fix: {fix}",
-            code=code,
+        with boundary_errors(operation, table_name=table_name):
+            yield
+    except TableNotFoundError as exc:
+        # The migration CLI's own fix for a missing table.
+        raise TableNotFoundError(
+            f"{operation}: table {table_name!r} does not exist on this endpoint/region. "
+            "Fix: run `openai-agents-session migrate up`, and check --region and "
+            "--endpoint-url.",
+            code=exc.code,
             table_name=table_name,
-        ) from exc
-    except NoCredentialsError as exc:
-        raise AccessDeniedError(
-            f"{operation} on table {table_name!r}: no AWS credentials found. Fix: set "
-            "AWS_PROFILE (or --profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.",
-            table_name=table_name,
-        ) from exc
-    except BotoCoreError as exc:
-        raise DynamoDBUnavailableError(
-            f"{operation} on table {table_name!r} failed: {exc}. Fix: check --endpoint-url, "
-            "--region and the network.",
-            outcome_unknown=True,
-            table_name=table_name,
-        ) from exc
+        ) from exc.__cause__
