@@ -26,24 +26,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
-
+from .boundary import mapped
 from .errors import (
-    AccessDeniedError,
     CorruptSessionError,
-    DynamoDBError,
-    DynamoDBUnavailableError,
     InvalidArgumentError,
     ThrottledError,
     describe,
-    error_for_code,
 )
 from .models.codec import decode_record, dumps_item, encode_key, item_size
 from .models.pages import part_keys
@@ -236,34 +224,7 @@ class ScanStats:
 
 async def _mapped(call: Awaitable[_T], operation: str, table_name: str) -> _T:
     # The raw calls of this module fail with the same typed errors as DynamoDBSession's.
-    try:
-        return await call
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise error_for_code(
-            str(error.get("Code", "Unknown")),
-            str(error.get("Message", "")),
-            operation=operation,
-            session_id=None,
-            table_name=table_name,
-        ) from exc
-    except (NoCredentialsError, PartialCredentialsError) as exc:
-        raise AccessDeniedError(
-            f"No usable AWS credentials for table {table_name!r}: {exc}. Fix: configure "
-            "credentials (environment, --profile or role); for a local endpoint export "
-            "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test.",
-            table_name=table_name,
-        ) from exc
-    except (HTTPClientError, BotoConnectionError) as exc:
-        raise DynamoDBUnavailableError(
-            f"DynamoDB did not answer {operation} on table {table_name!r}: {exc}. Fix: check "
-            "--endpoint-url and --region, and that the endpoint is running.",
-            table_name=table_name,
-        ) from exc
-    except BotoCoreError as exc:
-        raise DynamoDBError(
-            f"{operation} on table {table_name!r} failed: {exc}.", table_name=table_name
-        ) from exc
+    return await mapped(call, operation, table_name)
 
 
 def _entry(raw: Mapping[str, Any], table_name: str, now: float) -> SessionEntry:

@@ -14,14 +14,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiobotocore.session import get_session
 
 from openai_agents_session import (
+    AccessDeniedError,
     ConcurrentModificationError,
     CorruptSessionError,
     DynamoDBSession,
+    DynamoDBUnavailableError,
     InvalidArgumentError,
     InvalidSessionIdError,
     RetryPolicy,
+    create_table_if_not_exists,
 )
 from openai_agents_session.models.codec import next_version
 from tests.conftest import count_calls
@@ -254,3 +258,73 @@ async def test_expired_by_a_minute_on_the_shared_clock_is_replaced(
     assert await writer.get_items() == []
     await writer.add_items([message("new")])
     assert await stored_items(raw, table, session_id) == [message("new")]
+
+
+# ------------------------------------------------------------ one AWS boundary
+
+
+async def test_create_table_against_nothing_is_a_typed_error(make_client: Any) -> None:
+    from tests.support.endpoints import free_port
+
+    silent = await make_client(
+        url=f"http://127.0.0.1:{free_port()}",
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=1,
+    )
+    with pytest.raises(DynamoDBUnavailableError, match="Fix:"):
+        await create_table_if_not_exists(silent, "sessions-x")
+
+
+async def test_missing_credentials_are_a_typed_error(endpoint: str, monkeypatch: Any) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    async with get_session().create_client(
+        "dynamodb", region_name="us-east-1", endpoint_url=endpoint
+    ) as anonymous:
+        with pytest.raises(AccessDeniedError, match="credentials"):
+            await create_table_if_not_exists(anonymous, "sessions-x")
+        with pytest.raises(AccessDeniedError):
+            await DynamoDBSession("s", anonymous, "sessions-x").get_items()
+
+
+@pytest.mark.parametrize(
+    ("options", "fix"),
+    [
+        ({"profile_name": "no-such-profile"}, "--profile"),
+        ({"region_name": "bad region"}, "region"),
+        ({"endpoint_url": "notaurl"}, "endpoint"),
+    ],
+)
+async def test_from_config_with_bad_settings_is_a_typed_error(
+    table: str, options: dict[str, Any], fix: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=fix):
+        session = DynamoDBSession.from_config(sid(), table, **options)
+        try:
+            await session.get_items()
+        finally:
+            await session.close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--profile", "no-such-profile"],
+        ["--region", "bad region"],
+        ["--endpoint-url", "notaurl"],
+    ],
+)
+def test_cli_verbs_report_bad_aws_settings_in_one_line(endpoint: str, bad: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from openai_agents_session.cli import app
+
+    for verb in (["sessions", "list"], ["sessions", "show", "x"], ["migrate", "status"]):
+        options = ["--table", "sessions-x", "--endpoint-url", endpoint, "--region", "us-east-1"]
+        result = CliRunner().invoke(app, [*verb, *options, *bad])
+        assert result.exit_code == 1, (verb, bad, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "Traceback" not in result.output and "Fix:" in result.output, result.output
