@@ -8,6 +8,7 @@ winning), arguments that reached the server, and user text in error messages.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from decimal import Decimal
@@ -32,6 +33,7 @@ from tests.conftest import count_calls
 from tests.support.sessions import (
     client_fixture,  # noqa: F401
     clients_fixture,  # noqa: F401
+    create_table_blocking,
     is_cleared,
     message,
     module_table,  # noqa: F401
@@ -328,3 +330,61 @@ def test_cli_verbs_report_bad_aws_settings_in_one_line(endpoint: str, bad: list[
         assert result.exit_code == 1, (verb, bad, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert "Traceback" not in result.output and "Fix:" in result.output, result.output
+
+
+# --------------------------------------------------------- stored text in the CLI
+
+HOSTILE_TEXT = (
+    "\x1b[2J\x1b[Hfake prompt$ "  # clear the screen, home the cursor
+    "\x1b]52;c;aGVsbG8=\x07"  # OSC 52: write the clipboard
+    "\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\"  # OSC 8: a hyperlink
+    "\x9b31m [/] [bold]not markup[/bold] \x00\x7f end"
+)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _cli(endpoint: str, table: str, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from openai_agents_session.cli import app
+
+    options = ["--table", table, "--endpoint-url", endpoint, "--region", "us-east-1"]
+    return CliRunner().invoke(app, [*args, *options])
+
+
+def test_stored_control_sequences_and_markup_never_reach_the_terminal(endpoint: str) -> None:
+    table = create_table_blocking(endpoint)
+    session_id = "x[/bold]\x1b[31mred"
+
+    async def store() -> None:
+        async with get_session().create_client(
+            "dynamodb", region_name="us-east-1", endpoint_url=endpoint
+        ) as client:
+            session = DynamoDBSession(session_id, client, table)
+            await session.add_items([{"role": "user", "content": HOSTILE_TEXT}])
+
+    asyncio.run(store())
+    for args in (["sessions", "list"], ["sessions", "show", session_id]):
+        result = _cli(endpoint, table, *args)
+        assert result.exit_code == 0, result.output
+        assert not any(c in result.output for c in "\x1b\x07\x9b\x00\x7f"), repr(result.output)
+        assert "\\x1b" in result.output  # shown, not obeyed
+    shown = _cli(endpoint, table, "sessions", "show", session_id)
+    assert "[/]" in shown.output and "[bold]not markup[/bold]" in shown.output
+    # --json stays exact JSON: the text comes back byte for byte.
+    exact = _cli(endpoint, table, "sessions", "show", session_id, "--json")
+    assert exact.exit_code == 0
+    assert HOSTILE_TEXT in _strings(json.loads(exact.output))
+    deleted = _cli(endpoint, table, "sessions", "delete", "--yes", session_id)
+    assert deleted.exit_code == 0, deleted.output
+    missing = _cli(endpoint, "x[/]y", "migrate", "status")
+    assert "MarkupError" not in missing.output and missing.exit_code != 0

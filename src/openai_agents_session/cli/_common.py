@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import IntEnum
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.segment import Segment
+from rich.text import Text
 
 from ..errors import SessionStoreError
 
@@ -36,7 +39,9 @@ __all__ = [
     "console",
     "err_console",
     "fail",
+    "labelled",
     "open_client",
+    "plain",
     "print_json",
     "run",
 ]
@@ -45,8 +50,46 @@ T = TypeVar("T")
 
 DEFAULT_TABLE = "agent_sessions"
 
-console = Console()
-err_console = Console(stderr=True)
+# C0 controls but newline and tab, DEL, and C1 controls (ESC is 0x1b, CSI 0x9b).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def plain(text: str) -> str:
+    """`text` with every control character shown as ``\\xNN``: stored text cannot
+    move the cursor, clear the screen, set the clipboard (OSC 52) or plant links (OSC 8)."""
+    return _CONTROL.sub(_visible, text)
+
+
+class _SafeConsole(Console):
+    """A Rich console for text that may come from a table: markup off, controls shown.
+
+    Rich's own styling is applied after rendering, so cleaning the rendered text
+    keeps colours while no stored character reaches the terminal as a control.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, **options)
+
+    def render(self, renderable: Any, options: Any = None) -> Iterator[Segment]:
+        """Render as Rich does, then show any control character in the text."""
+        for segment in super().render(renderable, options):
+            if segment.control or not _CONTROL.search(segment.text):
+                yield segment
+            else:
+                yield Segment(plain(segment.text), segment.style)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """``label: message`` with the label styled and the message printed as written."""
+    return Text.assemble((f"{label}:", style), " ", message)
+
+
+console = _SafeConsole()
+err_console = _SafeConsole(stderr=True)
 
 
 class ExitCode(IntEnum):
@@ -124,7 +167,7 @@ def fail(message: str, code: ExitCode = ExitCode.ERROR, *, as_json: bool = False
     if as_json:
         print_json({"error": message, "exit_code": int(code)})
     else:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error", "bold red", message), highlight=False, soft_wrap=True)
     raise typer.Exit(int(code))
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .. import migrations
 from ..migrations import (
@@ -47,6 +48,7 @@ from ._common import (
     console,
     err_console,
     fail,
+    labelled,
     open_client,
     print_json,
     run,
@@ -151,7 +153,7 @@ def _exit(code: ExitCode) -> NoReturn:
 
 
 def _problems(title: str, lines: list[str]) -> None:
-    err_console.print(f"[bold red]{title}:[/]", highlight=False)
+    err_console.print(Text(f"{title}:", style="bold red"), highlight=False)
     for line in lines:
         err_console.print(f"  - {line}", highlight=False, soft_wrap=True)
 
@@ -417,7 +419,7 @@ def check(
     else:
         where = "schema and live table" if report.live_checked else "schema (offline)"
         for warning in report.warnings:
-            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            err_console.print(labelled("warning", "yellow", warning), highlight=False)
         if report.drift:
             _problems(f"drift in the {where}", report.drift)
         if report.dirty:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
 
 import typer
-from rich.markup import escape
 from rich.text import Text
 
 from .._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD, MIN_PAGE_THRESHOLD
@@ -55,6 +54,7 @@ from ._common import (
     console,
     err_console,
     fail,
+    labelled,
     open_client,
     print_json,
     run,
@@ -180,7 +180,7 @@ def list_sessions(
                 chunk.append(entry)
                 if entry.error is not None:
                     err_console.print(
-                        f"[bold red]error:[/] {escape(entry.error)}",
+                        labelled("error", "bold red", entry.error),
                         highlight=False,
                         soft_wrap=True,
                     )
@@ -400,7 +400,7 @@ def export(
             )
         else:
             err_console.print(
-                f"[bold red]error:[/] {escape(entry.error or '')}", highlight=False, soft_wrap=True
+                labelled("error", "bold red", entry.error or ""), highlight=False, soft_wrap=True
             )
 
     async def body() -> None:
@@ -606,7 +606,7 @@ def import_sessions(
         report.errors.append({"line": line, SCHEMA.partition_key: session_id, "error": message})
         if not as_json:
             err_console.print(
-                f"[bold red]error:[/] line {line}: {escape(message)}",
+                labelled("error", "bold red", f"line {line}: {message}"),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -737,8 +737,11 @@ def delete(
             if not as_json:
                 cleared = " (it is already cleared)" if entry is not None else ""
                 err_console.print(
-                    f"[bold red]error:[/] no session {session_id!r} in table "
-                    f"{target.table!r}{cleared}.",
+                    labelled(
+                        "error",
+                        "bold red",
+                        f"no session {session_id!r} in table {target.table!r}{cleared}.",
+                    ),
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -830,9 +833,12 @@ def collect_garbage_command(
         )
         for session_id in skipped:
             err_console.print(
-                f"[bold red]error:[/] kept the pages of session {escape(repr(session_id))}: "
-                "its head is corrupt. Fix: `openai-agents-session sessions show` it, then "
-                "repair or delete it.",
+                labelled(
+                    "error",
+                    "bold red",
+                    f"kept the pages of session {session_id!r}: its head is corrupt. Fix: "
+                    "`openai-agents-session sessions show` it, then repair or delete it.",
+                ),
                 highlight=False,
                 soft_wrap=True,
             )
