@@ -51,6 +51,7 @@ __all__ = [
     "Failed",
     "Layout",
     "Lost",
+    "NeedPages",
     "Operation",
     "Pop",
     "Restamp",
@@ -66,15 +67,21 @@ DynamoDB's 400 KB limit less 16 KB of headroom for attributes added later."""
 DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024
 """Default cap on a session's history: uncompressed JSON bytes, pages included."""
 
-MIN_PAGE_THRESHOLD = 8 * 1024
+MIN_PAGE_THRESHOLD = 16 * 1024
 """Smallest page threshold accepted: below it the page index crowds out the items."""
 
 TOMBSTONE_SECONDS = 24 * 3600
 """TTL of the empty head `clear_session` leaves, so late writes cannot land."""
 
-# After sealing, the head keeps the newest items that fit in this fraction of the
-# threshold: a get_items(limit=k) for a small k is then served by the head alone.
-_KEEP_DIVISOR = 4
+# Once a session has pages, its head is sealed past this (or the threshold, if
+# smaller): the one-item layout no longer applies to it, and a small head makes
+# appends cheap. A seal keeps the newest half in the head, so that
+# get_items(limit=k) for a small k is served by the head alone.
+_PAGED_HEAD = 96 * 1024
+# Sealed items join the newest page while it stays under this many JSON bytes
+# (the page is rewritten under a fresh key), so pages stay large and the index
+# in the head small, whatever the threshold.
+_PAGE_TARGET = 512 * 1024
 # Pages expire this long after the head's TTL at the earliest, and are
 # re-stamped once the head's TTL comes within _PAGE_TTL_MARGIN of theirs.
 _PAGE_TTL_EXTENSION = 24 * 3600
@@ -304,6 +311,7 @@ class WritePlan:
         state: The state the session holds after the commit.
         result: What the operation returns.
         items_written: Items added or removed.
+        fresh_pages: The items of the pages this write adds, by page id.
     """
 
     item: AttributeMap
@@ -315,6 +323,7 @@ class WritePlan:
     state: StoredItem | None = None
     result: Any = None
     items_written: int = 0
+    fresh_pages: dict[str, list[ConversationItem]] = field(default_factory=dict)
 
     @property
     def version(self) -> Decimal:
@@ -370,6 +379,22 @@ def _runs(items_json: Sequence[str], limit: int) -> list[list[str]]:
     return runs
 
 
+def _offsets(runs: list[list[str]]) -> list[tuple[int, list[str]]]:
+    start, found = 0, []
+    for run in runs:
+        found.append((start, run))
+        start += len(run)
+    return found
+
+
+class NeedPages(Exception):
+    """Planning needs these pages' items first (to merge sealed items into the newest)."""
+
+    def __init__(self, refs: list[PageRef]) -> None:
+        super().__init__(f"pages needed: {[r.id for r in refs]}")
+        self.refs = refs
+
+
 def plan_write(
     seen: StoredItem | None,
     change: Change,
@@ -380,6 +405,7 @@ def plan_write(
     now: float,
     layout: Layout,
     operation: str,
+    loaded: Loaded | None = None,
 ) -> WritePlan:
     """Plan one attempt: seal older items into pages if the head would pass the threshold.
 
@@ -392,11 +418,14 @@ def plan_write(
         now: Unix time.
         layout: Threshold, cap and TTL.
         operation: The operation's name, for error messages.
+        loaded: Pages already read, by id.
 
     Raises:
         SessionTooLargeError: The history would pass the session cap, or the head
             cannot be made to fit in one item.
+        NeedPages: Sealed items would join the newest page, which is not loaded.
     """
+    loaded = loaded or {}
     base = None if expired else seen
     where = describe(session_id, table_name)
     pages = list(change.pages)
@@ -441,18 +470,38 @@ def plan_write(
     item = head(pages)
     size = item_size(item)
     page_items: list[AttributeMap] = []
-    if size > layout.threshold and count:
-        items_json = [dumps_item(i) for i in json.loads(conversation_json)]
-        kept = _split(items_json, layout.threshold // _KEEP_DIVISOR)
-        sealed = items_json[: len(items_json) - kept]
+    fresh_pages: dict[str, list[ConversationItem]] = {}
+    paged_head = min(layout.threshold, _PAGED_HEAD)
+    if size > (paged_head if pages else layout.threshold) and count:
+        parsed: list[ConversationItem] = json.loads(conversation_json)
+        items_json = [dumps_item(i) for i in parsed]
+        kept = _split(items_json, paged_head // 2)
+        sealed = len(items_json) - kept
+        runs = [(parsed[:sealed], items_json[:sealed])] if sealed else []
+        sealed_bytes = (
+            sum(len(t.encode("utf-8", "surrogatepass")) + 1 for t in runs[0][1]) if runs else 0
+        )
+        if runs and pages and pages[-1].size + sealed_bytes <= _PAGE_TARGET:
+            newest = pages[-1]
+            if newest.id not in loaded:
+                raise NeedPages([newest])
+            view = loaded[newest.id][newest.start : newest.start + newest.length]
+            pages.pop()  # replaced by a fresh page holding its items and the sealed ones
+            runs = [(view + runs[0][0], [dumps_item(i) for i in view] + runs[0][1])]
+        elif runs:
+            runs = [
+                (parsed[start : start + len(run)], run)
+                for start, run in _offsets(_runs(items_json[:sealed], _PAGE_TARGET))
+            ]
         created = Decimal(int(now * 1000)).scaleb(-3)
-        for run in _runs(sealed, layout.threshold):
+        for run_items, run_json in runs:
             ref, parts = encode_page(
-                session_id, new_page_id(), run, ttl=page_ttl, created_at=created
+                session_id, new_page_id(), run_json, ttl=page_ttl, created_at=created
             )
             pages.append(ref)
             page_items.extend(parts)
-        remaining = items_json[len(sealed) :]
+            fresh_pages[ref.id] = run_items
+        remaining = items_json[sealed:]
         conversation_json, count = "[" + ",".join(remaining) + "]", len(remaining)
         item = head(pages)
         size = item_size(item)
@@ -510,6 +559,7 @@ def plan_write(
         state=state,
         result=change.result,
         items_written=change.items_written,
+        fresh_pages=fresh_pages,
     )
 
 

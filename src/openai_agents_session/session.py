@@ -47,6 +47,7 @@ from ._plan import (
     Failed,
     Layout,
     Lost,
+    NeedPages,
     Operation,
     Outcome,
     Pop,
@@ -368,9 +369,10 @@ class DynamoDBSession:
                 responses the client receives, so hosts whose clocks disagree
                 agree on expiry. ``"host"`` trusts `clock` alone.
             page_threshold: Head item size in bytes (DynamoDB's rule) past which
-                older items move into compressed page items. The default keeps
-                every session that fits DynamoDB's 400 KB limit with 16 KB to
-                spare a single item; a smaller one makes appends cheaper.
+                older items move into compressed page items (at least 16 KiB).
+                The default keeps every session that fits DynamoDB's 400 KB limit
+                with 16 KB to spare a single item; once paged, a head stays under
+                96 KiB. A smaller threshold makes appends cheaper from the start.
             max_session_bytes: Cap on the history's uncompressed JSON bytes,
                 pages included (default 64 MiB); past it `add_items` raises
                 `SessionTooLargeError`.
@@ -472,6 +474,8 @@ class DynamoDBSession:
             )
         self.time_source = time_source
         self._server_time: ServerClock | None = None
+        # Items of the newest page this object read or wrote, by page id.
+        self._page_cache: dict[str, list[ConversationItem]] = {}
         self.page_threshold = page_threshold
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
@@ -1011,6 +1015,7 @@ class DynamoDBSession:
     async def _mutate(self, metrics: OperationMetrics, operation: Operation) -> Any:
         """Run an operation to a landed write (or a typed error): plan, attempt, outcome."""
         run = _Run(operation)
+        run.loaded.update(self._page_cache)
         try:
             while True:
                 plan = await self._plan(metrics, run)
@@ -1080,16 +1085,22 @@ class DynamoDBSession:
                 raise _Settled(None)
             self._forget()  # an empty memory may be stale: confirm with a read
             return None
-        return plan_write(
-            state,
-            change,
-            expired=expired,
-            session_id=self.session_id,
-            table_name=self.table_name,
-            now=now,
-            layout=self._layout,
-            operation=metrics.operation,
-        )
+        try:
+            return plan_write(
+                state,
+                change,
+                expired=expired,
+                session_id=self.session_id,
+                table_name=self.table_name,
+                now=now,
+                layout=self._layout,
+                operation=metrics.operation,
+                loaded=run.loaded,
+            )
+        except NeedPages as need:
+            if await self._load_pages(metrics, need.refs, run.loaded):
+                await self._resolve(metrics, run)  # a newer head released it
+            return None
 
     def _clock_unknown(self) -> bool:
         return (
@@ -1103,6 +1114,10 @@ class DynamoDBSession:
         metrics.items_written = plan.items_written
         self._warn_size(plan.size)
         self._remember(plan.state)
+        # Pages never change: keep the newest one's items for the next seal or pop.
+        refs = plan.state.page_refs if plan.state is not None else ()
+        known = {**run.loaded, **plan.fresh_pages}
+        self._page_cache = {r.id: known[r.id] for r in refs[-1:] if r.id in known}
         await self._release(metrics, plan.released, strict=run.operation.tombstones)
         return plan.result
 

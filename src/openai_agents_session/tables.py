@@ -8,9 +8,10 @@ with a ValidationException) and tolerates a concurrent creator.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .boundary import aws_errors, translate
 from .errors import DynamoDBError, SessionStoreError
@@ -20,7 +21,12 @@ from .session import validate_table_name
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = ["create_table_if_not_exists", "ensure_ttl"]
+__all__ = [
+    "create_table_if_not_exists",
+    "ensure_ttl",
+    "global_table_warning",
+    "replica_warning",
+]
 
 logger = logging.getLogger("openai_agents_session")
 
@@ -141,3 +147,29 @@ async def _create_table(
     if enable_ttl:
         await _ensure_ttl(client, table_name)
     return created
+
+
+def replica_warning(table: Mapping[str, Any]) -> str | None:
+    """The warning for a DescribeTable ``Table`` that has replicas in other regions.
+
+    Conditional writes are checked only against a region's own copy, and the
+    replicas settle on the last writer, so optimistic locking holds per region.
+    """
+    regions = [str(r.get("RegionName", "?")) for r in table.get("Replicas") or []]
+    if not regions:
+        return None
+    return (
+        f"table {table.get('TableName')!r} is a global table (replicas: "
+        f"{', '.join(regions)}). Conditional writes are not serialised across regions: "
+        "two regions writing one session can lose messages (the last writer wins). Fix: "
+        "write each session from one region only."
+    )
+
+
+async def global_table_warning(client: DynamoDBClient, table_name: str) -> str | None:
+    """`replica_warning` for a live table; None when it has no replicas or cannot be described."""
+    try:
+        described = await client.describe_table(TableName=table_name)
+    except (ClientError, BotoCoreError):
+        return None  # the verb itself reports a missing table or permission
+    return replica_warning(described.get("Table", {}))

@@ -177,7 +177,7 @@ async def test_gc_racing_live_writers_never_removes_a_referenced_page(
 
     async def writer(session_id: str) -> None:
         client = await make_client()
-        session = DynamoDBSession(session_id, client, table, page_threshold=8 * 1024)
+        session = DynamoDBSession(session_id, client, table, page_threshold=16 * 1024)
         for n in range(25):
             item = big(n, 1_500)
             await session.add_items([item])

@@ -23,6 +23,7 @@ from openai_agents_session._plan import (
     Failed,
     Layout,
     Lost,
+    NeedPages,
     Pop,
     classify,
     plan_write,
@@ -248,3 +249,39 @@ def test_outcomes() -> None:
     assert isinstance(classify(error("ServiceUnavailable", 503, retries=2)), Lost)
     refused = classify(error("ValidationException", 400))
     assert isinstance(refused, Failed) and not refused.maybe_applied
+
+
+def test_sealed_items_join_a_small_newest_page_under_a_fresh_key() -> None:
+    newest = PageRef("small", 1, 0, 2, 2_000)
+    base = state([msg("h" * 1000 + str(i)) for i in range(100)], PageIndex(pages=(newest,)))
+    change = Append([dumps_item(msg("new"))]).apply(base, {})
+    with pytest.raises(NeedPages) as need:
+        plan(base, change)  # a paged head seals past 96 KiB, and must see the page
+    assert need.value.refs == [newest]
+    written = plan_write(
+        base,
+        change,
+        expired=False,
+        session_id="s",
+        table_name="t",
+        now=NOW,
+        layout=Layout(),
+        operation="add_items",
+        loaded={"small": [msg("p0"), msg("p1")]},
+    )
+    head = decode_item(written.item, table_name="t")
+    assert head.pages is not None and len(head.pages.pages) == 1
+    merged = head.pages.pages[0]
+    assert merged.id != "small" and merged.length > 2
+    assert written.released == part_keys("s", newest)  # after the commit lands
+    assert written.fresh_pages[merged.id][:2] == [msg("p0"), msg("p1")]
+    assert item_size(written.item) <= 96 * 1024
+
+
+def test_a_full_newest_page_is_left_alone() -> None:
+    full = PageRef("full", 1, 0, 50, 500_000)
+    base = state([msg("h" * 1000 + str(i)) for i in range(100)], PageIndex(pages=(full,)))
+    written = plan(base, Append([dumps_item(msg("new"))]).apply(base, {}))
+    head = decode_item(written.item, table_name="t")
+    assert head.pages is not None and head.pages.pages[0] == full and len(head.pages.pages) == 2
+    assert written.released == []

@@ -141,8 +141,14 @@ class Target:
 
 
 @asynccontextmanager
-async def open_client(target: Target) -> AsyncIterator[DynamoDBClient]:
-    """Open an aiobotocore DynamoDB client for `target`; closed on exit."""
+async def open_client(
+    target: Target, *, warn_global: bool = False
+) -> AsyncIterator[DynamoDBClient]:
+    """Open an aiobotocore DynamoDB client for `target`; closed on exit.
+
+    With `warn_global`, a table replicated to other regions (a global table) is
+    reported on stderr first: locking holds per region only.
+    """
     import aioboto3
 
     from ..boundary import aws_errors
@@ -152,6 +158,12 @@ async def open_client(target: Target) -> AsyncIterator[DynamoDBClient]:
         context = session.client("dynamodb", endpoint_url=target.endpoint_url)
         client = await context.__aenter__()
     try:
+        if warn_global:
+            from ..tables import global_table_warning
+
+            warning = await global_table_warning(client, target.table)
+            if warning:
+                err_console.print(labelled("warning", "yellow", warning), soft_wrap=True)
         yield client
     finally:
         await context.__aexit__(None, None, None)

@@ -156,7 +156,7 @@ def list_sessions(
     stats = ScanStats()
 
     async def body() -> None:
-        async with open_client(target) as client:
+        async with open_client(target, warn_global=True) as client:
             entries = iter_sessions(
                 client,
                 target.table,
@@ -296,7 +296,7 @@ def show(
     target = Target(table, region, endpoint_url, profile)
 
     async def body() -> SessionEntry | None:
-        async with open_client(target) as client:
+        async with open_client(target, warn_global=True) as client:
             found = await read_session(client, target.table, session_id)
             if found is None or found.record is None:
                 return found
@@ -405,7 +405,7 @@ def export(
 
     async def body() -> None:
         nonlocal exported, corrupt
-        async with open_client(target) as client:
+        async with open_client(target, warn_global=True) as client:
             with _output_stream(output) as stream:
                 if session_id is not None:
                     entry = await _with_history(
@@ -613,7 +613,7 @@ def import_sessions(
 
     async def body() -> None:
         now = time.time()
-        async with open_client(target) as client:
+        async with open_client(target, warn_global=True) as client:
             with _input_stream(source, as_json=as_json) as stream:
                 for number, text in enumerate(stream, 1):
                     if not text.strip():
@@ -726,7 +726,7 @@ def delete(
     target = Target(table, region, endpoint_url, profile)
 
     async def read_all() -> list[SessionEntry | None]:
-        async with open_client(target) as client:
+        async with open_client(target, warn_global=True) as client:
             return [await read_session(client, target.table, sid) for sid in session_ids]
 
     found: list[str] = []
@@ -758,7 +758,7 @@ def delete(
         found.append(session_id)
 
     async def delete_found() -> None:
-        async with open_client(target) as client:
+        async with open_client(target, warn_global=True) as client:
             for session_id in found:
                 await delete_session(client, target.table, session_id)
 
@@ -814,7 +814,7 @@ def collect_garbage_command(
     target = Target(table, region, endpoint_url, profile)
 
     async def body() -> GcReport:
-        async with open_client(target) as client:
+        async with open_client(target, warn_global=True) as client:
             return await collect_garbage(client, target.table, dry_run=dry_run, grace_seconds=grace)
 
     report = run(body, as_json=as_json)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TableNotFoundError
 from ..session import validate_table_name
+from ..tables import replica_warning
 from .context import MigrationContext
 from .drift import billing_differences, key_differences, offline_differences, ttl_differences
 from .dynamo import aws_errors
@@ -919,6 +920,9 @@ async def check(
     table = await ctx.describe_table()
     report.live += key_differences(table)
     report.live += billing_differences(table, billing_mode)
+    replicated = replica_warning(table)
+    if replicated:
+        report.warnings.append(replicated)
     if report.live and key_differences(table):
         # With another key the ledger items cannot even be addressed.
         report.warnings.append("ledger and TTL not read: the table's key differs")
