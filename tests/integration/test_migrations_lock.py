@@ -84,14 +84,18 @@ async def test_simultaneous_runners_keep_the_ledger_consistent(
     # can both "take" a free lock; the fence then stops the one that was overwritten.
     assert all(isinstance(f, LeaseLostError) for f in failures), failures
     assert results
-    recorded = [r for result in results for r in (*result.adopted, *result.applied)]
-    assert sorted(recorded) == sorted(
-        ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD, "0003_team"]
-    )
+    recorded = {r for result in results for r in (*result.adopted, *result.applied)}
+    assert recorded == {"0001_create_table", "0002_enable_ttl", BUILTIN_HEAD, "0003_team"}
     ledger = await read_ledger(clients[0], name)
-    assert sorted(ledger) == sorted(recorded)
+    assert set(ledger) == recorded
     assert {r.status for r in ledger.values()} <= {"applied", "adopted"}
     assert not (await status(clients[0], name, migrations_dir=tmp_path)).dirty
+    # The ledger records what happened: the runner that created the table applied 0001.
+    creators = [result for result in results if result.created_table]
+    if creators:
+        assert "0001_create_table" in creators[0].applied
+        assert ledger["0001_create_table"].status == "applied"
+        assert ledger["0001_create_table"].details.get("created") is True
 
 
 async def test_a_runner_whose_lease_was_taken_over_cannot_write_the_ledger(
@@ -212,3 +216,22 @@ async def test_acquiring_survives_a_lost_response(
         assert held is not None and held.owner == lock.owner and lock.token == held.token
         await lock.write(record_operations(table, [_record()]))
         await lock.release()
+
+
+async def test_the_runner_that_created_the_table_records_it_after_a_racing_adoption(
+    make_client: Any, endpoint: str, name: str
+) -> None:
+    # Reproduction: two `up` on a fresh table; the creator's lock request is held
+    # while the other runner takes the lock and adopts the table the creator made.
+    async with FaultProxy(endpoint) as proxy:
+        creator_client = await make_client(url=proxy.url)
+        held = proxy.hold_next(op="UpdateItem")  # the creator's lock acquisition
+        creator = asyncio.create_task(up(creator_client, name))
+        await held.wait_arrived(TIMEOUT)
+        adopter = await up(await make_client(), name)
+        assert adopter.adopted[:1] == ["0001_create_table"] and not adopter.created_table
+        held.release()
+        result = await asyncio.wait_for(creator, TIMEOUT)
+    assert result.created_table and result.applied == ["0001_create_table"]
+    record = (await read_ledger(await make_client(), name))["0001_create_table"]
+    assert record.status == "applied" and record.details.get("created") is True

@@ -720,6 +720,23 @@ async def _up(
         state = analyse(graph, records)
         if state.problems:
             raise _dirty(table_name, state.problems)
+        first = records.get(root.revision)
+        if created is not None and first is not None and first.status == "adopted":
+            # A racing runner took the lock first and adopted the table this run
+            # created: the ledger must say what happened, so this run records it.
+            ctx, duration, started_at = created
+            record = LedgerRecord.for_migration(
+                root, status="applied", applied_by=identity, attempt=ctx.attempt
+            )
+            record = record.finished("applied", duration=duration, details=ctx.notes)
+            await _write_records(lock, table_name, [_restart(record, started_at)])
+            result.applied.append(root.revision)
+            run.reporter.info(
+                f"applied {root.revision}: {root.description} (a racing runner had "
+                "recorded it as adopted)"
+            )
+            records = await read_ledger(run.client, table_name)
+            state = analyse(graph, records)
         if not records:
             if created is not None:
                 ctx, duration, started_at = created
