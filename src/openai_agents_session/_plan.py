@@ -13,7 +13,7 @@ None of this touches the network, so each piece is unit-tested on its own.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -54,7 +54,10 @@ __all__ = [
     "NeedPages",
     "Operation",
     "Pop",
+    "Replace",
+    "ReplaceSuffix",
     "Restamp",
+    "Skip",
     "WritePlan",
     "classify",
     "plan_write",
@@ -153,7 +156,7 @@ class Operation(Protocol):
         """Pages `apply` must see for this base state."""
         ...
 
-    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | Skip | None:
         """The change on top of `base` (None: absent or expired); None: nothing to do."""
         ...
 
@@ -282,6 +285,116 @@ class Clear:
         """The empty history."""
         removed = 0 if base is None else base.total_count
         return Change("[]", 0, (), None, removed, tombstone=True)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The operation ends without a write, returning `result`."""
+
+    result: Any
+
+
+def _keep_prefix(base: StoredItem, cut: int, loaded: Loaded) -> tuple[list[PageRef], list[str]]:
+    """The pages and head items (as JSON) of ``history[:cut]``, pages narrowed, not rewritten."""
+    pages: list[PageRef] = []
+    begin = 0
+    for ref in base.page_refs:
+        if begin >= cut:
+            break
+        take = min(ref.length, cut - begin)
+        pages.append(ref if take == ref.length else ref._replace(length=take))
+        begin += ref.length
+    head: list[str] = []
+    if cut > begin:
+        head = [dumps_item(i) for i in base.items()[: cut - begin]]
+    return pages, head
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Replace the whole history with `encoded` items (compaction's atomic replace)."""
+
+    encoded: Sequence[str]
+    name: str = "replace_items"
+    needs_state: bool = False
+    tombstones: bool = False
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """None: the old history is dropped whole."""
+        return []
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change:
+        """The new history, with nothing of the old."""
+        body = "[" + ",".join(self.encoded) + "]"
+        removed = 0 if base is None else base.total_count
+        return Change(body, len(self.encoded), (), True, removed + len(self.encoded), grows=True)
+
+
+@dataclass(frozen=True)
+class ReplaceSuffix:
+    """Replace the newest items of a snapshot, if nothing changed since it was taken.
+
+    Attributes:
+        version: The version the snapshot was read at; any write since skips.
+        start: Index into the snapshot's items where the replaced suffix starts.
+        snapshot_length: How many items the snapshot held (the newest ones).
+        encoded: The replacement items.
+        prune_prefix: Drops the oldest items while it holds for each, before the suffix.
+    """
+
+    version: Any
+    start: int
+    snapshot_length: int
+    encoded: Sequence[str]
+    prune_prefix: Callable[[Any], bool] | None = None
+    name: str = "replace_suffix"
+    needs_state: bool = True
+    tombstones: bool = False
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """The pages holding the kept prefix's items: all, when pruning looks at them."""
+        if base is None or base.updated_at != self.version:
+            return []
+        if self.prune_prefix is not None:
+            return list(base.page_refs)
+        return []
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | Skip:
+        """The history with its suffix replaced; `Skip(False)` when it changed."""
+        if base is None or base.updated_at != self.version:
+            return Skip(False)
+        total = base.total_count
+        cut = total - self.snapshot_length + self.start
+        pages, head = _keep_prefix(base, cut, loaded)
+        if self.prune_prefix is not None:
+            history = [i for ref in pages for i in _view(ref, loaded)]
+            history += [json.loads(h) for h in head]
+            dropped = 0
+            for item in history:
+                if not self.prune_prefix(item):
+                    break
+                dropped += 1
+            if dropped:
+                pages, head = _drop_oldest(pages, head, dropped)
+        head += list(self.encoded)
+        body = "[" + ",".join(head) + "]"
+        written = (total - cut) + len(self.encoded)
+        return Change(body, len(head), tuple(pages), True, written, grows=True)
+
+
+def _drop_oldest(
+    pages: list[PageRef], head: list[str], count: int
+) -> tuple[list[PageRef], list[str]]:
+    kept: list[PageRef] = []
+    for ref in pages:
+        if count >= ref.length:
+            count -= ref.length
+            continue
+        kept.append(
+            ref._replace(start=ref.start + count, length=ref.length - count) if count else ref
+        )
+        count = 0
+    return kept, head[count:]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from agents.memory.session import SessionABC, _CompactionSnapshot
 from agents.memory.session_settings import (
     SessionSettings,
     coerce_session_settings,
@@ -51,6 +52,9 @@ from ._plan import (
     Operation,
     Outcome,
     Pop,
+    Replace,
+    ReplaceSuffix,
+    Skip,
     WritePlan,
     classify,
     plan_write,
@@ -300,7 +304,7 @@ class _Run:
     loaded: dict[str, list[ConversationItem]] = field(default_factory=dict)
 
 
-class DynamoDBSession:
+class DynamoDBSession(SessionABC):
     """Conversation history of one agent session, stored as one DynamoDB item.
 
     Implements the Agents SDK's `Session` protocol (`get_items`, `add_items`,
@@ -673,6 +677,69 @@ class DynamoDBSession:
                 await self._clear_corrupt(metrics)
 
         await self._operation("clear_session", run, settle=True)
+
+    async def _get_compaction_snapshot(
+        self,
+        limit: int,
+        *,
+        prune_prefix: Callable[[TResponseInputItem], bool] | None = None,
+    ) -> _CompactionSnapshot | None:
+        """The SDK's compaction hook: the newest `limit` items, read at one version.
+
+        ``replace_suffix(start, output)`` replaces ``items[start:]`` with `output` in
+        one conditional write on that version, and returns False, writing nothing,
+        if anything was written since. With `prune_prefix`, the oldest items for
+        which it holds (before the replaced suffix) are dropped in the same write.
+        Subclasses that transform items get None, as the SDK's backends do.
+        """
+        if type(self) is not DynamoDBSession:
+            return None
+
+        async def run(metrics: OperationMetrics) -> tuple[StoredItem | None, list[Any]]:
+            state = await self._read(metrics, keep_items=True, consistent=True)
+            if state is None or state.is_expired(self._now()):
+                return None, []
+            items: list[Any] = await self._history(metrics, state, limit)
+            return state, items
+
+        state, items = await self._operation("get_compaction_snapshot", run)
+        version = None if state is None else state.updated_at
+        complete = state is None or state.total_count <= len(items)
+
+        async def replace_suffix(start: int, output: list[TResponseInputItem]) -> bool:
+            if version is None or not 0 <= start < len(items):
+                return False
+            encoded = encode_batch(
+                output,
+                strict=self.strict_items,
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+            operation = ReplaceSuffix(version, start, len(items), encoded, prune_prefix)
+            replaced: bool = await self._operation(
+                "replace_suffix", lambda m: self._mutate(m, operation), settle=True
+            )
+            return replaced
+
+        return _CompactionSnapshot(list(items), complete, replace_suffix)
+
+    async def _atomic_replace_items(self, items: list[TResponseInputItem]) -> bool:
+        """The SDK's atomic-replace hook: the whole history becomes `items` in one write.
+
+        Like the SDK's Redis backend, it does not check whether the caller's view is
+        stale; the write is conditional on the version it replaces, so it never
+        interleaves with another writer. Subclasses that transform items get False.
+        """
+        if type(self) is not DynamoDBSession:
+            return False
+        encoded = encode_batch(
+            items, strict=self.strict_items, session_id=self.session_id, table_name=self.table_name
+        )
+        operation = Replace(encoded)
+        replaced: bool = await self._operation(
+            "replace_items", lambda m: self._mutate(m, operation), settle=True
+        )
+        return replaced
 
     async def get_record(
         self, *, include_expired: bool = False, whole_history: bool = False
@@ -1080,6 +1147,8 @@ class DynamoDBSession:
                 raise self._missing_pages({r.id for r in needed} - set(run.loaded))
             return None
         change = run.operation.apply(base, run.loaded)
+        if isinstance(change, Skip):
+            raise _Settled(change.result)
         if change is None:
             if run.fresh:
                 raise _Settled(None)
