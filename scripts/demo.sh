@@ -3,5 +3,5 @@
 # embedded local DynamoDB (moto's server on 127.0.0.1; no AWS account, no Docker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh "" >/dev/null 2>&1 || bash scripts/bootstrap.sh ""
+bash scripts/bootstrap.sh "local" >/dev/null 2>&1 || bash scripts/bootstrap.sh "local"
 exec .venv/bin/openai-agents-session demo "$@"

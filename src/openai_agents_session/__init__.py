@@ -23,7 +23,7 @@ from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, PageIndex, PageReco
 from .session import DynamoDBSession, OperationMetrics, RetryPolicy
 from .tables import create_table_if_not_exists
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",

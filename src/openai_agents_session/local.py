@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from . import moto_server
+from ._extras import require
 from .errors import SessionStoreError
 from .migrations import Reporter, UpResult, up
 
@@ -151,6 +152,7 @@ class LocalDynamoDB:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> str:
+        require("moto", feature="The embedded local DynamoDB (moto's server)", extra="local")
         """Start the server and wait until it accepts connections.
 
         Returns:

@@ -6,7 +6,13 @@ Sub-commands live in their own modules (``migrate``, ``sessions``, ``local``,
 
 from __future__ import annotations
 
-import typer
+from .._extras import missing_extra
+
+try:
+    import rich  # noqa: F401
+    import typer
+except ImportError as exc:
+    missing_extra("The openai-agents-session command line", "cli", exc)
 
 from .. import __version__
 
