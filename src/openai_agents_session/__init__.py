@@ -13,6 +13,7 @@ from .errors import (
     InvalidArgumentError,
     InvalidItemError,
     InvalidSessionIdError,
+    SessionClosedError,
     SessionStoreError,
     SessionTooLargeError,
     TableNotFoundError,
@@ -20,7 +21,7 @@ from .errors import (
     WriteOutcomeUnknownError,
 )
 from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, PageIndex, PageRecord, SessionRecord
-from .session import DynamoDBSession, OperationMetrics, RetryPolicy
+from .session import DynamoDBSession, OperationMetrics, RetryPolicy, SessionOptions
 from .tables import create_table_if_not_exists
 
 __version__ = "0.2.0"
@@ -43,6 +44,8 @@ __all__ = [
     "PageIndex",
     "PageRecord",
     "RetryPolicy",
+    "SessionClosedError",
+    "SessionOptions",
     "SessionRecord",
     "SessionStoreError",
     "SessionTooLargeError",

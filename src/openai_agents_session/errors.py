@@ -10,6 +10,7 @@ through::
     ├── InvalidItemError              an item is not a JSON object of JSON values (also ValueError)
     ├── SessionTooLargeError          the item would pass DynamoDB's 400 KB limit
     ├── CorruptSessionError           the stored item is not what the schema says
+    ├── SessionClosedError            the session object was closed
     ├── ConcurrentModificationError   optimistic-locking retries exhausted
     └── DynamoDBError                 the service said no, mapped from its wire code
         ├── TableNotFoundError
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidItemError",
     "InvalidSessionIdError",
+    "SessionClosedError",
     "SessionStoreError",
     "SessionTooLargeError",
     "TableNotFoundError",
@@ -117,6 +119,10 @@ class SessionTooLargeError(SessionStoreError):
 
 class CorruptSessionError(SessionStoreError):
     """The stored item does not match the schema (e.g. `conversation_data` is not a JSON list)."""
+
+
+class SessionClosedError(SessionStoreError):
+    """The session object was closed; every operation after `close()` raises this."""
 
 
 class ConcurrentModificationError(SessionStoreError):

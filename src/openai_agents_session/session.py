@@ -20,10 +20,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 from agents.memory.session import SessionABC, _CompactionSnapshot
 from agents.memory.session_settings import (
@@ -68,6 +69,7 @@ from .errors import (
     DynamoDBUnavailableError,
     InvalidArgumentError,
     InvalidSessionIdError,
+    SessionClosedError,
     SessionStoreError,
     SessionTooLargeError,
     ThrottledError,
@@ -98,11 +100,13 @@ if TYPE_CHECKING:
     from agents.items import TResponseInputItem
     from botocore.config import Config
     from types_aiobotocore_dynamodb import DynamoDBClient
+    from typing_extensions import Unpack
 
 __all__ = [
     "DynamoDBSession",
     "OperationMetrics",
     "RetryPolicy",
+    "SessionOptions",
     "validate_session_id",
     "validate_table_name",
 ]
@@ -274,6 +278,71 @@ def _page_view(ref: PageRef, loaded: dict[str, list[ConversationItem]]) -> list[
 
 def _keys_of(items: list[dict[str, Any]]) -> list[str]:
     return [str(item[SCHEMA.partition_key]["S"]) for item in items]
+
+
+def _loop_error(exc: BaseException) -> RuntimeError | None:
+    """The RuntimeError about an event loop behind a botocore transport error, if any."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, RuntimeError) and "loop" in str(seen).lower():
+            return seen
+        inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
+        seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)
+    return None
+
+
+async def _keep(context: Any) -> AsyncGenerator[Any, None]:
+    """Hold a client open until closed, or until its loop shuts async generators down."""
+    client = await context.__aenter__()
+    try:
+        yield client
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+class _HeldClient:
+    """A client owned by the session in one event loop.
+
+    It is held by an async generator, so that the loop's ``shutdown_asyncgens``
+    (run by ``asyncio.run`` and after every ``Runner.run_sync``) closes it: no
+    "Unclosed client session" at exit, even without `close()`.
+    """
+
+    def __init__(self, holder: AsyncGenerator[Any, None], client: Any) -> None:
+        self._holder = holder
+        self.client = client
+
+    @classmethod
+    async def open(cls, context: Any) -> _HeldClient:
+        holder = _keep(context)
+        return cls(holder, await holder.__anext__())
+
+    @property
+    def closed(self) -> bool:
+        # A finished (closed or exhausted) generator has no frame.
+        return getattr(self._holder, "ag_frame", None) is None
+
+    async def close(self) -> None:
+        await self._holder.aclose()
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options of `DynamoDBSession`, for `DynamoDBSession.from_config`."""
+
+    session_settings: SessionSettings | dict[str, Any] | None
+    consistent_read: bool
+    max_items: int | None
+    strict_items: bool
+    retry: RetryPolicy | None
+    on_operation: Callable[[OperationMetrics], None] | None
+    size_warning_ratio: float
+    clock: Callable[[], float]
+    page_threshold: int
+    max_session_bytes: int
+    settle_timeout: float
+    time_source: Literal["dynamodb", "host"]
 
 
 class _Settled(Exception):
@@ -484,9 +553,15 @@ class DynamoDBSession(SessionABC):
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
         self._client: DynamoDBClient | None = dynamodb_client
-        self._client_context: Any = None
-        self._owns_client = False
-        self._lock = asyncio.Lock()
+        # Set by from_config: opens a client of the session's own, one per event loop.
+        self._open_client: Callable[[], Any] | None = None
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeldClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._closed = False
         # What this object last saw: `_known` False means nothing (assume absent
         # for a blind create; read before a pop); `_state` None means no item.
         self._known = False
@@ -505,12 +580,15 @@ class DynamoDBSession(SessionABC):
         profile_name: str | None = None,
         endpoint_url: str | None = None,
         client_config: Config | None = None,
-        **options: Any,
+        boto_session: Any = None,
+        **options: Unpack[SessionOptions],
     ) -> DynamoDBSession:
-        """Create a session that creates, owns and closes its own client.
+        """Create a session that creates, owns and closes its own clients.
 
-        The aioboto3 client is opened on first use (or by ``async with``) and
-        closed by `close()`.
+        A client is opened on first use in each event loop (one per loop, so the
+        session also works from worker threads that run loops of their own) and
+        closed by `close()`, or when the loop shuts its async generators down, as
+        ``asyncio.run`` and ``Runner.run_sync`` do.
 
         Args:
             session_id: Unique id of the conversation.
@@ -520,7 +598,12 @@ class DynamoDBSession(SessionABC):
             profile_name: AWS profile from the shared config files.
             endpoint_url: A local endpoint such as ``http://127.0.0.1:8000``.
             client_config: A botocore ``Config`` (timeouts, retry mode).
-            **options: Keyword options of `DynamoDBSession.__init__`.
+            boto_session: An ``aioboto3.Session`` or a botocore session to take
+                credentials and region from (instead of `profile_name`).
+            **options: Keyword options of `DynamoDBSession.__init__`, type-checked.
+
+        Raises:
+            InvalidArgumentError: A bad option, profile, region or endpoint URL.
         """
         import aioboto3
 
@@ -528,43 +611,84 @@ class DynamoDBSession(SessionABC):
         with aws_errors(
             "from_config", session_id=session_id, table_name=table_name, client_setup=True
         ):
-            boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
-            session._client_context = boto_session.client(
-                "dynamodb", endpoint_url=endpoint_url, config=client_config
-            )
-        session._owns_client = True
+            if boto_session is None:
+                boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
+            elif not isinstance(boto_session, aioboto3.Session):
+                # A botocore (or aiobotocore) session: aioboto3 wraps it.
+                boto_session = aioboto3.Session(
+                    botocore_session=boto_session, region_name=region_name
+                )
+            chosen = boto_session
+
+            def open_client() -> Any:
+                return chosen.client("dynamodb", endpoint_url=endpoint_url, config=client_config)
+
+        session._open_client = open_client
         return session
 
     async def _get_client(self) -> DynamoDBClient:
-        if self._client is None:
-            if self._client_context is None:
-                raise InvalidArgumentError(
-                    f"The client of {describe(self.session_id, self.table_name)} was "
-                    "closed. Fix: create a new session.",
-                    session_id=self.session_id,
-                    table_name=self.table_name,
-                )
+        self._check_open()
+        if self._open_client is None:
+            assert self._client is not None
+            return self._client
+        loop = asyncio.get_running_loop()
+        held = self._loop_clients.get(loop)
+        if held is None or held.closed:
             with aws_errors(
                 "opening the client",
                 session_id=self.session_id,
                 table_name=self.table_name,
                 client_setup=True,
             ):
-                self._client = await self._client_context.__aenter__()
-        return self._client
+                held = await _HeldClient.open(self._open_client())
+            self._loop_clients[loop] = held
+        client: DynamoDBClient = held.client
+        return client
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosedError(
+                f"{describe(self.session_id, self.table_name)} was closed. Fix: create a new "
+                "session object (closing is final, as for the SDK's own sessions).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+
+    async def ping(self) -> bool:
+        """Whether the table can be reached: one small consistent read of a reserved key.
+
+        Returns:
+            True when DynamoDB answered; False (logged at WARNING) when it did not,
+            or refused (missing table, access, credentials).
+        """
+        metrics = OperationMetrics("ping", self.session_id, self.table_name)
+        try:
+            await self._call(
+                metrics,
+                "get_item",
+                TableName=self.table_name,
+                Key=encode_key(f"{RESERVED_PREFIX}ping"),
+                ConsistentRead=True,
+            )
+        except (SessionStoreError, _Transport, ClientError) as exc:
+            logger.warning("ping of table %r failed: %s", self.table_name, type(exc).__name__)
+            return False
+        return True
 
     async def close(self) -> None:
-        """Close the client if this session created it; an injected client is left open."""
-        if self._owns_client and self._client_context is not None:
-            context, self._client_context = self._client_context, None
-            if self._client is not None:
-                self._client = None
-                await context.__aexit__(None, None, None)
+        """Close this session: its own client in this loop, and every later operation.
+
+        An injected client is left open (it stays the caller's). After `close()`
+        every operation raises `SessionClosedError`.
+        """
+        self._closed = True
+        held = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held.close()
 
     async def __aenter__(self) -> DynamoDBSession:
         """Open the owned client, if any; return the session."""
-        if self._owns_client:
-            await self._get_client()
+        await self._get_client()
         return self
 
     async def __aexit__(
@@ -605,6 +729,7 @@ class DynamoDBSession(SessionABC):
                 session_id=self.session_id,
                 table_name=self.table_name,
             )
+        self._check_open()
         if resolved == 0:
             return []
 
@@ -629,6 +754,7 @@ class DynamoDBSession(SessionABC):
             WriteOutcomeUnknownError: The answer was lost and whether the write
                 landed can no longer be told.
         """
+        self._check_open()
         encoded = encode_batch(
             items, strict=self.strict_items, session_id=self.session_id, table_name=self.table_name
         )
@@ -790,6 +916,18 @@ class DynamoDBSession(SessionABC):
 
     # -------------------------------------------------------------- internals
 
+    def _loop_lock(self) -> asyncio.Lock:
+        """This object's lock in the running loop: operations in one loop take turns.
+
+        Operations from different loops (threads) are not serialised here; every
+        write is conditional, so they cannot lose or duplicate anything either.
+        """
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
     def _remember(self, state: StoredItem | None) -> None:
         self._known = True
         self._state = state
@@ -805,6 +943,7 @@ class DynamoDBSession(SessionABC):
         *,
         settle: bool = False,
     ) -> _T:
+        self._check_open()
         metrics = OperationMetrics(name, self.session_id, self.table_name)
         if settle:
             return await self._settled(metrics, self._run(metrics, body))
@@ -859,7 +998,7 @@ class DynamoDBSession(SessionABC):
         self, metrics: OperationMetrics, body: Callable[[OperationMetrics], Awaitable[_T]]
     ) -> _T:
         try:
-            async with self._lock:
+            async with self._loop_lock():
                 return await body(metrics)
         except BaseException as exc:
             metrics.error = type(exc).__name__
@@ -906,7 +1045,24 @@ class DynamoDBSession(SessionABC):
             self._server_time = ServerClock.of(client)
         metrics.calls += 1
         try:
-            response = await getattr(client, method)(**request)
+            try:
+                response = await getattr(client, method)(**request)
+            except (HTTPClientError, BotoConnectionError) as exc:
+                foreign = _loop_error(exc)
+                if foreign is None:
+                    raise
+                raise foreign from exc
+        except RuntimeError as exc:
+            if "loop" not in str(exc).lower():
+                raise
+            raise InvalidArgumentError(
+                f"The DynamoDB client of {describe(self.session_id, self.table_name)} belongs "
+                f"to another event loop ({exc}). Fix: create the client in the loop that "
+                "uses the session, or use DynamoDBSession.from_config, which opens one "
+                "client per loop.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            ) from exc
         except ClientError as exc:
             metrics._record(exc.response)  # type: ignore[arg-type]
             self._server_time.observe(exc.response)

@@ -388,3 +388,21 @@ def test_stored_control_sequences_and_markup_never_reach_the_terminal(endpoint: 
     assert deleted.exit_code == 0, deleted.output
     missing = _cli(endpoint, "x[/]y", "migrate", "status")
     assert "MarkupError" not in missing.output and missing.exit_code != 0
+
+
+def test_the_cli_has_no_default_region(endpoint: str, monkeypatch: Any) -> None:
+    # With no region anywhere in the AWS configuration chain, a verb says so; it never
+    # falls back to us-east-1 (risky for `sessions delete`).
+    from typer.testing import CliRunner
+
+    from openai_agents_session.cli import app
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "OAS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    result = CliRunner().invoke(
+        app,
+        ["sessions", "delete", "--yes", "x", "--table", "sessions-x", "--endpoint-url", endpoint],
+    )
+    assert result.exit_code == 1
+    assert "region" in result.output.lower() and "Fix:" in result.output

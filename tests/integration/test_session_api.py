@@ -22,6 +22,7 @@ from openai_agents_session import (
     DynamoDBSession,
     InvalidArgumentError,
     InvalidItemError,
+    SessionClosedError,
     SessionRecord,
     SessionStoreError,
     TableNotFoundError,
@@ -565,7 +566,7 @@ async def test_from_config_owns_and_closes_its_client(endpoint: str, table: str,
         await session.add_items([message("a"), message("b"), message("c")])
         assert await session.get_items() == [message("b"), message("c")]  # options honoured
     assert await stored_items(raw, table, session_id) == [message("b"), message("c")]
-    with pytest.raises(InvalidArgumentError, match="closed"):
+    with pytest.raises(SessionClosedError, match="closed"):
         await session.get_items()
     await session.close()  # closing twice is harmless
 
@@ -580,8 +581,15 @@ async def test_from_config_opens_lazily(endpoint: str, table: str) -> None:
         assert record is not None and record.ttl is not None
     finally:
         await session.close()
-    with pytest.raises(InvalidArgumentError):
-        await session.add_items([message("after close")])
+    for operation in (
+        session.add_items([message("after close")]),
+        session.add_items([]),  # even a no-op, as the SDK's SQLite session does
+        session.get_items(),
+        session.pop_item(),
+        session.clear_session(),
+    ):
+        with pytest.raises(SessionClosedError):
+            await operation
 
 
 async def test_closing_a_session_leaves_an_injected_client_open(client: Any, table: str) -> None:
@@ -589,6 +597,8 @@ async def test_closing_a_session_leaves_an_injected_client_open(client: Any, tab
     async with DynamoDBSession(session_id, client, table) as session:
         await session.add_items([message("a")])
     await session.close()
-    # The caller's client still works, and so does the session on it.
+    # The caller's client still works; the closed session object does not.
     assert (await client.describe_table(TableName=table))["Table"]["TableName"] == table
-    assert await session.get_items() == [message("a")]
+    with pytest.raises(SessionClosedError):
+        await session.get_items()
+    assert await DynamoDBSession(session_id, client, table).get_items() == [message("a")]

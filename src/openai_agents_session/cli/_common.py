@@ -108,11 +108,12 @@ TableOption = Annotated[
     str, typer.Option("--table", envvar="OAS_TABLE", help="DynamoDB table name.")
 ]
 RegionOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--region",
         envvar=["OAS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
-        help="AWS region.",
+        help="AWS region (default: the AWS configuration chain: environment, profile).",
+        show_default=False,
     ),
 ]
 EndpointOption = Annotated[
@@ -135,7 +136,7 @@ class Target:
     """Which table on which endpoint a verb acts on."""
 
     table: str = DEFAULT_TABLE
-    region: str = "us-east-1"
+    region: str | None = None
     endpoint_url: str | None = None
     profile: str | None = None
 

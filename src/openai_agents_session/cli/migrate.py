@@ -94,7 +94,9 @@ BillingOption = Annotated[
 ]
 
 
-def _target(table: str, region: str, endpoint_url: str | None, profile: str | None) -> Target:
+def _target(
+    table: str, region: str | None, endpoint_url: str | None, profile: str | None
+) -> Target:
     return Target(table=table, region=region, endpoint_url=endpoint_url, profile=profile)
 
 
@@ -183,7 +185,7 @@ def _describe_up(result: UpResult) -> str:
 @app.command()
 def up(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     to: ToOption = None,
@@ -240,7 +242,7 @@ def up(
 @app.command()
 def plan(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     to: ToOption = None,
@@ -281,7 +283,7 @@ def plan(
 @app.command()
 def status(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     check: Annotated[
@@ -342,7 +344,7 @@ def _print_status(report: StatusReport) -> None:
 @app.command()
 def history(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
@@ -381,7 +383,7 @@ def history(
 @app.command()
 def check(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     live: Annotated[
@@ -439,7 +441,7 @@ def check(
 @app.command()
 def stamp(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     to: Annotated[
@@ -480,7 +482,7 @@ def stamp(
 @app.command()
 def down(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     to: Annotated[
@@ -519,7 +521,7 @@ def down(
 @app.command()
 def unlock(
     table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = "us-east-1",
+    region: RegionOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     force: Annotated[
