@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .boundary import aws_errors, translate
 from .errors import DynamoDBError, SessionStoreError
-from .models.table import create_table_request, ttl_specification
+from .models.requests import create_table_request, ttl_specification
 from .session import validate_table_name
 
 if TYPE_CHECKING:

@@ -187,3 +187,31 @@ def test_session_record_validates_and_reports_expiry() -> None:
         SessionRecord(session_id="", updated_at=Decimal(1))
     with pytest.raises(ValueError):
         SessionRecord(session_id="s", updated_at=Decimal(1), unknown=1)  # type: ignore[call-arg]
+
+
+def test_the_codec_and_the_pynamodb_models_write_the_same_items() -> None:
+    # The session encodes without PynamoDB (import time); application code reads and
+    # writes through the PynamoDB models. Both must produce the same attribute maps.
+    from decimal import Decimal
+
+    from openai_agents_session.models.codec import encode_item
+    from openai_agents_session.models.pages import encode_page
+    from openai_agents_session.models.schema import PageIndex, PageRef
+
+    version = Decimal("1764067000.123456789012")
+    index = PageIndex(ttl=5, pages=(PageRef("ab", 1, 0, 2, 10),))
+    ours = encode_item("s", '[{"a":1}]', version, 1_800_000_000, frozenset({version}), pages=index)
+    model = session_model("t")
+    theirs = model(
+        session_id="s",
+        conversation_data='[{"a":1}]',
+        updated_at=version,
+        ttl=1_800_000_000,
+        recent_writes=frozenset({version}),
+        pages=index.model_dump_json(),
+    ).serialize()
+    assert ours == theirs
+    assert model.from_raw_data(ours).serialize() == ours
+    _, (part,) = encode_page("s", "ab", ['{"a":1}'], ttl=None, created_at=Decimal("1.5"))
+    page = page_model("t").from_raw_data(part)
+    assert page.serialize() == part

@@ -15,8 +15,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..models.requests import create_table_request, ttl_specification
 from ..models.schema import PAGE_SCHEMA, SCHEMA
-from ..models.table import create_table_request, ttl_specification
 from .loader import MigrationGraph
 
 __all__ = [

@@ -7,6 +7,7 @@
 """
 
 from .codec import StoredItem, decode_item, decode_record, encode_item, encode_record, item_size
+from .requests import create_table_request, ttl_specification
 from .schema import (
     ITEM_SIZE_LIMIT,
     MAX_KEY_BYTES,
@@ -17,7 +18,6 @@ from .schema import (
     Schema,
     SessionRecord,
 )
-from .table import create_table_request, session_model, ttl_specification
 
 __all__ = [
     "ITEM_SIZE_LIMIT",
@@ -35,6 +35,17 @@ __all__ = [
     "encode_item",
     "encode_record",
     "item_size",
+    "page_model",
     "session_model",
     "ttl_specification",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The PynamoDB models are for application code: imported on first use only,
+    # so that the session itself never pays PynamoDB's import time.
+    if name in ("session_model", "page_model"):
+        from . import table
+
+        return getattr(table, name)
+    raise AttributeError(name)

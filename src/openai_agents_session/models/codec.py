@@ -14,14 +14,14 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 from ..errors import CorruptSessionError, describe
+from .attrs import decode_value, encode_values, number_text
 from .jsontext import loads_conversation
 from .pages import decode_index, encode_index
 from .schema import SCHEMA, ConversationItem, PageIndex, PageRef, SessionRecord
-from .table import session_model
 
 __all__ = [
     "AttributeMap",
@@ -40,7 +40,6 @@ __all__ = [
 
 AttributeMap = dict[str, dict[str, Any]]
 
-_CodecModel = session_model("__codec__")
 _REPAIR = "read it with `openai-agents-session sessions show`, then repair or delete the item"
 
 
@@ -141,8 +140,7 @@ def encode_item(
         SCHEMA.write_log: recent_writes,
         SCHEMA.pages: encode_index(pages),
     }
-    model = _CodecModel(**values)
-    encoded: AttributeMap = model.serialize()
+    encoded: AttributeMap = encode_values(SCHEMA.attributes, values)
     if extra:
         encoded.update(extra)
     return encoded
@@ -184,18 +182,21 @@ def decode_item(
             table_name=table_name,
         )
 
+    decoded: dict[str, Any] = {}
     for name, spec in SCHEMA.attributes.items():
         value = raw.get(name)
-        if value is not None and (not isinstance(value, Mapping) or spec.type not in value):
+        if value is None:
+            continue
+        if not isinstance(value, Mapping) or spec.type not in value:
             # Name the types found, never the stored text: it may be a user's content.
             found = "/".join(sorted(value)) if isinstance(value, Mapping) else "not a map"
             raise corrupt(f"attribute {name!r} should be of type {spec.type}, found {found}")
-    try:
-        model = _CodecModel.from_raw_data(dict(raw))
-    except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
-        raise corrupt(f"unreadable attribute ({exc})") from exc
-    conversation_json = getattr(model, SCHEMA.payload)
-    version = getattr(model, SCHEMA.version)
+        try:
+            decoded[name] = decode_value(spec, value)
+        except ValueError as exc:
+            raise corrupt(f"attribute {name!r} is unreadable ({exc})") from None
+    conversation_json = decoded.get(SCHEMA.payload)
+    version = decoded.get(SCHEMA.version)
     if conversation_json is None:
         raise corrupt(f"attribute {SCHEMA.payload!r} is missing")
     if version is None or not version.is_finite():
@@ -213,7 +214,7 @@ def decode_item(
     for index, item in enumerate(parsed):
         if not isinstance(item, dict):
             raise corrupt(f"item {index} of {SCHEMA.payload!r} is not a JSON object")
-    ttl = getattr(model, SCHEMA.ttl)
+    ttl = decoded.get(SCHEMA.ttl)
     if ttl is not None and not ttl.is_finite():
         raise corrupt(f"attribute {SCHEMA.ttl!r} is not a finite number")
     return StoredItem(
@@ -222,11 +223,9 @@ def decode_item(
         count=len(parsed),
         updated_at=version,
         ttl=None if ttl is None else int(ttl),
-        recent_writes=getattr(model, SCHEMA.write_log) or frozenset(),
+        recent_writes=decoded.get(SCHEMA.write_log) or frozenset(),
         extra={k: v for k, v in raw.items() if k not in SCHEMA.attributes},
-        pages=decode_index(
-            getattr(model, SCHEMA.pages), session_id=session_id, table_name=table_name
-        ),
+        pages=decode_index(decoded.get(SCHEMA.pages), session_id=session_id, table_name=table_name),
         _parsed=parsed if keep_items else None,
     )
 
@@ -317,20 +316,19 @@ def write_condition(seen: Decimal | None, *, allow_absent: bool = False) -> dict
         ``ConditionExpression``, ``ExpressionAttributeNames`` and
         ``ExpressionAttributeValues`` for aiobotocore.
     """
-    absent = getattr(_CodecModel, SCHEMA.partition_key).does_not_exist()
+    absent = "attribute_not_exists (#k)"
     if seen is None:
-        condition = absent
-    else:
-        condition = getattr(_CodecModel, SCHEMA.version) == seen
-        if allow_absent:
-            condition = condition | absent
-    placeholders: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    expression = condition.serialize(placeholders, values)
-    request: dict[str, Any] = {
+        return {
+            "ConditionExpression": absent,
+            "ExpressionAttributeNames": {"#k": SCHEMA.partition_key},
+        }
+    expression = "#v = :v"
+    names = {"#v": SCHEMA.version}
+    if allow_absent:
+        expression = f"({expression} OR {absent})"
+        names["#k"] = SCHEMA.partition_key
+    return {
         "ConditionExpression": expression,
-        "ExpressionAttributeNames": {v: k for k, v in placeholders.items()},
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {":v": {"N": number_text(seen)}},
     }
-    if values:
-        request["ExpressionAttributeValues"] = values
-    return request

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import CorruptSessionError, describe
+from .attrs import encode_values
 from .jsontext import loads_conversation
 from .schema import (
     MAX_KEY_BYTES,
@@ -29,7 +30,6 @@ from .schema import (
     PageIndex,
     PageRef,
 )
-from .table import page_model
 
 __all__ = [
     "PART_BYTES",
@@ -47,7 +47,6 @@ PART_BYTES = 380_000
 under DynamoDB's 400 KB item limit even with a 2 KB partition key."""
 
 _ZLIB_LEVEL = 6
-_PageModel = page_model("__codec__")
 _REPAIR = "run `openai-agents-session sessions show` on it, then repair or delete the session"
 
 
@@ -137,7 +136,7 @@ def encode_page(
             PAGE_SCHEMA.ttl: ttl,
             PAGE_SCHEMA.created_at: created_at,
         }
-        parts.append(_PageModel(**values).serialize())
+        parts.append(encode_values(PAGE_SCHEMA.attributes, values))
     ref = PageRef(page_id, len(chunks), 0, len(items_json), len(body))
     return ref, parts
 

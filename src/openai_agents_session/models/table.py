@@ -131,48 +131,5 @@ def page_model(
     return _model("PageModel", PAGE_SCHEMA.attributes, required, table_name, host, region)
 
 
-def create_table_request(
-    table_name: str,
-    *,
-    billing_mode: str = "PAY_PER_REQUEST",
-    read_capacity: int | None = None,
-    write_capacity: int | None = None,
-) -> dict[str, Any]:
-    """The CreateTable arguments for a session table, derived from the PynamoDB model.
-
-    Args:
-        table_name: Name of the table.
-        billing_mode: ``PAY_PER_REQUEST`` (default) or ``PROVISIONED``.
-        read_capacity: Read capacity units; required with ``PROVISIONED``.
-        write_capacity: Write capacity units; required with ``PROVISIONED``.
-
-    Returns:
-        Keyword arguments for aiobotocore's ``create_table``.
-    """
-    model = session_model(table_name)
-    key_schema: list[dict[str, str]] = []
-    definitions: list[dict[str, str]] = []
-    for attribute in model.get_attributes().values():
-        if attribute.is_hash_key or attribute.is_range_key:
-            key_type = "HASH" if attribute.is_hash_key else "RANGE"
-            key_schema.append({"AttributeName": attribute.attr_name, "KeyType": key_type})
-            definitions.append(
-                {"AttributeName": attribute.attr_name, "AttributeType": attribute.attr_type}
-            )
-    request: dict[str, Any] = {
-        "TableName": table_name,
-        "KeySchema": key_schema,
-        "AttributeDefinitions": definitions,
-        "BillingMode": billing_mode,
-    }
-    if billing_mode == "PROVISIONED":
-        request["ProvisionedThroughput"] = {
-            "ReadCapacityUnits": read_capacity or 5,
-            "WriteCapacityUnits": write_capacity or 5,
-        }
-    return request
-
-
-def ttl_specification() -> dict[str, Any]:
-    """The UpdateTimeToLive specification: TTL enabled on the schema's TTL attribute."""
-    return {"Enabled": True, "AttributeName": SCHEMA.ttl}
+# The requests are derived from the same metadata; kept here for the old import path.
+from .requests import create_table_request, ttl_specification  # noqa: E402
