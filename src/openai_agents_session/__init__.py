@@ -1,7 +1,12 @@
 """DynamoDB session storage for the OpenAI Agents SDK that never loses a message.
 
 The public API is flat: import everything from ``openai_agents_session``.
+`DynamoDBSession` is imported on first access, with the Agents SDK it derives
+from; everything else (the errors, the schema, `SessionStore`, the table helpers)
+does not need the SDK, so the command line starts without it.
 """
+
+from typing import TYPE_CHECKING
 
 from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
 from .errors import (
@@ -21,8 +26,11 @@ from .errors import (
     WriteOutcomeUnknownError,
 )
 from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, PageIndex, PageRecord, SessionRecord
-from .session import DynamoDBSession, OperationMetrics, RetryPolicy, SessionOptions
+from .store import OperationMetrics, RetryPolicy, SessionOptions, SessionStore
 from .tables import create_table_if_not_exists
+
+if TYPE_CHECKING:
+    from .session import DynamoDBSession
 
 __version__ = "0.2.0"
 
@@ -47,6 +55,7 @@ __all__ = [
     "SessionClosedError",
     "SessionOptions",
     "SessionRecord",
+    "SessionStore",
     "SessionStoreError",
     "SessionTooLargeError",
     "TableNotFoundError",
@@ -55,3 +64,11 @@ __all__ = [
     "__version__",
     "create_table_if_not_exists",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "DynamoDBSession":
+        from .session import DynamoDBSession
+
+        return DynamoDBSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,7 +36,7 @@ from .errors import (
 from .models.codec import decode_record, dumps_item, encode_key, item_size
 from .models.pages import part_keys
 from .models.schema import RESERVED_PREFIX, SCHEMA, PageRef, SessionRecord
-from .session import DynamoDBSession, validate_session_id, validate_table_name
+from .store import SessionStore, validate_session_id, validate_table_name
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -545,7 +545,7 @@ async def load_history(
         return entry
     if entry.history_loaded:
         return entry
-    session = DynamoDBSession(entry.session_id, client, table_name)
+    session = SessionStore(entry.session_id, client, table_name)
     try:
         whole = await session.get_record(include_expired=True, whole_history=True)
     except CorruptSessionError as exc:
@@ -571,7 +571,7 @@ async def delete_session(client: DynamoDBClient, table_name: str, session_id: st
         InvalidSessionIdError: The id is empty, too long or reserved.
         TableNotFoundError: The table does not exist.
     """
-    await DynamoDBSession(session_id, client, table_name).clear_session()
+    await SessionStore(session_id, client, table_name).clear_session()
 
 
 ItemKind = Literal["message", "tool_call", "tool_output", "reasoning", "other"]

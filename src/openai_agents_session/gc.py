@@ -27,7 +27,7 @@ from .errors import CorruptSessionError, InvalidArgumentError
 from .models.codec import decode_item, encode_key
 from .models.pages import part_keys
 from .models.schema import PAGE_PREFIX, PAGE_SCHEMA, RESERVED_PREFIX
-from .session import validate_table_name
+from .store import validate_table_name
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient

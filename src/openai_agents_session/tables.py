@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .boundary import aws_errors, translate
 from .errors import DynamoDBError, SessionStoreError
 from .models.requests import create_table_request, ttl_specification
-from .session import validate_table_name
+from .store import validate_table_name
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient

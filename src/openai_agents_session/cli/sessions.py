@@ -41,7 +41,7 @@ from ..errors import (
     SessionTooLargeError,
 )
 from ..models.schema import SCHEMA
-from ..session import DynamoDBSession
+from ..store import SessionStore
 from ._common import (
     DEFAULT_TABLE,
     EndpointOption,
@@ -511,7 +511,7 @@ def _parse_line(text: str) -> tuple[str, list[Any], int | None]:
 
 
 async def _import_one(
-    session: DynamoDBSession, items: list[Any], *, replace: bool
+    session: SessionStore, items: list[Any], *, replace: bool
 ) -> tuple[_ImportOutcome, int]:
     """Store one session's items onto an absent or empty session (or, with `replace`,
     any); the outcome and the items the session held (-1: its head is corrupt)."""
@@ -634,7 +634,7 @@ def import_sessions(
                             report.skipped_expired += 1
                             continue
                     try:
-                        session = DynamoDBSession(
+                        session = SessionStore(
                             session_id,
                             client,
                             target.table,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TableNotFoundError
-from ..session import validate_table_name
+from ..store import validate_table_name
 from ..tables import replica_warning
 from .context import MigrationContext
 from .drift import billing_differences, key_differences, offline_differences, ttl_differences

@@ -1,0 +1,1569 @@
+"""The session store: the SDK's Session protocol over DynamoDB, without the SDK.
+
+`SessionStore` holds everything `DynamoDBSession` does except what needs the
+Agents SDK at run time (its ``SessionABC`` base, ``SessionSettings`` and the
+compaction hooks), so that the admin functions and the command line can use it
+without importing the SDK.
+
+Every mutation is a single conditional write on the version (`updated_at`) the
+session object last saw, so concurrent writers never lose or duplicate an item.
+The object remembers the state it last read or wrote; in steady state an append
+or a pop is one `PutItem`, validated by its own condition. When the condition
+fails, DynamoDB hands back the current item (``ReturnValuesOnConditionCheckFailure``)
+and the change is re-applied on top of it, with bounded, jittered retries.
+
+Each write carries a version unique to it, and the item remembers the last few
+(`recent_writes`). A write whose response was lost (aiobotocore then resends it,
+and the resent copy fails its condition) is therefore recognised as already
+applied instead of being applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from ._plan import (
+    DEFAULT_MAX_SESSION_BYTES,
+    DEFAULT_PAGE_THRESHOLD,
+    MIN_PAGE_THRESHOLD,
+    Append,
+    Clear,
+    Failed,
+    Layout,
+    Lost,
+    NeedPages,
+    Operation,
+    Outcome,
+    Pop,
+    Skip,
+    WritePlan,
+    classify,
+    plan_write,
+)
+from .boundary import aws_errors, translate
+from .clock import ServerClock
+from .errors import (
+    ConcurrentModificationError,
+    CorruptSessionError,
+    DynamoDBError,
+    DynamoDBUnavailableError,
+    InvalidArgumentError,
+    InvalidSessionIdError,
+    SessionClosedError,
+    SessionStoreError,
+    SessionTooLargeError,
+    ThrottledError,
+    WriteOutcomeUnknownError,
+    describe,
+    error_for_code,
+)
+from .models.codec import (
+    StoredItem,
+    decode_item,
+    decode_record,
+    encode_key,
+)
+from .models.items import encode_batch
+from .models.pages import decode_page, part_keys
+from .models.schema import (
+    ITEM_SIZE_LIMIT,
+    MAX_KEY_BYTES,
+    RECENT_WRITES_KEPT,
+    RESERVED_PREFIX,
+    SCHEMA,
+    ConversationItem,
+    PageRef,
+    SessionRecord,
+)
+
+if TYPE_CHECKING:
+    from agents.items import TResponseInputItem
+    from agents.memory.session_settings import SessionSettings
+    from botocore.config import Config
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from typing_extensions import Self, Unpack
+
+__all__ = [
+    "OperationMetrics",
+    "RetryPolicy",
+    "SessionOptions",
+    "SessionStore",
+    "validate_session_id",
+    "validate_table_name",
+]
+
+logger = logging.getLogger("openai_agents_session")
+
+_T = TypeVar("_T")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+# Each broken write already went through all of the client's own retries.
+_BROKEN_WRITES_TRIED = 2
+# DynamoDB's per-request limits: 25 writes per BatchWriteItem, 100 keys and 16 MB
+# per BatchGetItem (40 page parts stay under 16 MB).
+_BATCH_WRITE = 25
+_BATCH_GET = 40
+_UNPROCESSED_TRIES = 8
+# Reads of a head whose pages vanished (a newer head released them) before the
+# history is declared corrupt.
+_PAGE_READ_TRIES = 3
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds on optimistic-locking retries after a failed condition.
+
+    Attributes:
+        max_attempts: Conditional writes tried per operation before
+            `ConcurrentModificationError`.
+        base_delay: Seconds; the backoff ceiling doubles from here per conflict.
+        max_delay: Seconds; the largest backoff ceiling. The sleep is uniformly
+            random below the ceiling ("full jitter").
+        max_elapsed: Seconds an operation may spend retrying conflicts: no new
+            attempt starts, and no backoff sleeps, past it. The default keeps an
+            operation under API Gateway's 29 s and typical Lambda timeouts.
+    """
+
+    # Measured (benchmarks/load.py): with 64 writers appending to one hot session
+    # the unluckiest append needed up to 64 attempts; 100 leaves headroom while
+    # still giving up within about half a minute.
+    max_attempts: int = 100
+    base_delay: float = 0.01
+    max_delay: float = 0.5
+    max_elapsed: float = 10.0
+
+    def delay(self, conflicts: int) -> float:
+        """Seconds to sleep after the `conflicts`-th conflict of one operation."""
+        if conflicts <= 1:
+            # The first conflict usually means this object's memory was stale, not
+            # contention: retry at once with the state the failure handed back.
+            return 0.0
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (conflicts - 2))
+        return random.uniform(0, ceiling)
+
+
+@dataclass
+class OperationMetrics:
+    """What one session operation cost, handed to the ``on_operation`` hook.
+
+    Attributes:
+        operation: ``get_items``, ``add_items``, ``pop_item``, ``clear_session``
+            or ``get_record``.
+        session_id: The session.
+        table_name: The table.
+        calls: DynamoDB API calls made (each may include client-level retries).
+        attempts: Conditional writes sent.
+        conflicts: Conditional writes that failed because another writer won.
+        client_retries: Retries the botocore client made inside those calls
+            (throttling, dropped connections).
+        item_size: Bytes of the item written (DynamoDB's rule), 0 when nothing was.
+        items_written: Conversation items added or removed by the write.
+        consumed_capacity: Capacity units DynamoDB reported.
+        duration: Seconds the operation took.
+        error: Class name of the error raised, or None.
+    """
+
+    operation: str
+    session_id: str
+    table_name: str
+    calls: int = 0
+    attempts: int = 0
+    conflicts: int = 0
+    client_retries: int = 0
+    item_size: int = 0
+    items_written: int = 0
+    consumed_capacity: float = 0.0
+    duration: float = 0.0
+    error: str | None = None
+    _started: float = field(default_factory=time.perf_counter, init=False, repr=False)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the operation started."""
+        return time.perf_counter() - self._started
+
+    def _record(self, response: dict[str, Any]) -> None:
+        meta = response.get("ResponseMetadata") or {}
+        self.client_retries += int(meta.get("RetryAttempts") or 0)
+        capacity = response.get("ConsumedCapacity") or {}
+        # Batch operations report one entry per table.
+        for entry in capacity if isinstance(capacity, list) else [capacity]:
+            self.consumed_capacity += float(entry.get("CapacityUnits") or 0.0)
+
+
+class _Transport(Exception):
+    """A call failed below HTTP: the request may or may not have reached DynamoDB."""
+
+
+def validate_session_id(session_id: object, *, table_name: str | None = None) -> str:
+    """Check a session id and return it.
+
+    Raises:
+        InvalidSessionIdError: Not a non-empty string, longer than 2048 UTF-8
+            bytes, or starting with the reserved prefix.
+    """
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidSessionIdError(
+            f"session_id must be a non-empty string, got {session_id!r} (table "
+            f"{table_name!r}). Fix: pass a stable id such as a user or thread id.",
+            table_name=table_name,
+        )
+    try:
+        size = len(session_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidSessionIdError(
+            f"session_id {session_id!r} holds a lone surrogate, which is not valid "
+            f"UTF-8 and cannot be stored (table {table_name!r}). Fix: decode the id "
+            "from its source with errors='replace', or hash it.",
+            table_name=table_name,
+        ) from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidSessionIdError(
+            f"session_id {session_id[:40]!r}... is {size} UTF-8 bytes; DynamoDB keys "
+            f"allow {MAX_KEY_BYTES} (table {table_name!r}). Fix: hash long ids.",
+            session_id=session_id,
+            table_name=table_name,
+        )
+    if session_id.startswith(RESERVED_PREFIX):
+        raise InvalidSessionIdError(
+            f"session_id {session_id!r} starts with {RESERVED_PREFIX!r}, which is "
+            f"reserved for the migration ledger in table {table_name!r}. Fix: choose "
+            "an id without that prefix.",
+            session_id=session_id,
+            table_name=table_name,
+        )
+    return session_id
+
+
+def validate_table_name(table_name: object) -> str:
+    """Check a DynamoDB table name (3-255 of ``A-Z a-z 0-9 _ . -``) and return it."""
+    if not isinstance(table_name, str) or not _TABLE_NAME.fullmatch(table_name):
+        raise InvalidArgumentError(
+            f"table_name {table_name!r} is not a valid DynamoDB table name. Fix: use "
+            "3 to 255 characters from A-Z, a-z, 0-9, '_', '.' and '-'."
+        )
+    return table_name
+
+
+async def _all(jobs: list[Awaitable[_T]]) -> list[_T]:
+    """Run jobs concurrently; let all of them finish, then raise the first error."""
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+def _page_view(ref: PageRef, loaded: dict[str, list[ConversationItem]]) -> list[ConversationItem]:
+    return loaded[ref.id][ref.start : ref.start + ref.length]
+
+
+def _keys_of(items: list[dict[str, Any]]) -> list[str]:
+    return [str(item[SCHEMA.partition_key]["S"]) for item in items]
+
+
+def _loop_error(exc: BaseException) -> RuntimeError | None:
+    """The RuntimeError about an event loop behind a botocore transport error, if any."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, RuntimeError) and "loop" in str(seen).lower():
+            return seen
+        inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
+        seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)
+    return None
+
+
+async def _keep(context: Any) -> AsyncGenerator[Any, None]:
+    """Hold a client open until closed, or until its loop shuts async generators down."""
+    client = await context.__aenter__()
+    try:
+        yield client
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+class _HeldClient:
+    """A client owned by the session in one event loop.
+
+    It is held by an async generator, so that the loop's ``shutdown_asyncgens``
+    (run by ``asyncio.run`` and after every ``Runner.run_sync``) closes it: no
+    "Unclosed client session" at exit, even without `close()`.
+    """
+
+    def __init__(self, holder: AsyncGenerator[Any, None], client: Any) -> None:
+        self._holder = holder
+        self.client = client
+
+    @classmethod
+    async def open(cls, context: Any) -> _HeldClient:
+        holder = _keep(context)
+        return cls(holder, await holder.__anext__())
+
+    @property
+    def closed(self) -> bool:
+        # A finished (closed or exhausted) generator has no frame.
+        return getattr(self._holder, "ag_frame", None) is None
+
+    async def close(self) -> None:
+        await self._holder.aclose()
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options of `DynamoDBSession`, for `DynamoDBSession.from_config`."""
+
+    session_settings: SessionSettings | dict[str, Any] | None
+    consistent_read: bool
+    max_items: int | None
+    strict_items: bool
+    retry: RetryPolicy | None
+    on_operation: Callable[[OperationMetrics], None] | None
+    size_warning_ratio: float
+    clock: Callable[[], float]
+    page_threshold: int
+    max_session_bytes: int
+    settle_timeout: float
+    time_source: Literal["dynamodb", "host"]
+
+
+class _Settled(Exception):
+    """The operation is over: a write that may have landed is found to have."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
+@dataclass
+class _Run:
+    """One operation's bookkeeping across its attempts.
+
+    Attributes:
+        operation: What is being done.
+        maybe_applied: Plans of writes that may have landed although no success
+            was seen (the client resent them, the connection broke, the server failed).
+        fresh: The state in hand was read during this operation.
+        broken_writes: Writes whose outcome stayed unknown after the client's retries.
+        loaded: Pages read so far; pages never change, so they stay valid.
+    """
+
+    operation: Operation
+    maybe_applied: list[WritePlan] = field(default_factory=list)
+    fresh: bool = False
+    broken_writes: int = 0
+    loaded: dict[str, list[ConversationItem]] = field(default_factory=dict)
+
+
+class SessionStore:
+    """Conversation history of one session in DynamoDB: the engine of `DynamoDBSession`.
+
+    It has the Session protocol's methods (`get_items`, `add_items`, `pop_item`,
+    `clear_session`) and every guarantee of `DynamoDBSession`, without importing
+    the Agents SDK; applications use `DynamoDBSession`.
+    """
+
+    session_settings: Any
+
+    def __init__(
+        self,
+        session_id: str,
+        dynamodb_client: DynamoDBClient,
+        table_name: str,
+        ttl_seconds: int | None = None,
+        *,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
+        consistent_read: bool = True,
+        max_items: int | None = None,
+        strict_items: bool = False,
+        retry: RetryPolicy | None = None,
+        on_operation: Callable[[OperationMetrics], None] | None = None,
+        size_warning_ratio: float = 0.8,
+        clock: Callable[[], float] = time.time,
+        page_threshold: int = DEFAULT_PAGE_THRESHOLD,
+        max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
+        settle_timeout: float = 10.0,
+        time_source: Literal["dynamodb", "host"] = "dynamodb",
+    ) -> None:
+        """Create a session over an aiobotocore DynamoDB client the caller owns.
+
+        Args:
+            session_id: Unique id of the conversation; the partition key.
+            dynamodb_client: An aiobotocore (or aioboto3) DynamoDB client. It stays
+                the caller's: `close()` does not close it.
+            table_name: The DynamoDB table.
+            ttl_seconds: When set, every write sets ``ttl = now + ttl_seconds``
+                (sliding expiry), and an item whose ttl has passed reads as absent.
+            session_settings: SDK session settings (or a dict); ``limit`` is the
+                default for `get_items`.
+            consistent_read: Use strongly consistent reads (default True).
+            max_items: Keep only the newest N items, trimming on write. The cut
+                never separates a tool call from its output: it moves forward
+                past any output whose call it would drop, so the kept history
+                may hold fewer than N items.
+            strict_items: Also validate each item against the SDK's
+                ``TResponseInputItem`` union. Leave off for wrappers such as
+                ``EncryptedSession`` whose items are envelopes.
+            retry: Bounds on optimistic-locking retries.
+            on_operation: Called with `OperationMetrics` after every operation;
+                exceptions it raises are logged, never propagated.
+            size_warning_ratio: Log a warning when an item passes this fraction of
+                DynamoDB's 400 KB limit.
+            clock: The host clock (Unix seconds); replaceable in tests. With
+                ``time_source="dynamodb"`` it is only the fallback before the
+                client's first response.
+            time_source: ``"dynamodb"`` (default) judges expiry and computes TTLs
+                on DynamoDB's clock, estimated from the ``Date`` header of the
+                responses the client receives, so hosts whose clocks disagree
+                agree on expiry. ``"host"`` trusts `clock` alone.
+            page_threshold: Head item size in bytes (DynamoDB's rule) past which
+                older items move into compressed page items (at least 16 KiB).
+                The default keeps every session that fits DynamoDB's 400 KB limit
+                with 16 KB to spare a single item; once paged, a head stays under
+                96 KiB. A smaller threshold makes appends cheaper from the start.
+            max_session_bytes: Cap on the history's uncompressed JSON bytes,
+                pages included (default 64 MiB); past it `add_items` raises
+                `SessionTooLargeError`.
+            settle_timeout: Seconds a write already sent may take to settle after
+                its caller was cancelled; past them the session forgets its state
+                and raises `WriteOutcomeUnknownError`. A write not yet sent when
+                the caller is cancelled is never sent.
+
+        Raises:
+            InvalidSessionIdError: The session id is empty, too long or reserved.
+            InvalidArgumentError: Another argument is out of range.
+        """
+        self.table_name = validate_table_name(table_name)
+        self.session_id = validate_session_id(session_id, table_name=table_name)
+        if ttl_seconds is not None and (
+            isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0
+        ):
+            raise InvalidArgumentError(
+                f"ttl_seconds must be a positive int or None, got {ttl_seconds!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        if max_items is not None and (not isinstance(max_items, int) or max_items <= 0):
+            raise InvalidArgumentError(
+                f"max_items must be a positive int or None, got {max_items!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        for name, value, low in (
+            ("page_threshold", page_threshold, MIN_PAGE_THRESHOLD),
+            ("max_session_bytes", max_session_bytes, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidArgumentError(
+                    f"{name} must be an int of at least {low}, got {value!r} "
+                    f"({describe(session_id, table_name)}).",
+                    session_id=session_id,
+                    table_name=table_name,
+                )
+        if page_threshold > ITEM_SIZE_LIMIT:
+            raise InvalidArgumentError(
+                f"page_threshold must be at most DynamoDB's item limit {ITEM_SIZE_LIMIT}, "
+                f"got {page_threshold!r} ({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        if (
+            isinstance(size_warning_ratio, bool)
+            or not isinstance(size_warning_ratio, (int, float))
+            or not 0 < size_warning_ratio <= 1
+        ):
+            raise InvalidArgumentError(
+                f"size_warning_ratio must be in (0, 1], got {size_warning_ratio!r}.",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        self.session_settings = self._coerce_settings(session_settings)
+        self.ttl_seconds = ttl_seconds
+        self.consistent_read = consistent_read
+        self.max_items = max_items
+        self.strict_items = strict_items
+        self.retry = retry or RetryPolicy()
+        self.on_operation = on_operation
+        self.size_warning_ratio = size_warning_ratio
+        self._clock = clock
+        if (
+            isinstance(settle_timeout, bool)
+            or not isinstance(settle_timeout, (int, float))
+            or not settle_timeout > 0
+        ):
+            raise InvalidArgumentError(
+                f"settle_timeout must be a positive number of seconds, got {settle_timeout!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        self.settle_timeout = float(settle_timeout)
+        if time_source not in ("dynamodb", "host"):
+            raise InvalidArgumentError(
+                f"time_source must be 'dynamodb' or 'host', got {time_source!r} "
+                f"({describe(session_id, table_name)}).",
+                session_id=session_id,
+                table_name=table_name,
+            )
+        self.time_source = time_source
+        self._server_time: ServerClock | None = None
+        # Items of the newest page this object read or wrote, by page id.
+        self._page_cache: dict[str, list[ConversationItem]] = {}
+        self.page_threshold = page_threshold
+        self.max_session_bytes = max_session_bytes
+        self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
+        self._client: DynamoDBClient | None = dynamodb_client
+        # Set by from_config: opens a client of the session's own, one per event loop.
+        self._open_client: Callable[[], Any] | None = None
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeldClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._closed = False
+        # What this object last saw: `_known` False means nothing (assume absent
+        # for a blind create; read before a pop); `_state` None means no item.
+        self._known = False
+        self._state: StoredItem | None = None
+
+    def _coerce_settings(self, settings: Any) -> Any:
+        """The settings as given; `DynamoDBSession` checks them against the SDK's type."""
+        return settings
+
+    def _resolve_limit(self, limit: int | None) -> Any:
+        """The limit as given; `DynamoDBSession` falls back to ``session_settings.limit``."""
+        return limit
+
+    # ------------------------------------------------------------------ factory
+
+    @classmethod
+    def from_config(
+        cls,
+        session_id: str,
+        table_name: str,
+        ttl_seconds: int | None = None,
+        *,
+        region_name: str | None = None,
+        profile_name: str | None = None,
+        endpoint_url: str | None = None,
+        client_config: Config | None = None,
+        boto_session: Any = None,
+        **options: Unpack[SessionOptions],
+    ) -> Self:
+        """Create a session that creates, owns and closes its own clients.
+
+        A client is opened on first use in each event loop (one per loop, so the
+        session also works from worker threads that run loops of their own) and
+        closed by `close()`, or when the loop shuts its async generators down, as
+        ``asyncio.run`` and ``Runner.run_sync`` do.
+
+        Args:
+            session_id: Unique id of the conversation.
+            table_name: The DynamoDB table.
+            ttl_seconds: Sliding expiry in seconds, or None.
+            region_name: AWS region; defaults to the AWS configuration chain.
+            profile_name: AWS profile from the shared config files.
+            endpoint_url: A local endpoint such as ``http://127.0.0.1:8000``.
+            client_config: A botocore ``Config`` (timeouts, retry mode).
+            boto_session: An ``aioboto3.Session`` or a botocore session to take
+                credentials and region from (instead of `profile_name`).
+            **options: Keyword options of `DynamoDBSession.__init__`, type-checked.
+
+        Raises:
+            InvalidArgumentError: A bad option, profile, region or endpoint URL.
+        """
+        import aioboto3
+
+        session = cls(session_id, None, table_name, ttl_seconds, **options)  # type: ignore[arg-type]
+        with aws_errors(
+            "from_config", session_id=session_id, table_name=table_name, client_setup=True
+        ):
+            if boto_session is None:
+                boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
+            elif not isinstance(boto_session, aioboto3.Session):
+                # A botocore (or aiobotocore) session: aioboto3 wraps it.
+                boto_session = aioboto3.Session(
+                    botocore_session=boto_session, region_name=region_name
+                )
+            chosen = boto_session
+
+            def open_client() -> Any:
+                return chosen.client("dynamodb", endpoint_url=endpoint_url, config=client_config)
+
+        session._open_client = open_client
+        return session
+
+    async def _get_client(self) -> DynamoDBClient:
+        self._check_open()
+        if self._open_client is None:
+            assert self._client is not None
+            return self._client
+        loop = asyncio.get_running_loop()
+        held = self._loop_clients.get(loop)
+        if held is None or held.closed:
+            with aws_errors(
+                "opening the client",
+                session_id=self.session_id,
+                table_name=self.table_name,
+                client_setup=True,
+            ):
+                held = await _HeldClient.open(self._open_client())
+            self._loop_clients[loop] = held
+        client: DynamoDBClient = held.client
+        return client
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosedError(
+                f"{describe(self.session_id, self.table_name)} was closed. Fix: create a new "
+                "session object (closing is final, as for the SDK's own sessions).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+
+    async def ping(self) -> bool:
+        """Whether the table can be reached: one small consistent read of a reserved key.
+
+        Returns:
+            True when DynamoDB answered; False (logged at WARNING) when it did not,
+            or refused (missing table, access, credentials).
+        """
+        metrics = OperationMetrics("ping", self.session_id, self.table_name)
+        try:
+            await self._call(
+                metrics,
+                "get_item",
+                TableName=self.table_name,
+                Key=encode_key(f"{RESERVED_PREFIX}ping"),
+                ConsistentRead=True,
+            )
+        except (SessionStoreError, _Transport, ClientError) as exc:
+            logger.warning("ping of table %r failed: %s", self.table_name, type(exc).__name__)
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close this session: its own client in this loop, and every later operation.
+
+        An injected client is left open (it stays the caller's). After `close()`
+        every operation raises `SessionClosedError`.
+        """
+        self._closed = True
+        held = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held.close()
+
+    async def __aenter__(self) -> Self:
+        """Open the owned client, if any; return the session."""
+        await self._get_client()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close what `close()` closes."""
+        await self.close()
+
+    # ------------------------------------------------------------ Session API
+
+    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """Retrieve the conversation history, oldest first.
+
+        A paged session is read with one GetItem of its head plus, in parallel,
+        consistent BatchGetItem reads of the pages that hold the items asked for:
+        with `limit`, only the newest pages needed.
+
+        Args:
+            limit: Return only the newest `limit` items. None falls back to
+                ``session_settings.limit``; 0 returns ``[]`` without a call.
+
+        Returns:
+            The items in chronological order; ``[]`` for an absent or expired session.
+
+        Raises:
+            CorruptSessionError: The stored head or one of its pages is unreadable.
+        """
+        resolved = self._resolve_limit(limit)
+        if resolved is not None and (
+            isinstance(resolved, bool) or not isinstance(resolved, int) or resolved < 0
+        ):
+            raise InvalidArgumentError(
+                f"limit must be None or a non-negative int, got {resolved!r} "
+                f"({describe(self.session_id, self.table_name)}).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        self._check_open()
+        if resolved == 0:
+            return []
+
+        async def run(metrics: OperationMetrics) -> list[TResponseInputItem]:
+            state = await self._read(metrics, keep_items=True)
+            items: list[Any] = await self._history(metrics, state, resolved)
+            return items
+
+        return await self._operation("get_items", run)
+
+    async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append items to the conversation, atomically and exactly once.
+
+        Past `page_threshold`, older items move into pages in the same write.
+
+        Raises:
+            InvalidItemError: An item is not a JSON object of JSON values (or, with
+                ``strict_items``, not an SDK input item). Nothing is stored.
+            SessionTooLargeError: The history would pass `max_session_bytes`.
+                Nothing is stored.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the write
+                landed can no longer be told.
+        """
+        self._check_open()
+        encoded = encode_batch(
+            items, strict=self.strict_items, session_id=self.session_id, table_name=self.table_name
+        )
+        if not encoded:
+            return
+        operation = Append(encoded, self.max_items)
+        await self._operation("add_items", lambda m: self._mutate(m, operation), settle=True)
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Remove and return the newest item, or None if the session is empty.
+
+        Concurrent pops never return the same item twice. On a paged session the
+        pop walks back into the pages; a page emptied by pops is deleted.
+
+        Raises:
+            CorruptSessionError: The stored head or its newest page is unreadable.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the pop
+                landed can no longer be told.
+        """
+        result: TResponseInputItem | None = await self._operation(
+            "pop_item", lambda m: self._mutate(m, Pop()), settle=True
+        )
+        return result
+
+    async def clear_session(self) -> None:
+        """Delete the conversation: every item, pages included.
+
+        The head is replaced by an empty one (a tombstone that expires after
+        a day) with a write conditional on the version seen, like every other
+        write; then the pages it listed are deleted. A late or resent write can
+        therefore neither delete a conversation started after the clear nor
+        bring the cleared one back.
+
+        Raises:
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            DynamoDBError: The pages could not all be deleted; the conversation
+                is cleared, and ``openai-agents-session sessions gc`` removes them.
+        """
+
+        async def run(metrics: OperationMetrics) -> None:
+            try:
+                await self._mutate(metrics, Clear())
+            except CorruptSessionError:
+                # Clearing is the way out of a corrupt item: replace it as found.
+                await self._clear_corrupt(metrics)
+
+        await self._operation("clear_session", run, settle=True)
+
+    async def get_record(
+        self, *, include_expired: bool = False, whole_history: bool = False
+    ) -> SessionRecord | None:
+        """Read the validated head record: its items, ``updated_at``, ``ttl``, ``pages``.
+
+        For a paged session `conversation_data` holds the head's newest items only
+        and `pages` indexes the rest, unless `whole_history` reads the pages too.
+
+        Args:
+            include_expired: Return a record whose ttl has passed (DynamoDB has not
+                deleted it yet) instead of None.
+            whole_history: Put the whole history, pages included, in
+                `conversation_data` (`pages` still describes the layout).
+
+        Returns:
+            The `SessionRecord`, or None when there is no (live) item.
+
+        Raises:
+            CorruptSessionError: The head, or with `whole_history` a page, is unreadable.
+        """
+
+        async def run(metrics: OperationMetrics) -> SessionRecord | None:
+            for _ in range(_PAGE_READ_TRIES):
+                raw = await self._get_raw(metrics, consistent=whole_history)
+                if raw is None:
+                    self._remember(None)
+                    return None
+                record = decode_record(raw, table_name=self.table_name)
+                state = decode_item(raw, table_name=self.table_name, keep_items=True)
+                self._remember(state)
+                if record.is_expired(self._now()) and not include_expired:
+                    return None
+                if not whole_history or record.pages is None:
+                    return record
+                loaded: dict[str, list[ConversationItem]] = {}
+                missing = await self._load_pages(metrics, list(record.pages.pages), loaded)
+                if not missing:
+                    items = [i for ref in record.pages.pages for i in _page_view(ref, loaded)]
+                    items.extend(state.items())
+                    return record.model_copy(update={SCHEMA.payload: items})
+                fresh = await self._get_raw(metrics, consistent=True)
+                if fresh is not None and fresh.get(SCHEMA.version) == raw.get(SCHEMA.version):
+                    raise self._missing_pages(missing)
+            raise self._missing_pages(missing)
+
+        return await self._operation("get_record", run)
+
+    # -------------------------------------------------------------- internals
+
+    def _loop_lock(self) -> asyncio.Lock:
+        """This object's lock in the running loop: operations in one loop take turns.
+
+        Operations from different loops (threads) are not serialised here; every
+        write is conditional, so they cannot lose or duplicate anything either.
+        """
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def _remember(self, state: StoredItem | None) -> None:
+        self._known = True
+        self._state = state
+
+    def _forget(self) -> None:
+        self._known = False
+        self._state = None
+
+    async def _operation(
+        self,
+        name: str,
+        body: Callable[[OperationMetrics], Awaitable[_T]],
+        *,
+        settle: bool = False,
+    ) -> _T:
+        self._check_open()
+        metrics = OperationMetrics(name, self.session_id, self.table_name)
+        if settle:
+            return await self._settled(metrics, self._run(metrics, body))
+        return await self._run(metrics, body)
+
+    async def _settled(self, metrics: OperationMetrics, work: Coroutine[Any, Any, _T]) -> _T:
+        """Run a mutation so that a caller's cancellation never leaves it half known.
+
+        Cancelled before any write was sent (queued behind another operation on
+        this object, or still reading), the mutation stops and writes nothing.
+        Cancelled after, the write settles first, for at most `settle_timeout`
+        seconds; past that the session forgets what it knew and raises
+        `WriteOutcomeUnknownError`. Either way the caller's cancellation is
+        re-raised once the write has settled.
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(work)
+        cancelled: asyncio.CancelledError | None = None
+        deadline: float | None = None
+        while not task.done():
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                await asyncio.wait({task}, timeout=timeout)
+            except asyncio.CancelledError as exc:
+                cancelled = cancelled or exc
+                if metrics.attempts == 0:
+                    task.cancel()  # nothing sent yet: stopping is exact
+                elif deadline is None:
+                    deadline = loop.time() + self.settle_timeout
+                continue
+            if deadline is not None and loop.time() >= deadline and not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+                self._forget()
+                raise WriteOutcomeUnknownError(
+                    f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
+                    f"was cancelled with a write in flight that did not settle within "
+                    f"settle_timeout ({self.settle_timeout:g} s): it may or may not have "
+                    "landed. Fix: read the session before writing again; raise "
+                    "settle_timeout, or lower the client's timeouts.",
+                    outcome_unknown=True,
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                ) from cancelled
+        if cancelled is not None:
+            if not task.cancelled() and task.exception() is not None:
+                logger.debug("mutation failed while its caller was cancelled", exc_info=True)
+            raise cancelled
+        return task.result()
+
+    async def _run(
+        self, metrics: OperationMetrics, body: Callable[[OperationMetrics], Awaitable[_T]]
+    ) -> _T:
+        try:
+            async with self._loop_lock():
+                return await body(metrics)
+        except BaseException as exc:
+            metrics.error = type(exc).__name__
+            raise
+        finally:
+            metrics.duration = time.perf_counter() - metrics._started
+            self._emit(metrics)
+
+    def _emit(self, metrics: OperationMetrics) -> None:
+        logger.debug(
+            "%s %s: %d call(s), %d conflict(s), %.1f capacity units",
+            metrics.operation,
+            metrics.session_id,
+            metrics.calls,
+            metrics.conflicts,
+            metrics.consumed_capacity,
+            extra={
+                "session_id": metrics.session_id,
+                "table_name": metrics.table_name,
+                "operation": metrics.operation,
+                "attempts": metrics.attempts,
+                "conflicts": metrics.conflicts,
+                "consumed_capacity": metrics.consumed_capacity,
+                "calls": metrics.calls,
+                "duration": metrics.duration,
+                "error": metrics.error,
+            },
+        )
+        if self.on_operation is not None:
+            try:
+                self.on_operation(metrics)
+            except Exception:
+                logger.exception("on_operation hook failed for session %r", self.session_id)
+
+    def _now(self) -> float:
+        """Unix time on the shared clock (DynamoDB's, once a response told it)."""
+        if self.time_source == "host" or self._server_time is None:
+            return self._clock()
+        return self._server_time.now(self._clock)
+
+    async def _call(self, metrics: OperationMetrics, method: str, **request: Any) -> Any:
+        client = await self._get_client()
+        if self._server_time is None:
+            self._server_time = ServerClock.of(client)
+        metrics.calls += 1
+        try:
+            try:
+                response = await getattr(client, method)(**request)
+            except (HTTPClientError, BotoConnectionError) as exc:
+                foreign = _loop_error(exc)
+                if foreign is None:
+                    raise
+                raise foreign from exc
+        except RuntimeError as exc:
+            if "loop" not in str(exc).lower():
+                raise
+            raise InvalidArgumentError(
+                f"The DynamoDB client of {describe(self.session_id, self.table_name)} belongs "
+                f"to another event loop ({exc}). Fix: create the client in the loop that "
+                "uses the session, or use DynamoDBSession.from_config, which opens one "
+                "client per loop.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            ) from exc
+        except ClientError as exc:
+            metrics._record(exc.response)  # type: ignore[arg-type]
+            self._server_time.observe(exc.response)
+            raise
+        except (HTTPClientError, BotoConnectionError) as exc:
+            raise _Transport(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise translate(
+                exc,
+                operation=metrics.operation,
+                session_id=self.session_id,
+                table_name=self.table_name,
+            ) from exc
+        metrics._record(response)
+        self._server_time.observe(response)
+        return response
+
+    def _service_error(
+        self,
+        exc: ClientError,
+        operation: str,
+        *,
+        outcome_unknown: bool = False,
+        size: int | None = None,
+    ) -> SessionStoreError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        detail = str(error.get("Message", ""))
+        if code == "ValidationException" and "size" in detail.lower():
+            return SessionTooLargeError(
+                f"DynamoDB refused the item of {describe(self.session_id, self.table_name)} "
+                f"as too large: {detail}. Fix: set max_items, or clear old history.",
+                # The endpoint counted more than DynamoDB's published rule gives;
+                # report the rule's figure, which the caller can act on.
+                size=ITEM_SIZE_LIMIT + 1 if size is None else size,
+                limit=ITEM_SIZE_LIMIT,
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        mapped = error_for_code(
+            code,
+            detail,
+            operation=operation,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+        mapped.outcome_unknown = outcome_unknown
+        return mapped
+
+    def _unavailable(
+        self, exc: BaseException, *, outcome_unknown: bool
+    ) -> DynamoDBUnavailableError:
+        unknown = (
+            " The last write may or may not have been applied: read the session "
+            "before writing again."
+            if outcome_unknown
+            else ""
+        )
+        return DynamoDBUnavailableError(
+            f"DynamoDB did not answer for {describe(self.session_id, self.table_name)} "
+            f"after the client's retries: {exc}.{unknown} Fix: check the endpoint, "
+            "network and the client's timeouts.",
+            outcome_unknown=outcome_unknown,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    def _unknown_outcome(self, exc: BaseException) -> DynamoDBUnavailableError:
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            return DynamoDBUnavailableError(
+                f"DynamoDB answered {error.get('Code', 'a server error')} to a write of "
+                f"{describe(self.session_id, self.table_name)}, and reading the session did "
+                "not show whether the write landed. Fix: read the session before writing "
+                "again.",
+                outcome_unknown=True,
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        return self._unavailable(exc, outcome_unknown=True)
+
+    def _forgotten(self, metrics: OperationMetrics) -> WriteOutcomeUnknownError:
+        return WriteOutcomeUnknownError(
+            f"{metrics.operation} on {describe(self.session_id, self.table_name)}: the "
+            f"answer to a write was lost and {RECENT_WRITES_KEPT} or more other writes "
+            "landed before the client resent it, so whether it was applied can no longer "
+            "be told. Fix: read the session before writing again; fewer concurrent "
+            "writers on one session, or a shorter client retry backoff, make this rarer.",
+            outcome_unknown=True,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _get_raw(
+        self, metrics: OperationMetrics, *, outcome_unknown: bool = False, consistent: bool = False
+    ) -> dict[str, Any] | None:
+        try:
+            response = await self._call(
+                metrics,
+                "get_item",
+                TableName=self.table_name,
+                Key=encode_key(self.session_id),
+                ConsistentRead=self.consistent_read or consistent,
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except ClientError as exc:
+            raise self._service_error(
+                exc, metrics.operation, outcome_unknown=outcome_unknown
+            ) from exc
+        except _Transport as exc:
+            raise self._unavailable(exc, outcome_unknown=outcome_unknown) from exc
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    async def _read(
+        self,
+        metrics: OperationMetrics,
+        *,
+        outcome_unknown: bool = False,
+        keep_items: bool = False,
+        consistent: bool = False,
+    ) -> StoredItem | None:
+        raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown, consistent=consistent)
+        state = (
+            None
+            if raw is None
+            else decode_item(raw, table_name=self.table_name, keep_items=keep_items)
+        )
+        self._remember(state)
+        return state
+
+    async def _history(
+        self, metrics: OperationMetrics, state: StoredItem | None, limit: int | None
+    ) -> list[ConversationItem]:
+        """The newest `limit` items (all with None) of a state, reading its pages."""
+        for _ in range(_PAGE_READ_TRIES):
+            if state is None or state.is_expired(self._now()):
+                return []
+            head = state.items()
+            if limit is not None and len(head) >= limit:
+                return head[-limit:]
+            needed: list[PageRef] = []
+            want = None if limit is None else limit - len(head)
+            for ref in reversed(state.page_refs):
+                if want is not None and want <= 0:
+                    break
+                needed.append(ref)
+                if want is not None:
+                    want -= ref.length
+            loaded: dict[str, list[ConversationItem]] = {}
+            missing = await self._load_pages(metrics, needed, loaded)
+            if not missing:
+                items = [i for ref in reversed(needed) for i in _page_view(ref, loaded)]
+                items.extend(head)
+                return items if limit is None else items[-limit:]
+            # Pages are deleted only after a head that no longer lists them is
+            # committed: this head is stale. Read it again, consistently.
+            seen = state.updated_at
+            state = await self._read(metrics, keep_items=True, consistent=True)
+            if state is not None and state.updated_at == seen:
+                raise self._missing_pages(missing)
+        raise self._missing_pages(missing)
+
+    def _missing_pages(self, missing: set[str]) -> CorruptSessionError:
+        return CorruptSessionError(
+            f"Stored {describe(self.session_id, self.table_name)} is corrupt: its head "
+            f"lists page(s) {sorted(missing)} that do not exist. Fix: export what is left "
+            "with `openai-agents-session sessions export`, then clear the session.",
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _mutate(self, metrics: OperationMetrics, operation: Operation) -> Any:
+        """Run an operation to a landed write (or a typed error): plan, attempt, outcome."""
+        run = _Run(operation)
+        run.loaded.update(self._page_cache)
+        try:
+            while True:
+                plan = await self._plan(metrics, run)
+                if plan is None:
+                    continue
+                if metrics.attempts >= self.retry.max_attempts or (
+                    metrics.attempts and metrics.elapsed >= self.retry.max_elapsed
+                ):
+                    raise self._lost_the_race(metrics)
+                metrics.attempts += 1
+                await self._prepare(metrics, plan)
+                outcome = await self._commit(metrics, plan)
+                if outcome is None:
+                    return await self._written(metrics, run, plan)
+                await self._after(metrics, run, plan, outcome)
+        except _Settled as settled:
+            return settled.result
+
+    async def _recognise(
+        self, metrics: OperationMetrics, run: _Run, state: StoredItem | None
+    ) -> None:
+        """Raise `_Settled` if `state` holds one of the writes that may have landed."""
+        if state is None:
+            return
+        for plan in run.maybe_applied:
+            if state.applied(plan.version):
+                await self._release(metrics, plan.released, strict=run.operation.tombstones)
+                raise _Settled(plan.result)
+        # Versions only grow along an item's history and recent_writes keeps the
+        # newest ones, so it covers every write since its oldest entry. A write
+        # older than that may have landed and been pushed out.
+        oldest = min(state.recent_writes, default=state.updated_at)
+        if any(plan.version < oldest for plan in run.maybe_applied):
+            raise self._forgotten(metrics)
+
+    async def _resolve(self, metrics: OperationMetrics, run: _Run) -> StoredItem | None:
+        """Read the item, consistently, and settle if a write that may have landed did."""
+        state = await self._read(metrics, outcome_unknown=bool(run.maybe_applied))
+        run.fresh = True
+        await self._recognise(metrics, run, state)
+        return state
+
+    async def _plan(self, metrics: OperationMetrics, run: _Run) -> WritePlan | None:
+        """The next attempt's plan; None when the state must be looked at again first."""
+        if not self._known:
+            if run.maybe_applied or run.operation.needs_state or self._clock_unknown():
+                # Unknown state: a pop must see the items; after a broken write,
+                # find out what happened before anything else; a TTL needs the
+                # shared clock, which the read's answer tells.
+                await self._resolve(metrics, run)
+            else:
+                self._remember(None)  # blind create; the condition checks the guess
+        state = self._state
+        now = self._now()
+        expired = state is not None and state.is_expired(now)
+        base = None if expired else state
+        needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
+        if needed and await self._load_pages(metrics, needed, run.loaded):
+            # A listed page is gone: the head changed since it was read.
+            fresh = await self._resolve(metrics, run)
+            if fresh is not None and state is not None and fresh.updated_at == state.updated_at:
+                raise self._missing_pages({r.id for r in needed} - set(run.loaded))
+            return None
+        change = run.operation.apply(base, run.loaded)
+        if isinstance(change, Skip):
+            raise _Settled(change.result)
+        if change is None:
+            if run.fresh:
+                raise _Settled(None)
+            self._forget()  # an empty memory may be stale: confirm with a read
+            return None
+        try:
+            return plan_write(
+                state,
+                change,
+                expired=expired,
+                session_id=self.session_id,
+                table_name=self.table_name,
+                now=now,
+                layout=self._layout,
+                operation=metrics.operation,
+                loaded=run.loaded,
+            )
+        except NeedPages as need:
+            if await self._load_pages(metrics, need.refs, run.loaded):
+                await self._resolve(metrics, run)  # a newer head released it
+            return None
+
+    def _clock_unknown(self) -> bool:
+        return (
+            self.ttl_seconds is not None
+            and self.time_source == "dynamodb"
+            and not (self._server_time is not None and self._server_time.known)
+        )
+
+    async def _written(self, metrics: OperationMetrics, run: _Run, plan: WritePlan) -> Any:
+        metrics.item_size = plan.size
+        metrics.items_written = plan.items_written
+        self._warn_size(plan.size)
+        self._remember(plan.state)
+        # Pages never change: keep the newest one's items for the next seal or pop.
+        refs = plan.state.page_refs if plan.state is not None else ()
+        known = {**run.loaded, **plan.fresh_pages}
+        self._page_cache = {r.id: known[r.id] for r in refs[-1:] if r.id in known}
+        await self._release(metrics, plan.released, strict=run.operation.tombstones)
+        return plan.result
+
+    async def _after(
+        self, metrics: OperationMetrics, run: _Run, plan: WritePlan, outcome: Outcome
+    ) -> None:
+        """Act on an attempt that did not land for sure; return to try again."""
+        if isinstance(outcome, Lost):
+            # Retrying is safe: the condition lets at most one of our copies land,
+            # and the read before the next attempt recognises any copy that did.
+            run.maybe_applied.append(plan)
+            run.broken_writes += 1
+            self._forget()
+            logger.info(
+                "write outcome unknown for session %r (%s); reading to resolve",
+                self.session_id,
+                type(outcome.error).__name__,
+            )
+            if run.broken_writes >= _BROKEN_WRITES_TRIED:
+                await self._resolve(metrics, run)
+                raise self._unknown_outcome(outcome.error) from outcome.error
+            return
+        if outcome.maybe_applied:
+            run.maybe_applied.append(plan)
+        elif plan.page_items:
+            # The write provably did not land: its pages will never be listed.
+            await self._release(metrics, _keys_of(plan.page_items), strict=False)
+        if isinstance(outcome, Failed):
+            if run.maybe_applied:
+                self._forget()
+                await self._resolve(metrics, run)
+            raise self._service_error(
+                outcome.error, metrics.operation, size=plan.size
+            ) from outcome.error
+        metrics.conflicts += 1
+        if outcome.item is not None:
+            self._remember(decode_item(outcome.item, table_name=self.table_name))
+            run.fresh = True
+            await self._recognise(metrics, run, self._state)
+        else:
+            # Absent item, or an endpoint that does not return it (dynalite).
+            await self._resolve(metrics, run)
+        delay = min(
+            self.retry.delay(metrics.conflicts), self.retry.max_elapsed - metrics.elapsed
+        )
+        if delay > 0:
+            # Contention, not a stale memory: back off, and then re-read, because
+            # the state handed back before the sleep is stale by now.
+            await asyncio.sleep(delay)
+            await self._resolve(metrics, run)
+
+    def _lost_the_race(self, metrics: OperationMetrics) -> ConcurrentModificationError:
+        return ConcurrentModificationError(
+            f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
+            f"lost the race {metrics.conflicts} times in {metrics.attempts} "
+            f"conditional writes and {metrics.elapsed:.1f} s. Nothing of it was stored. "
+            "Fix: retry later, reduce concurrent writers on one session, or raise "
+            "RetryPolicy.max_attempts or max_elapsed.",
+            attempts=metrics.attempts,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _clear_corrupt(self, metrics: OperationMetrics) -> None:
+        """Replace an item that does not decode with a tombstone, conditional on it as found."""
+        for _ in range(self.retry.max_attempts):
+            raw = await self._get_raw(metrics, consistent=True)
+            if raw is None:
+                self._remember(None)
+                return
+            try:
+                state = decode_item(raw, table_name=self.table_name)
+            except CorruptSessionError:
+                state = None
+            if state is not None:
+                await self._mutate(metrics, Clear())
+                return
+            plan = plan_write(
+                None,
+                Clear().apply(None, {}),
+                expired=False,
+                session_id=self.session_id,
+                table_name=self.table_name,
+                now=self._now(),
+                layout=self._layout,
+                operation=metrics.operation,
+            )
+            # The version attribute may be missing or mistyped: match it exactly as stored.
+            version = raw.get(SCHEMA.version)
+            condition: dict[str, Any] = {
+                "ExpressionAttributeNames": {"#v": SCHEMA.version},
+                "ConditionExpression": "attribute_not_exists(#v)",
+            }
+            if version is not None:
+                condition["ConditionExpression"] = "#v = :v"
+                condition["ExpressionAttributeValues"] = {":v": version}
+            metrics.attempts += 1
+            outcome = await self._commit(metrics, replace(plan, condition=condition))
+            if outcome is None:
+                self._remember(plan.state)
+                logger.warning(
+                    "cleared corrupt session %r in table %r; any pages it listed are left "
+                    "for `sessions gc`",
+                    self.session_id,
+                    self.table_name,
+                )
+                return
+            if isinstance(outcome, Failed):
+                raise self._service_error(outcome.error, metrics.operation) from outcome.error
+            if isinstance(outcome, Lost):
+                self._forget()
+        raise ConcurrentModificationError(
+            f"{metrics.operation} on {describe(self.session_id, self.table_name)} could not "
+            f"replace the corrupt item in {self.retry.max_attempts} conditional writes. Fix: "
+            "retry later.",
+            attempts=metrics.attempts,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _commit(self, metrics: OperationMetrics, plan: WritePlan) -> Outcome | None:
+        """Send the head's conditional PutItem; None when it landed."""
+        try:
+            await self._call(
+                metrics,
+                "put_item",
+                TableName=self.table_name,
+                Item=plan.item,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnConsumedCapacity="TOTAL",
+                **plan.condition,
+            )
+        except _Transport as exc:
+            return Lost(exc)
+        except ClientError as exc:
+            return classify(exc)
+        return None
+
+    # ------------------------------------------------------------------ pages
+
+    async def _prepare(self, metrics: OperationMetrics, plan: WritePlan) -> None:
+        """Write a plan's new pages and move page TTLs: everything before the commit."""
+        jobs: list[Awaitable[None]] = []
+        if plan.page_items:
+            requests = [{"PutRequest": {"Item": item}} for item in plan.page_items]
+            jobs.append(self._batch_write(metrics, requests))
+        if plan.restamp is not None:
+            jobs.extend(self._restamp(metrics, key, plan.restamp.ttl) for key in plan.restamp.keys)
+        await _all(jobs)
+
+    async def _restamp(self, metrics: OperationMetrics, key: str, ttl: int | None) -> None:
+        # TTLs only ever move later (or go), so concurrent re-stamps cannot
+        # shorten a page's life. A failed condition means the page is already
+        # stamped later, or gone because the head changed, and then our commit
+        # fails its own condition.
+        names = {"#k": SCHEMA.partition_key, "#t": SCHEMA.ttl}
+        if ttl is None:
+            update: dict[str, Any] = {
+                "UpdateExpression": "REMOVE #t",
+                "ConditionExpression": "attribute_exists(#k)",
+            }
+        else:
+            update = {
+                "UpdateExpression": "SET #t = :t",
+                "ConditionExpression": "attribute_exists(#k) AND #t < :t",
+                "ExpressionAttributeValues": {":t": {"N": str(ttl)}},
+            }
+        try:
+            await self._call(
+                metrics,
+                "update_item",
+                TableName=self.table_name,
+                Key=encode_key(key),
+                ExpressionAttributeNames=names,
+                ReturnConsumedCapacity="TOTAL",
+                **update,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise self._service_error(exc, metrics.operation) from exc
+        except _Transport as exc:
+            raise self._unavailable(exc, outcome_unknown=False) from exc
+
+    async def _release(self, metrics: OperationMetrics, keys: list[str], *, strict: bool) -> None:
+        """Delete pages no head lists any more (after the commit that dropped them)."""
+        if not keys:
+            return
+        requests = [{"DeleteRequest": {"Key": encode_key(key)}} for key in keys]
+        try:
+            await self._batch_write(metrics, requests)
+        except SessionStoreError as exc:
+            if strict:
+                raise DynamoDBError(
+                    f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
+                    f"took effect, but {len(keys)} page item(s) could not be deleted: "
+                    f"{exc}. Fix: run `openai-agents-session sessions gc --table "
+                    f"{self.table_name}`, which removes unreferenced pages.",
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                ) from exc
+            logger.warning(
+                "%d unreferenced page item(s) of session %r in table %r were left for gc: %s",
+                len(keys),
+                self.session_id,
+                self.table_name,
+                type(exc).__name__,
+            )
+
+    async def _batch_write(self, metrics: OperationMetrics, requests: list[Any]) -> None:
+        chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
+        await _all([self._batch_write_chunk(metrics, chunk) for chunk in chunks])
+
+    async def _batch_write_chunk(self, metrics: OperationMetrics, requests: list[Any]) -> None:
+        pending: dict[str, Any] = {self.table_name: requests}
+        for attempt in range(_UNPROCESSED_TRIES):
+            try:
+                response = await self._call(
+                    metrics,
+                    "batch_write_item",
+                    RequestItems=pending,
+                    ReturnConsumedCapacity="TOTAL",
+                )
+            except ClientError as exc:
+                raise self._service_error(exc, metrics.operation) from exc
+            except _Transport as exc:
+                raise self._unavailable(exc, outcome_unknown=False) from exc
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            await asyncio.sleep(self.retry.delay(attempt + 2))
+        raise self._unprocessed("BatchWriteItem")
+
+    async def _load_pages(
+        self,
+        metrics: OperationMetrics,
+        refs: list[PageRef],
+        loaded: dict[str, list[ConversationItem]],
+    ) -> set[str]:
+        """Read and decode pages into `loaded`; return the ids of pages not found."""
+        if not refs:
+            return set()
+        keys = [key for ref in refs for key in part_keys(self.session_id, ref)]
+        chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
+        found: dict[str, Any] = {}
+        for part in await _all([self._batch_get_chunk(metrics, c) for c in chunks]):
+            found.update(part)
+        missing: set[str] = set()
+        for ref in refs:
+            parts = [found[k] for k in part_keys(self.session_id, ref) if k in found]
+            if len(parts) < ref.parts:
+                missing.add(ref.id)
+                continue
+            loaded[ref.id] = decode_page(
+                ref, parts, session_id=self.session_id, table_name=self.table_name
+            )
+        return missing
+
+    async def _batch_get_chunk(self, metrics: OperationMetrics, keys: list[str]) -> dict[str, Any]:
+        pending: dict[str, Any] = {
+            self.table_name: {"Keys": [encode_key(k) for k in keys], "ConsistentRead": True}
+        }
+        found: dict[str, Any] = {}
+        for attempt in range(_UNPROCESSED_TRIES):
+            try:
+                response = await self._call(
+                    metrics,
+                    "batch_get_item",
+                    RequestItems=pending,
+                    ReturnConsumedCapacity="TOTAL",
+                )
+            except ClientError as exc:
+                raise self._service_error(exc, metrics.operation) from exc
+            except _Transport as exc:
+                raise self._unavailable(exc, outcome_unknown=False) from exc
+            for raw in response.get("Responses", {}).get(self.table_name, []):
+                found[str(raw[SCHEMA.partition_key]["S"])] = raw
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+            await asyncio.sleep(self.retry.delay(attempt + 2))
+        raise self._unprocessed("BatchGetItem")
+
+    def _unprocessed(self, operation: str) -> ThrottledError:
+        return ThrottledError(
+            f"{operation} for {describe(self.session_id, self.table_name)} left requests "
+            f"unprocessed {_UNPROCESSED_TRIES} times. Fix: raise the table's capacity or "
+            "retry later.",
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    def _warn_size(self, size: int) -> None:
+        # After the write landed: a try that lost a conflict stored nothing.
+        if size >= self.size_warning_ratio * ITEM_SIZE_LIMIT:
+            logger.warning(
+                "session %r in table %r is %d bytes, %.0f%% of DynamoDB's 400 KB item limit",
+                self.session_id,
+                self.table_name,
+                size,
+                100 * size / ITEM_SIZE_LIMIT,
+                extra={"session_id": self.session_id, "item_size": size},
+            )
