@@ -117,3 +117,39 @@ async def test_ping(endpoint: str, make_client: Any, table: str) -> None:
     )
     assert not await DynamoDBSession(sid(), dead, table).ping()
     assert not await DynamoDBSession(sid(), await make_client(), "no-such-table").ping()
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["sessions", "list"],
+        ["sessions", "show", "x"],
+        ["sessions", "export", "--all"],
+        ["migrate", "status"],
+        ["migrate", "plan"],
+        ["migrate", "check", "--live"],
+    ],
+)
+def test_admin_verbs_import_neither_the_sdk_nor_moto(endpoint: str, verb: list[str]) -> None:
+    table = create_table_blocking(endpoint)
+    options = ["--table", table, "--endpoint-url", endpoint, "--region", "us-east-1"]
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from openai_agents_session.cli import app
+        try:
+            app({[*verb, *options]!r}, standalone_mode=False)
+        except SystemExit:
+            pass
+        print(sorted(m for m in ("agents", "moto") if m in sys.modules))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]", (result.stdout, result.stderr)
