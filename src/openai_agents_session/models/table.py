@@ -15,7 +15,7 @@ from pynamodb.attributes import Attribute, BinaryAttribute, UnicodeAttribute
 from pynamodb.constants import NUMBER, NUMBER_SET
 from pynamodb.models import Model
 
-from .schema import PAGE_SCHEMA, SCHEMA, DynamoAttribute
+from .schema import PAGE_SCHEMA, SCHEMA, DynamoAttribute, SessionRecord
 
 __all__ = [
     "ExactNumberAttribute",
@@ -23,6 +23,7 @@ __all__ = [
     "create_table_request",
     "page_model",
     "session_model",
+    "to_record",
     "ttl_specification",
 ]
 
@@ -129,6 +130,25 @@ def page_model(
     """
     required = tuple(n for n in PAGE_SCHEMA.attributes if n != PAGE_SCHEMA.ttl)
     return _model("PageModel", PAGE_SCHEMA.attributes, required, table_name, host, region)
+
+
+def to_record(instance: Model) -> SessionRecord:
+    """The validated `SessionRecord` of a `session_model` instance (a head item).
+
+    For a paged session its `conversation_data` is the head's newest items and
+    `pages` indexes the rest; read the whole history with `DynamoDBSession`.
+
+    Raises:
+        CorruptSessionError: The item does not follow the schema.
+    """
+    from .codec import decode_record
+
+    return decode_record(instance.serialize() | _key_of(instance), table_name=None)
+
+
+def _key_of(instance: Model) -> dict[str, Any]:
+    # serialize() leaves out nothing of a loaded item; the key is added for safety.
+    return {SCHEMA.partition_key: {"S": getattr(instance, SCHEMA.partition_key)}}
 
 
 # The requests are derived from the same metadata; kept here for the old import path.
