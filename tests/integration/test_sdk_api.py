@@ -153,3 +153,20 @@ def test_admin_verbs_import_neither_the_sdk_nor_moto(endpoint: str, verb: list[s
         env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
     )
     assert result.stdout.strip().splitlines()[-1] == "[]", (result.stdout, result.stderr)
+
+
+async def test_from_config_takes_credentials_from_a_boto_session(endpoint: str, table: str) -> None:
+    import aioboto3
+
+    for boto in (
+        aioboto3.Session(
+            aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+        ),
+        get_session(),  # an aiobotocore (botocore-style) session
+    ):
+        session_id = sid()
+        async with DynamoDBSession.from_config(
+            session_id, table, endpoint_url=endpoint, boto_session=boto, max_items=1
+        ) as session:
+            await session.add_items([message("a"), message("b")])
+            assert await session.get_items() == [message("b")]
