@@ -1,18 +1,7 @@
-"""`DynamoDBSession`: the SDK's Session protocol over one DynamoDB item per session.
+"""`DynamoDBSession`: the SDK's Session protocol over DynamoDB, with optimistic locking.
 
-Every mutation is a single conditional write on the version (`updated_at`) the
-session object last saw, so concurrent writers never lose or duplicate an item.
-The object remembers the state it last read or wrote; in steady state an append
-or a pop is one `PutItem`, validated by its own condition. When the condition
-fails, DynamoDB hands back the current item (``ReturnValuesOnConditionCheckFailure``)
-and the change is re-applied on top of it, with bounded, jittered retries.
-
-Each write carries a version unique to it, and the item remembers the last few
-(`recent_writes`). A write whose response was lost (aiobotocore then resends it,
-and the resent copy fails its condition) is therefore recognised as already
-applied instead of being applied twice.
-
-The engine is `SessionStore` (``store.py``), which does not import the SDK; this
+How writes stay exact (conditional writes, `recent_writes`, pages) is told in
+``store.py``. The engine is `SessionStore` (``store.py``), which does not import the SDK; this
 class adds what does: the ``SessionABC`` base, ``SessionSettings`` and the SDK's
 compaction hooks.
 """
@@ -151,4 +140,3 @@ class DynamoDBSession(SessionStore, SessionABC):
             "replace_items", lambda m: self._mutate(m, operation), settle=True
         )
         return replaced
-

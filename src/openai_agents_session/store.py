@@ -1307,9 +1307,7 @@ class SessionStore:
         else:
             # Absent item, or an endpoint that does not return it (dynalite).
             await self._resolve(metrics, run)
-        delay = min(
-            self.retry.delay(metrics.conflicts), self.retry.max_elapsed - metrics.elapsed
-        )
+        delay = min(self.retry.delay(metrics.conflicts), self.retry.max_elapsed - metrics.elapsed)
         if delay > 0:
             # Contention, not a stale memory: back off, and then re-read, because
             # the state handed back before the sleep is stale by now.
@@ -1478,24 +1476,35 @@ class SessionStore:
         await _all([self._batch_write_chunk(metrics, chunk) for chunk in chunks])
 
     async def _batch_write_chunk(self, metrics: OperationMetrics, requests: list[Any]) -> None:
-        pending: dict[str, Any] = {self.table_name: requests}
+        await self._batched(
+            metrics, "batch_write_item", {self.table_name: requests}, "UnprocessedItems"
+        )
+
+    async def _batched(
+        self,
+        metrics: OperationMetrics,
+        method: str,
+        pending: dict[str, Any],
+        leftover: str,
+        collect: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Send a batch request until DynamoDB has processed all of it (bounded, with backoff)."""
         for attempt in range(_UNPROCESSED_TRIES):
             try:
                 response = await self._call(
-                    metrics,
-                    "batch_write_item",
-                    RequestItems=pending,
-                    ReturnConsumedCapacity="TOTAL",
+                    metrics, method, RequestItems=pending, ReturnConsumedCapacity="TOTAL"
                 )
             except ClientError as exc:
                 raise self._service_error(exc, metrics.operation) from exc
             except _Transport as exc:
                 raise self._unavailable(exc, outcome_unknown=False) from exc
-            pending = response.get("UnprocessedItems") or {}
+            if collect is not None:
+                collect(response)
+            pending = response.get(leftover) or {}
             if not pending:
                 return
             await asyncio.sleep(self.retry.delay(attempt + 2))
-        raise self._unprocessed("BatchWriteItem")
+        raise self._unprocessed(method)
 
     async def _load_pages(
         self,
@@ -1523,29 +1532,17 @@ class SessionStore:
         return missing
 
     async def _batch_get_chunk(self, metrics: OperationMetrics, keys: list[str]) -> dict[str, Any]:
-        pending: dict[str, Any] = {
-            self.table_name: {"Keys": [encode_key(k) for k in keys], "ConsistentRead": True}
-        }
         found: dict[str, Any] = {}
-        for attempt in range(_UNPROCESSED_TRIES):
-            try:
-                response = await self._call(
-                    metrics,
-                    "batch_get_item",
-                    RequestItems=pending,
-                    ReturnConsumedCapacity="TOTAL",
-                )
-            except ClientError as exc:
-                raise self._service_error(exc, metrics.operation) from exc
-            except _Transport as exc:
-                raise self._unavailable(exc, outcome_unknown=False) from exc
+
+        def collect(response: dict[str, Any]) -> None:
             for raw in response.get("Responses", {}).get(self.table_name, []):
                 found[str(raw[SCHEMA.partition_key]["S"])] = raw
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                return found
-            await asyncio.sleep(self.retry.delay(attempt + 2))
-        raise self._unprocessed("BatchGetItem")
+
+        request = {"Keys": [encode_key(k) for k in keys], "ConsistentRead": True}
+        await self._batched(
+            metrics, "batch_get_item", {self.table_name: request}, "UnprocessedKeys", collect
+        )
+        return found
 
     def _unprocessed(self, operation: str) -> ThrottledError:
         return ThrottledError(
