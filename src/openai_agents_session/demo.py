@@ -5,6 +5,9 @@ the DynamoDB calls each turn costs (through botocore's ``before-call`` event on
 the client), reads the stored history back with a second session object after
 every turn, and reports all of it as data. ``openai-agents-session demo`` only
 formats the report.
+
+Without an API key the agent runs on `scripted_demo_model`: the SDK's
+`agents.testing.ScriptedModel`, scripted for the demo's fixed turns.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agents import Agent, Runner, function_tool
+from agents.items import TResponseOutputItem
 from agents.models.interface import Model
+from agents.testing import (
+    ModelCall,
+    ModelStep,
+    ScriptedModel,
+    assistant_message,
+    function_call,
+)
 
 from .errors import InvalidArgumentError
 from .session import DynamoDBSession, OperationMetrics
@@ -24,7 +35,14 @@ from .session import DynamoDBSession, OperationMetrics
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = ["DEMO_PROMPTS", "DemoReport", "DemoTurn", "get_weather", "run_demo"]
+__all__ = [
+    "DEMO_PROMPTS",
+    "DemoReport",
+    "DemoTurn",
+    "get_weather",
+    "run_demo",
+    "scripted_demo_model",
+]
 
 DEMO_PROMPTS: tuple[str, ...] = (
     "What's the weather in Paris?",
@@ -45,6 +63,73 @@ def get_weather(city: str) -> str:
     """
     forecast = _FORECASTS[sum(map(ord, city.strip().lower())) % len(_FORECASTS)]
     return f"{forecast} in {city.strip()}"
+
+
+def _kind(item: Any) -> str:
+    kind = item.get("type") if isinstance(item, dict) else None
+    if kind in (None, "message"):
+        role = item.get("role") if isinstance(item, dict) else None
+        return f"message:{role or 'unknown'}"
+    return str(kind)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [part.get("text") for part in content if isinstance(part, dict)]
+        return " ".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def _items(call: ModelCall) -> list[Any]:
+    return call.input if isinstance(call.input, list) else [{"role": "user", "content": call.input}]
+
+
+def _quote_tool_output(call: ModelCall) -> list[TResponseOutputItem]:
+    # The answer after the tool call: quote what the tool returned to the model.
+    outputs = [i for i in _items(call) if _kind(i) == "function_call_output"]
+    output = outputs[-1].get("output") if outputs else None
+    text = output if isinstance(output, str) else _text(output)
+    return [assistant_message(f"According to get_weather: {text}", item_id="msg_demo_weather")]
+
+
+def _describe_history(call: ModelCall) -> list[TResponseOutputItem]:
+    # An answer computed from the input the model received: the history the session loaded.
+    items = _items(call)
+    kinds = [_kind(i) for i in items]
+    first = next((_text(i.get("content")) for i in items if _kind(i) == "message:user"), "")
+    noun = "item" if len(items) == 1 else "items"
+    text = (
+        f"I have seen {len(items)} {noun} in this conversation: "
+        f"{kinds.count('message:user')} from you, {kinds.count('message:assistant')} from me, "
+        f"{kinds.count('function_call')} tool call(s) and "
+        f"{kinds.count('function_call_output')} tool output(s). "
+        f"Your first message was: {first!r}."
+    )
+    return [assistant_message(text, item_id=f"msg_demo_{len(items)}")]
+
+
+def scripted_demo_model() -> ScriptedModel:
+    """The offline model of the demo: the SDK's `ScriptedModel`, scripted for `DEMO_PROMPTS`.
+
+    One step per model call the three turns make: turn 1 calls ``get_weather`` for
+    Paris, then quotes the tool's output; turns 2 and 3 each answer with a description
+    of the input the model received (items by kind, the first user message), so the
+    answers show the history the session loaded from DynamoDB. It is not a language
+    model: a model call past its four steps raises `agents.testing.UnexpectedModelCall`.
+
+    Returns:
+        A new model with four unconsumed steps.
+    """
+    return ScriptedModel(
+        [
+            [function_call("get_weather", {"city": "Paris"}, call_id="call_weather")],
+            ModelStep.respond(_quote_tool_output),
+            ModelStep.respond(_describe_history),
+            ModelStep.respond(_describe_history),
+        ]
+    )
 
 
 @dataclass
@@ -116,7 +201,8 @@ async def run_demo(
         client: An aiobotocore DynamoDB client; its calls are counted.
         table_name: An existing session table.
         session_id: The conversation's id; it must not hold items yet.
-        model: The agent's model; None for the SDK's default (needs OPENAI_API_KEY).
+        model: The agent's model: `scripted_demo_model()` offline, None for the SDK's
+            default (needs OPENAI_API_KEY).
         prompts: The user's messages, one per turn.
         on_turn: Called after each turn, e.g. to print it at once.
 

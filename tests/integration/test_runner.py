@@ -1,5 +1,8 @@
 """The SDK's real `Runner` over `DynamoDBSession`, with a function tool, against moto.
 
+The model is the SDK's `agents.testing.ScriptedModel`: each test scripts the model
+calls its turns make, and checks the input each call received (`model.calls`).
+
 Turn costs measured here (moto, one session object):
 - turn 1, with a tool call: 1 GetItem + 3 PutItem = 4 calls, because the Runner
   saves three times (the user input, the tool call with its output, the answer);
@@ -13,9 +16,9 @@ import uuid
 from typing import Any
 
 from agents import Agent, Runner, function_tool
+from agents.testing import ScriptedModel, assistant_message, function_call
 
 from openai_agents_session import DynamoDBSession, OperationMetrics
-from openai_agents_session.scripted_model import ScriptedModel
 from tests.conftest import ClientFactory, count_calls
 
 WEATHER = "Sunny and 21 °C"
@@ -31,13 +34,26 @@ def get_weather(city: str) -> str:
     return f"{WEATHER} in {city}"
 
 
-def weather_agent() -> Agent[Any]:
+def weather_agent(model: ScriptedModel) -> Agent[Any]:
     return Agent(
         name="Weather assistant",
         instructions="Answer briefly.",
         tools=[get_weather],
-        model=ScriptedModel(),
+        model=model,
     )
+
+
+def weather_steps(city: str) -> list[Any]:
+    """A turn with a tool call: two model calls, the call, then the answer."""
+    return [
+        [function_call("get_weather", f'{{"city": "{city}"}}', call_id=f"call_{city}")],
+        [assistant_message(f"According to get_weather: {WEATHER} in {city}", item_id="msg_w")],
+    ]
+
+
+def answer(text: str, item_id: str) -> list[Any]:
+    """A plain turn: one model call, one message."""
+    return [assistant_message(text, item_id=item_id)]
 
 
 def kinds(items: list[Any]) -> list[str]:
@@ -47,7 +63,8 @@ def kinds(items: list[Any]) -> list[str]:
 async def test_two_turns_with_a_tool_call_persist_and_read_back(
     client: Any, table: str, make_client: ClientFactory
 ) -> None:
-    agent = weather_agent()
+    model = ScriptedModel([*weather_steps("Lisbon"), answer("I remember it all.", "msg_r")])
+    agent = weather_agent(model)
     operations: list[OperationMetrics] = []
     session = DynamoDBSession(
         f"runner-{uuid.uuid4().hex[:8]}", client, table, on_operation=operations.append
@@ -73,14 +90,20 @@ async def test_two_turns_with_a_tool_call_persist_and_read_back(
     assert call["arguments"] == '{"city": "Lisbon"}'
     assert output["call_id"] == call["call_id"]
     assert output["output"] == f"{WEATHER} in Lisbon"
+    # The second model call of the turn got the tool's output.
+    assert model.calls[1].input[-1]["output"] == f"{WEATHER} in Lisbon"
 
     calls.clear()
     second = await Runner.run(agent, "How much do you remember?", session=session)
 
+    assert second.final_output == "I remember it all."
     # The model got the four stored items plus the new message: the history was loaded.
-    assert second.final_output.startswith("I have seen 5 items in this conversation")
-    assert "1 tool call(s) and 1 tool output(s)" in second.final_output
-    assert "What's the weather in Lisbon?" in second.final_output
+    assert model.last_call is not None
+    assert model.last_call.input == [
+        *after_first,
+        {"role": "user", "content": "How much do you remember?"},
+    ]
+    model.assert_complete()
     assert dict(calls) == {"GetItem": 1, "PutItem": 2}
     assert calls.total() <= 3
 
@@ -97,7 +120,10 @@ async def test_two_turns_with_a_tool_call_persist_and_read_back(
 async def test_steady_state_turn_costs_three_calls_even_with_a_new_session_object(
     client: Any, table: str
 ) -> None:
-    agent = weather_agent()
+    model = ScriptedModel(
+        [*weather_steps("Oslo"), answer("First.", "msg_1"), answer("Second.", "msg_2")]
+    )
+    agent = weather_agent(model)
     session_id = f"runner-{uuid.uuid4().hex[:8]}"
     await Runner.run(agent, "Weather in Oslo?", session=DynamoDBSession(session_id, client, table))
     calls = count_calls(client)
@@ -107,12 +133,18 @@ async def test_steady_state_turn_costs_three_calls_even_with_a_new_session_objec
         fresh = DynamoDBSession(session_id, client, table)
         result = await Runner.run(agent, f"Turn {turn}?", session=fresh)
         assert dict(calls) == {"GetItem": 1, "PutItem": 2}, turn
-        assert result.final_output.startswith(f"I have seen {5 + 2 * turn} items")
+        assert result.final_output == ("First.", "Second.")[turn]
+        # The model got the whole stored history plus the new message.
+        assert model.last_call is not None
+        assert len(model.last_call.input) == 5 + 2 * turn, turn
+        assert model.last_call.input[0] == {"role": "user", "content": "Weather in Oslo?"}
+    model.assert_complete()
     assert len(await DynamoDBSession(session_id, client, table).get_items()) == 8
 
 
 async def test_streamed_run_uses_the_same_session_history(client: Any, table: str) -> None:
-    agent = weather_agent()
+    model = ScriptedModel(weather_steps("Rome"))
+    agent = weather_agent(model)
     session = DynamoDBSession(f"runner-{uuid.uuid4().hex[:8]}", client, table)
     streamed = Runner.run_streamed(agent, "Weather in Rome?", session=session)
     deltas = [
@@ -122,5 +154,8 @@ async def test_streamed_run_uses_the_same_session_history(client: Any, table: st
     ]
     assert streamed.final_output == f"According to get_weather: {WEATHER} in Rome"
     assert deltas == [streamed.final_output]
+    assert [call.streamed for call in model.calls] == [True, True]
+    model.assert_complete()
     stored = await DynamoDBSession(session.session_id, client, table).get_items()
     assert kinds(stored) == ["message:user", "function_call", "function_call_output", "message"]
+    assert stored[2]["output"] == f"{WEATHER} in Rome"

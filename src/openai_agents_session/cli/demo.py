@@ -2,8 +2,9 @@
 
 Starts the embedded local DynamoDB (unless given an endpoint), prepares the
 table, runs `openai_agents_session.demo.run_demo` and prints what each turn
-stored and cost. Without ``OPENAI_API_KEY`` the agent runs on `ScriptedModel`,
-and the output says so.
+stored and cost. Without ``OPENAI_API_KEY`` the agent runs on the SDK's
+`agents.testing.ScriptedModel`, scripted for the demo's turns
+(`openai_agents_session.demo.scripted_demo_model`), and the output says so.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ __all__ = ["register"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _SCRIPTED_NOTICE = (
-    "No OPENAI_API_KEY: using the scripted model (ScriptedModel), a fixed offline "
-    "script, not a language model. Set OPENAI_API_KEY to talk to a real model."
+    "No OPENAI_API_KEY: using the scripted model (the SDK's agents.testing.ScriptedModel), "
+    "a fixed offline script of the demo's answers, not a language model. Set "
+    "OPENAI_API_KEY to talk to a real model."
 )
 
 
@@ -74,7 +76,7 @@ async def _client(endpoint: str) -> AsyncIterator[DynamoDBClient]:
 
 def _model_line(setup: _Setup) -> Text:
     if setup.scripted:
-        return Text("ScriptedModel (offline, scripted)", style="bold yellow")
+        return Text("agents.testing.ScriptedModel (offline, scripted)", style="bold yellow")
     return Text("the SDK's default model (OPENAI_API_KEY is set)", style="bold green")
 
 
@@ -214,8 +216,7 @@ def demo(
     """
     import agents
 
-    from ..demo import run_demo
-    from ..scripted_model import ScriptedModel
+    from ..demo import run_demo, scripted_demo_model
 
     use_scripted = scripted or not os.environ.get("OPENAI_API_KEY")
     if use_scripted:
@@ -247,7 +248,7 @@ def demo(
                     client,
                     table,
                     sid,
-                    model=ScriptedModel() if use_scripted else None,
+                    model=scripted_demo_model() if use_scripted else None,
                     on_turn=None if as_json else _print_turn,
                 )
             except SessionStoreError:
