@@ -2,22 +2,24 @@
 
 Every error the library raises on purpose derives from `SessionStoreError`, so
 ``except SessionStoreError`` catches all of them and nothing from botocore leaks
-through::
+through:
 
-    SessionStoreError
-    ├── InvalidArgumentError          an argument is out of range (also ValueError)
-    ├── InvalidSessionIdError         empty, too long or reserved session id (also ValueError)
-    ├── InvalidItemError              an item is not a JSON object of JSON values (also ValueError)
-    ├── SessionTooLargeError          the item would pass DynamoDB's 400 KB limit
-    ├── CorruptSessionError           the stored item is not what the schema says
-    ├── SessionClosedError            the session object was closed
-    ├── ConcurrentModificationError   optimistic-locking retries exhausted
-    └── DynamoDBError                 the service said no, mapped from its wire code
-        ├── TableNotFoundError
-        ├── AccessDeniedError
-        ├── ThrottledError
-        └── DynamoDBUnavailableError  endpoint unreachable or timing out past retries
-            └── WriteOutcomeUnknownError  a lost answer whose evidence was overwritten
+```text
+SessionStoreError
+├── InvalidArgumentError          an argument is out of range (also ValueError)
+├── InvalidSessionIdError         empty, too long or reserved session id (also ValueError)
+├── InvalidItemError              an item is not a JSON object of JSON values (also ValueError)
+├── SessionTooLargeError          the history would pass max_session_bytes
+├── CorruptSessionError           the stored item is not what the schema says
+├── SessionClosedError            the session object was closed
+├── ConcurrentModificationError   optimistic-locking retries exhausted
+└── DynamoDBError                 the service said no, mapped from its wire code
+    ├── TableNotFoundError
+    ├── AccessDeniedError
+    ├── ThrottledError
+    └── DynamoDBUnavailableError  endpoint unreachable or timing out past retries
+        └── WriteOutcomeUnknownError  whether a write landed cannot be told
+```
 
 The migration errors (``MigrationError`` and its subclasses: lock busy, lease
 lost, dirty ledger, drift, revision graph) derive from `SessionStoreError` too and
@@ -96,11 +98,15 @@ class InvalidItemError(SessionStoreError, ValueError):
 
 
 class SessionTooLargeError(SessionStoreError):
-    """The session item would exceed DynamoDB's item size limit; nothing was written.
+    """The session would pass a size limit; nothing was written.
+
+    The history would pass ``max_session_bytes`` (64 MiB by default), its page
+    index would fill half of ``page_threshold``, or an endpoint refused an item
+    as larger than DynamoDB's 409,600 bytes. The message names which.
 
     Attributes:
-        size: Size in bytes the item would have had, by DynamoDB's rule.
-        limit: The limit in bytes (409,600).
+        size: Size in bytes it would have had.
+        limit: The limit in bytes that it would have passed.
     """
 
     def __init__(
@@ -184,11 +190,13 @@ class DynamoDBUnavailableError(DynamoDBError):
 
 
 class WriteOutcomeUnknownError(DynamoDBUnavailableError):
-    """The answer to a write was lost, and so many other writes landed before the
-    client resent it that the item no longer shows whether it was applied.
+    """Whether a write landed can no longer be told.
 
-    The session refuses to guess (re-applying could duplicate): read the session
-    before writing again. `outcome_unknown` is always True.
+    Either its answer was lost and so many other writes landed before the client
+    resent it that the item no longer shows it (16 or more), or its caller was
+    cancelled and the write did not settle within ``settle_timeout``. The session
+    refuses to guess (re-applying could duplicate): read the session before
+    writing again. `outcome_unknown` is always True.
     """
 
 

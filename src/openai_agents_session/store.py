@@ -643,8 +643,7 @@ class SessionStore:
         """Whether the table can be reached: one small consistent read of a reserved key.
 
         Returns:
-            True when DynamoDB answered; False (logged at WARNING) when it did not,
-            or refused (missing table, access, credentials).
+            True when DynamoDB answered; False (logged) when it did not or refused.
         """
         metrics = OperationMetrics("ping", self.session_id, self.table_name)
         try:
