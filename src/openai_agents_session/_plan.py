@@ -566,8 +566,9 @@ def plan_write(
         extra: Mapping[str, Any] = {}
     else:
         ttl = int(now) + layout.ttl_seconds if layout.ttl_seconds is not None else None
-        if ttl is not None and base is not None and base.ttl is not None:
-            # A writer whose clock is behind must not shorten a live session's life.
+        if ttl is not None and base is not None and base.ttl is not None and base.total_count:
+            # A writer whose clock is behind must not shorten a live conversation's
+            # life. An empty one (a tombstone's day, say) has nothing to keep alive.
             ttl = max(ttl, base.ttl)
         extra = seen.extra if seen else {}
     before = base.pages if base is not None else None
