@@ -12,12 +12,12 @@ lets a rule push a stored ttl into the past without waiting.
 Every result is compared with an in-memory model (session id -> items), and after
 every step the stored data itself, read raw with consistent reads, must equal the
 model: the whole history (the head's items after those of the pages its index
-lists, decoded here independently of the library) in the same order, the ttl of
-the last writer, and an ``updated_at`` that moved forward exactly when something
-was written. A clear leaves an empty head (a tombstone expiring a day later). The
-pages must all exist and decode, outlive their head, and be exactly the pages of
-the session in the table (none left behind); the head stays within DynamoDB's
-item size limit.
+lists, decoded here independently of the library) in the same order, the ttl the
+writers set (none shortens a live conversation's), and an ``updated_at`` that moved
+forward exactly when something was written. A clear leaves an empty head (a
+tombstone expiring a day later). The pages must all exist and decode, outlive
+their head, and be exactly the pages of the session in the table (none left
+behind); the head stays within DynamoDB's item size limit.
 
 ``OAS_LONG_PROPERTY=1`` runs many more and longer examples than CI does.
 """
@@ -49,7 +49,7 @@ from hypothesis.stateful import (
 )
 
 from openai_agents_session import DynamoDBSession, create_table_if_not_exists
-from openai_agents_session._plan import TOMBSTONE_SECONDS
+from openai_agents_session._plan import MIN_PAGE_THRESHOLD, TOMBSTONE_SECONDS
 from openai_agents_session.models.codec import decode_record, encode_key, item_size
 from openai_agents_session.models.schema import ITEM_SIZE_LIMIT, PAGE_PREFIX, RECENT_WRITES_KEPT
 from tests.conftest import client_config
@@ -77,13 +77,17 @@ PROBES = st.sampled_from(["get", "pop", "add", "idle"])
 LIMITS = st.one_of(st.none(), st.integers(min_value=0, max_value=7))
 TTLS = st.sampled_from([None, 30, 90])
 MAX_ITEMS = st.sampled_from([None, None, 4])
-# None keeps the default (384 KiB, never reached here); the others page early.
-THRESHOLDS = st.sampled_from([None, 8192, 16384])
+# None keeps the default (384 KiB): such an object pages only a head that another
+# object paged already (a paged head is sealed past 96 KiB). The others page early.
+THRESHOLDS = st.sampled_from([None, MIN_PAGE_THRESHOLD, MIN_PAGE_THRESHOLD, 2 * MIN_PAGE_THRESHOLD])
 # Big items: content lengths around and past the small thresholds' keep budget.
 BIG_SIZES = st.lists(st.integers(min_value=3_000, max_value=12_000), min_size=1, max_size=2)
-# add_big is skipped once a session's history passes this many bytes of JSON, which
-# bounds both the run time and the page index (its size is capped by the library).
-HISTORY_CAP = 120_000
+# add_big is skipped once a session got this many characters of big items since its
+# last clear, which bounds its history (so the run time, and the page index, whose
+# size the library caps). The count depends on drawn steps only, not on the model:
+# the order concurrent writes took varies between runs, and a precondition on
+# what it decides could make an example play out differently when replayed.
+BIG_BUDGET = 120_000
 # A fixed, fractional start keeps examples reproducible and exercises int(now) + ttl.
 CLOCK_START = 2_000_000_000.25
 
@@ -115,8 +119,9 @@ class StoredModel:
     """What the table should hold for one session id.
 
     Attributes:
-        items: The stored conversation; None when there is no item at all.
-        expires: The stored ttl (set by the last writer), or None.
+        items: The stored conversation; None when no write has happened yet (a
+            clear leaves an empty head, a tombstone).
+        expires: The stored ttl, or None.
         version: ``updated_at`` last seen in the table, to check it moves on writes.
         wrote: Whether a write happened since `version` was seen.
     """
@@ -134,6 +139,14 @@ class StoredModel:
 
 
 @dataclass
+class Snapshot:
+    """One machine's items as stored: heads by session index, page parts by key."""
+
+    heads: dict[int, dict[str, Any]]
+    pages: dict[int, dict[str, dict[str, Any]]]
+
+
+@dataclass
 class ObjectSpec:
     client: int
     sid: int
@@ -147,10 +160,6 @@ def big_content(seed: bytes, tag: str, length: int) -> str:
     return hashlib.shake_256(seed + tag.encode()).hexdigest((length + 1) // 2)[:length]
 
 
-def history_bytes(items: list[dict[str, Any]]) -> int:
-    return len(json.dumps(items))
-
-
 class SessionMachine(RuleBasedStateMachine):
     """Sessions on a real endpoint against a dict of lists."""
 
@@ -159,13 +168,15 @@ class SessionMachine(RuleBasedStateMachine):
         self.table = table
         self.loop = asyncio.new_event_loop()
         self._contexts: list[Any] = []
+        self.id_prefix = f"sm-{uuid.uuid4().hex}-"
+        self.session_ids = [f"{self.id_prefix}{n}" for n in range(2)]
+        self.model = [StoredModel() for _ in self.session_ids]
+        self.big_spent = [0 for _ in self.session_ids]  # see BIG_BUDGET
         try:
             self.clients = [self.run(self._open_client(endpoint)) for _ in range(2)]
         except BaseException:
-            self.teardown()  # hypothesis only tears down a machine it got
+            self._close()  # hypothesis only tears down a machine it got
             raise
-        self.session_ids = [f"sm-{uuid.uuid4().hex}-{n}" for n in range(2)]
-        self.model = [StoredModel() for _ in self.session_ids]
         self.now = CLOCK_START
         self.next_id = 0
         self.specs: list[ObjectSpec] = []
@@ -191,6 +202,13 @@ class SessionMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
+            if len(self._contexts) == len(self.clients):
+                self.clean_up()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
             for context in reversed(self._contexts):
                 self.run(context.__aexit__(None, None, None))
             self.run(self.loop.shutdown_asyncgens())
@@ -211,6 +229,7 @@ class SessionMachine(RuleBasedStateMachine):
             spec.ttl,
             max_items=spec.max_items,
             clock=self.clock,
+            time_source="host",  # the machine's clock, not the endpoint's
             **options,
         )
 
@@ -222,73 +241,85 @@ class SessionMachine(RuleBasedStateMachine):
             self.next_id += 1
         return items
 
-    def raw_key(self, key: str) -> dict[str, Any] | None:
-        response = self.run(
-            self.clients[0].get_item(TableName=self.table, Key=encode_key(key), ConsistentRead=True)
-        )
-        item: dict[str, Any] | None = response.get("Item")
-        return item
+    def snapshot(self) -> Snapshot:
+        """Every item of this machine's sessions, heads and page parts, as stored.
 
-    def raw(self, sid: int) -> dict[str, Any] | None:
-        return self.raw_key(self.session_ids[sid])
+        One consistent, filtered Scan reads them all (the session ids share the
+        machine's prefix, and a page part names its session in ``page_of``), so a
+        page the table holds but no head lists shows as well.
+        """
+        heads: dict[int, dict[str, Any]] = {}
+        pages: dict[int, dict[str, dict[str, Any]]] = {sid: {} for sid in range(len(self.model))}
+        owner = {session_id: sid for sid, session_id in enumerate(self.session_ids)}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "FilterExpression": "begins_with(#k, :p) OR begins_with(#o, :p)",
+            "ExpressionAttributeNames": {"#k": "session_id", "#o": "page_of"},
+            "ExpressionAttributeValues": {":p": {"S": self.id_prefix}},
+        }
+        while True:
+            response = self.run(self.clients[0].scan(**request))
+            for item in response.get("Items", []):
+                key = item["session_id"]["S"]
+                if "page_of" in item:
+                    assert key.startswith(PAGE_PREFIX), f"{key} has page_of but is no page"
+                    pages[owner[item["page_of"]["S"]]][key] = item
+                else:
+                    heads[owner[key]] = item
+            if "LastEvaluatedKey" not in response:
+                return Snapshot(heads, pages)
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def listed_pages(self, raw: dict[str, Any]) -> list[list[Any]]:
+    def clean_up(self) -> None:
+        """Delete this machine's items, so that later examples scan a small table."""
+        snap = self.snapshot()
+        keys = list(snap.heads.values()) + [
+            p for parts in snap.pages.values() for p in parts.values()
+        ]
+        requests = [{"DeleteRequest": {"Key": encode_key(i["session_id"]["S"])}} for i in keys]
+        for begin in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[begin : begin + 25]}
+            while pending:
+                response = self.run(self.clients[0].batch_write_item(RequestItems=pending))
+                pending = response.get("UnprocessedItems") or {}
+
+    def listed_pages(self, head: dict[str, Any]) -> list[list[Any]]:
         """The head's page index entries ``[id, parts, start, length, size]``, oldest first."""
-        if "pages" not in raw:
+        if "pages" not in head:
             return []
-        pages: list[list[Any]] = json.loads(raw["pages"]["S"])["pages"]
+        pages: list[list[Any]] = json.loads(head["pages"]["S"])["pages"]
         assert pages, "a head without pages must not carry a page index"
         return pages
 
     def page_part_keys(self, sid: int, page_id: str, parts: int) -> list[str]:
         return [f"{PAGE_PREFIX}{self.session_ids[sid]}#{page_id}#{n}" for n in range(parts)]
 
-    def stored_history(
-        self, sid: int, raw: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]] | None:
+    def stored_history(self, sid: int, snap: Snapshot | None = None) -> list[dict[str, Any]] | None:
         """The whole stored history, pages included, decoded here independently of the
         library (the head's index names the pages, each is zlib'd JSON); None: no item.
 
         Every page the head lists must exist (all its parts) and decode.
         """
-        if raw is None:
-            raw = self.raw(sid)
-            if raw is None:
-                return None
+        snap = snap or self.snapshot()
+        head = snap.heads.get(sid)
+        if head is None:
+            return None
         history: list[dict[str, Any]] = []
-        for page_id, parts, start, length, size in self.listed_pages(raw):
+        for page_id, parts, start, length, size in self.listed_pages(head):
             blob = b""
             for key in self.page_part_keys(sid, page_id, parts):
-                part = self.raw_key(key)
+                part = snap.pages[sid].get(key)
                 assert part is not None, f"page part {key} is missing"
-                assert part["page_of"]["S"] == self.session_ids[sid]
                 blob += part["page_data"]["B"]
             body = zlib.decompress(blob)
             assert len(body) == size, "a page decompresses to another size than indexed"
             page = json.loads(body)
-            assert isinstance(page, list) and 0 <= start and 0 < length
+            assert isinstance(page, list) and start >= 0 and length > 0
             assert start + length <= len(page), "a page holds fewer items than its view"
             history.extend(page[start : start + length])
-        head: list[dict[str, Any]] = json.loads(raw["conversation_data"]["S"])
-        return history + head
-
-    def scan_pages(self, sid: int) -> dict[str, dict[str, Any]]:
-        """Every page part in the table that belongs to the session, by key."""
-        found: dict[str, dict[str, Any]] = {}
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "ConsistentRead": True,
-            "FilterExpression": "#p = :p",
-            "ExpressionAttributeNames": {"#p": "page_of"},
-            "ExpressionAttributeValues": {":p": {"S": self.session_ids[sid]}},
-        }
-        while True:
-            response = self.run(self.clients[0].scan(**request))
-            for item in response.get("Items", []):
-                found[item["session_id"]["S"]] = item
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items: list[dict[str, Any]] = json.loads(head["conversation_data"]["S"])
+        return history + items
 
     # ------------------------------------------------------------------- model
 
@@ -300,10 +331,24 @@ class SessionMachine(RuleBasedStateMachine):
         return result[-cap:] if cap is not None else result
 
     def model_write(self, obj: int, items: list[dict[str, Any]]) -> None:
+        """A write by `obj` (not a clear): the items, and the writer's ttl.
+
+        A writer with ``ttl_seconds`` never shortens the ttl of the live conversation
+        it writes on; one without removes the ttl. An empty session (a tombstone's
+        day, say) has nothing to keep alive: the write sets the writer's own ttl.
+        """
         stored = self.model[self.specs[obj].sid]
-        stored.items = items
         ttl = self.specs[obj].ttl
-        stored.expires = int(self.now) + ttl if ttl is not None else None
+        expires = int(self.now) + ttl if ttl is not None else None
+        if (
+            expires is not None
+            and stored.expires is not None
+            and stored.live(self.now)
+            and stored.items
+        ):
+            expires = max(expires, stored.expires)
+        stored.items = items
+        stored.expires = expires
         stored.wrote = True
 
     def model_add(self, obj: int, items: list[dict[str, Any]]) -> None:
@@ -356,10 +401,10 @@ class SessionMachine(RuleBasedStateMachine):
         got = self.run(self.sessions[obj].pop_item())
         assert got == self.model_pop(obj)
 
-    def history_is_small(self) -> bool:
-        return all(history_bytes(stored.visible(self.now)) < HISTORY_CAP for stored in self.model)
+    def big_budget_left(self) -> bool:
+        return all(spent < BIG_BUDGET for spent in self.big_spent)
 
-    @precondition(lambda self: self.history_is_small())
+    @precondition(lambda self: self.big_budget_left())
     @rule(
         obj=OBJECTS,
         partner=st.none() | OBJECTS,
@@ -380,6 +425,7 @@ class SessionMachine(RuleBasedStateMachine):
             {"role": "user", "content": big_content(seed, f"{self.next_id}-{n}", size)}
             for n, size in enumerate(sizes)
         ]
+        self.big_spent[self.specs[obj].sid] += sum(sizes)
         if partner is None:
             self.add(obj, payloads + small)
         else:
@@ -393,6 +439,7 @@ class SessionMachine(RuleBasedStateMachine):
         stored.items = []
         stored.expires = int(self.now) + TOMBSTONE_SECONDS
         stored.wrote = True
+        self.big_spent[self.specs[obj].sid] = 0
 
     @rule(obj=OBJECTS)
     def renew(self, obj: int) -> None:
@@ -466,7 +513,11 @@ class SessionMachine(RuleBasedStateMachine):
         stored = self.stored_history(sid)
         assert stored in (a_then_b, b_then_a), "an item was lost or duplicated"
         # Each order ends with its second batch's items, so the two never coincide.
-        self.model_write(b if stored == a_then_b else a, stored)
+        # Both writes happened, in that order (the ttl may depend on both).
+        first, second = (a, b) if stored == a_then_b else (b, a)
+        batch_first = batch_a if first == a else batch_b
+        self.model_write(first, self.expected_add(base, first, batch_first))
+        self.model_write(second, stored)
 
     @rule(pair=PAIRS)
     def pop_concurrently(self, pair: tuple[int, int]) -> None:
@@ -493,28 +544,31 @@ class SessionMachine(RuleBasedStateMachine):
             self.model_write(a if got_a is not None else b, [])
             return
         # Never the same item twice: the two newest, one each; the one that got
-        # the older of the two wrote last.
+        # the newest wrote first.
         assert got_a is not None and got_b is not None
         assert sorted([got_a["id"], got_b["id"]]) == sorted([visible[-1]["id"], visible[-2]["id"]])
-        self.model_write(a if got_a == visible[-2] else b, visible[:-2])
+        first, second = (a, b) if got_a == visible[-1] else (b, a)
+        self.model_write(first, visible[:-1])
+        self.model_write(second, visible[:-2])
 
     # -------------------------------------------------------------- invariant
 
     @invariant()
     def table_matches_model(self) -> None:
+        snap = self.snapshot()
         for sid, stored in enumerate(self.model):
-            raw = self.raw(sid)
+            head = snap.heads.get(sid)
             if stored.items is None:
                 # Only before the session's first write: a clear leaves a tombstone.
-                assert raw is None, "the item should not exist"
-                assert not self.scan_pages(sid), "pages of a session never written"
+                assert head is None, "the item should not exist"
+                assert not snap.pages[sid], "pages of a session never written"
                 continue
-            assert raw is not None, "the item is missing"
-            assert item_size(raw) <= ITEM_SIZE_LIMIT, "the head passed DynamoDB's item limit"
-            assert self.stored_history(sid, raw) == stored.items
-            record = decode_record(raw, table_name=self.table)
+            assert head is not None, "the item is missing"
+            assert item_size(head) <= ITEM_SIZE_LIMIT, "the head passed DynamoDB's item limit"
+            assert self.stored_history(sid, snap) == stored.items
+            record = decode_record(head, table_name=self.table)
             assert record.ttl == stored.expires
-            self.check_pages(sid, raw, record.ttl)
+            self.check_pages(sid, head, record.ttl, snap.pages[sid])
             assert record.updated_at in record.recent_writes
             assert len(record.recent_writes) <= RECENT_WRITES_KEPT
             if stored.version is not None:
@@ -525,24 +579,31 @@ class SessionMachine(RuleBasedStateMachine):
             stored.version = record.updated_at
             stored.wrote = False
 
-    def check_pages(self, sid: int, raw: dict[str, Any], head_ttl: int | None) -> None:
-        """The table holds exactly the session's listed pages, and they outlive the head."""
-        # Each listed view holds an item, so an empty history (after a clear, or pops)
-        # lists no page, and then no page item of the session may remain.
-        listed = self.listed_pages(raw)
-        index_ttl = json.loads(raw["pages"]["S"])["ttl"] if listed else None
+    def check_pages(
+        self,
+        sid: int,
+        head: dict[str, Any],
+        head_ttl: int | None,
+        found: dict[str, dict[str, Any]],
+    ) -> None:
+        """The table holds exactly the session's listed pages, and they outlive the head.
+
+        Each listed view holds an item, so an empty history (after a clear, or pops)
+        lists no page, and then no page item of the session may remain.
+        """
+        listed = self.listed_pages(head)
+        index_ttl = json.loads(head["pages"]["S"])["ttl"] if listed else None
         keys = {
             k for page_id, parts, *_ in listed for k in self.page_part_keys(sid, page_id, parts)
         }
-        found = self.scan_pages(sid)
         assert set(found) == keys, "page items the head does not list were left behind"
         if head_ttl is None:
             assert index_ttl is None, "pages of a head that never expires must not expire"
         elif index_ttl is not None:
             assert index_ttl >= head_ttl, "pages must outlive their head"
         for key, part in found.items():
-            part_ttl = int(part["ttl"]["N"]) if "ttl" in part else None
-            if part_ttl is not None:
+            if "ttl" in part:
+                part_ttl = int(part["ttl"]["N"])
                 assert index_ttl is not None and part_ttl >= index_ttl, f"{key} expires early"
 
 
