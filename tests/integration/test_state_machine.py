@@ -53,6 +53,7 @@ from openai_agents_session._plan import MIN_PAGE_THRESHOLD, TOMBSTONE_SECONDS
 from openai_agents_session.models.codec import decode_record, encode_key, item_size
 from openai_agents_session.models.schema import ITEM_SIZE_LIMIT, PAGE_PREFIX, RECENT_WRITES_KEPT
 from tests.conftest import client_config
+from tests.support.proxy import FaultProxy
 
 _T = TypeVar("_T")
 
@@ -172,6 +173,10 @@ class SessionMachine(RuleBasedStateMachine):
         self.session_ids = [f"{self.id_prefix}{n}" for n in range(2)]
         self.model = [StoredModel() for _ in self.session_ids]
         self.big_spent = [0 for _ in self.session_ids]  # see BIG_BUDGET
+        self.endpoint = endpoint
+        self._proxy: FaultProxy | None = None
+        self._faulty_contexts: list[Any] = []
+        self._faulty_client: Any = None
         try:
             self.clients = [self.run(self._open_client(endpoint)) for _ in range(2)]
         except BaseException:
@@ -209,8 +214,10 @@ class SessionMachine(RuleBasedStateMachine):
 
     def _close(self) -> None:
         try:
-            for context in reversed(self._contexts):
+            for context in reversed(self._contexts + self._faulty_contexts):
                 self.run(context.__aexit__(None, None, None))
+            if self._proxy is not None:
+                self.run(self._proxy.close())
             self.run(self.loop.shutdown_asyncgens())
         finally:
             self.loop.close()
@@ -388,6 +395,40 @@ class SessionMachine(RuleBasedStateMachine):
         items = self.stamp(payloads)
         self.run(self.sessions[obj].add_items(items))  # type: ignore[arg-type]
         self.model_add(obj, items)
+
+    def faulty_client(self) -> Any:
+        """A client behind a fault proxy, with client retries off (opened on first use)."""
+        if self._faulty_client is None:
+            self._proxy = self.run(FaultProxy(self.endpoint).start())
+            context = _BOTO.create_client(
+                "dynamodb",
+                region_name="us-east-1",
+                endpoint_url=self._proxy.url,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+                config=client_config(retries={"mode": "standard", "total_max_attempts": 1}),
+            )
+            self._faulty_client = self.run(context.__aenter__())
+            self._faulty_contexts.append(context)
+        return self._faulty_client
+
+    @rule(obj=OBJECTS, payloads=BATCHES)
+    def add_answered_by_a_server_error(self, obj: int, payloads: list[dict[str, Any]]) -> None:
+        """The write lands, the answer is a 500: the session finds its write, stores it once."""
+        items = self.stamp(payloads)
+        spec = self.specs[obj]
+        session = self.make_session(spec)
+        session._client = self.faulty_client()
+        assert self._proxy is not None
+        # The object reads first: a blind create answered by a 500 can be ambiguous
+        # (see "Known limits" in docs/guarantees.md) and is tested on its own.
+        self.run(session.get_items())
+        rule = self._proxy.add_rule(op="PutItem", fault="server_error", times=1)
+        self.run(session.add_items(items))  # type: ignore[arg-type]
+        self._proxy.clear_rules()
+        if items:
+            self.model_add(obj, items)
+        assert rule.hits <= 1
 
     @rule(obj=OBJECTS, limit=LIMITS)
     def get(self, obj: int, limit: int | None) -> None:
