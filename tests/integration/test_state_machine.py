@@ -337,32 +337,29 @@ class SessionMachine(RuleBasedStateMachine):
         cap = self.specs[obj].max_items
         return result[-cap:] if cap is not None else result
 
-    def model_write(self, obj: int, items: list[dict[str, Any]]) -> None:
+    def model_write(self, obj: int, items: list[dict[str, Any]], now: float | None = None) -> None:
         """A write by `obj` (not a clear): the items, and the writer's ttl.
 
         A writer with ``ttl_seconds`` never shortens the ttl of the live conversation
         it writes on; one without removes the ttl. An empty session (a tombstone's
         day, say) has nothing to keep alive: the write sets the writer's own ttl.
         """
+        now = self.now if now is None else now
         stored = self.model[self.specs[obj].sid]
         ttl = self.specs[obj].ttl
-        expires = int(self.now) + ttl if ttl is not None else None
-        if (
-            expires is not None
-            and stored.expires is not None
-            and stored.live(self.now)
-            and stored.items
-        ):
+        expires = int(now) + ttl if ttl is not None else None
+        if expires is not None and stored.expires is not None and stored.live(now) and stored.items:
             expires = max(expires, stored.expires)
         stored.items = items
         stored.expires = expires
         stored.wrote = True
 
-    def model_add(self, obj: int, items: list[dict[str, Any]]) -> None:
+    def model_add(self, obj: int, items: list[dict[str, Any]], now: float | None = None) -> None:
         if not items:
             return  # an empty batch writes nothing
+        now = self.now if now is None else now
         stored = self.model[self.specs[obj].sid]
-        self.model_write(obj, self.expected_add(stored.visible(self.now), obj, items))
+        self.model_write(obj, self.expected_add(stored.visible(now), obj, items), now)
 
     def model_pop(self, obj: int) -> dict[str, Any] | None:
         visible = self.model[self.specs[obj].sid].visible(self.now)
@@ -411,6 +408,22 @@ class SessionMachine(RuleBasedStateMachine):
             self._faulty_client = self.run(context.__aenter__())
             self._faulty_contexts.append(context)
         return self._faulty_client
+
+    @rule(obj=OBJECTS, skew=st.sampled_from([-0.9, -0.4, 0.4, 0.9]), payloads=BATCHES)
+    def add_with_a_skewed_clock(
+        self, obj: int, skew: float, payloads: list[dict[str, Any]]
+    ) -> None:
+        """A writer whose clock is off by less than the shared clock's tolerance (1 s).
+
+        It judges expiry by its own clock; whatever it decides, nothing live is lost,
+        and it never shortens a live conversation's ttl.
+        """
+        items = self.stamp(payloads)
+        now = self.now + skew
+        session = self.make_session(self.specs[obj])
+        session._clock = lambda: now
+        self.run(session.add_items(items))  # type: ignore[arg-type]
+        self.model_add(obj, items, now)
 
     @rule(obj=OBJECTS, payloads=BATCHES)
     def add_answered_by_a_server_error(self, obj: int, payloads: list[dict[str, Any]]) -> None:
