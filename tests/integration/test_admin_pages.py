@@ -37,7 +37,13 @@ from openai_agents_session.errors import InvalidArgumentError
 from openai_agents_session.models.codec import dumps_item
 from openai_agents_session.models.pages import encode_page, new_page_id
 from tests.conftest import count_calls
-from tests.support.sessions import client_maker, is_cleared, raw_get, scan_pages
+from tests.support.sessions import (
+    client_maker,
+    create_table_blocking,
+    is_cleared,
+    raw_get,
+    scan_pages,
+)
 
 T = TypeVar("T")
 
@@ -461,3 +467,36 @@ async def test_load_history_matches_get_items_after_trims_and_pops(client: Any, 
     full = await load_history(client, table, entry)
     assert full is not None and full.error is None
     assert full.record is not None and full.record.conversation_data == expected
+
+
+def test_hostile_stored_json_is_reported_and_the_others_carry_on(endpoint: str) -> None:
+    # NaN and JSON nested 5,000 deep used to abort `list` and `export --all` with a
+    # traceback; now each is one corrupt entry and the good session still comes out.
+    table = create_table_blocking(endpoint)
+    good = [{"role": "user", "content": "fine"}]
+
+    async def store(client: Any) -> None:
+        await DynamoDBSession("good", client, table).add_items(good)
+        for session_id, body in (
+            ("deep", '[{"a":' + "[" * 5000 + "]" * 5000 + "}]"),
+            ("nan", '[{"role":"user","content":NaN}]'),
+        ):
+            await client.put_item(
+                TableName=table,
+                Item={
+                    "session_id": {"S": session_id},
+                    "conversation_data": {"S": body},
+                    "updated_at": {"N": "1700000000"},
+                },
+            )
+
+    blocking(endpoint, store)
+    listed = cli(endpoint, table, "list", "--json")
+    rows = {row["session_id"]: row for row in json.loads(listed.stdout)}
+    assert set(rows) == {"good", "deep", "nan"}
+    assert rows["good"]["error"] is None
+    assert "nested too deeply" in rows["deep"]["error"] and "NaN" in rows["nan"]["error"]
+    exported = cli(endpoint, table, "export", "--all")
+    lines = [json.loads(line) for line in exported.stdout.splitlines() if line.strip()]
+    assert [line["session_id"] for line in lines] == ["good"]
+    assert "Traceback" not in exported.output
