@@ -58,6 +58,7 @@ __all__ = [
     "ReplaceSuffix",
     "Restamp",
     "Skip",
+    "Touch",
     "WritePlan",
     "classify",
     "plan_write",
@@ -308,6 +309,25 @@ def _keep_prefix(base: StoredItem, cut: int, loaded: Loaded) -> tuple[list[PageR
     if cut > begin:
         head = [dumps_item(i) for i in base.items()[: cut - begin]]
     return pages, head
+
+
+@dataclass(frozen=True)
+class Touch:
+    """Rewrite the head as it is, with a fresh TTL (after a write on a clock found behind)."""
+
+    name: str = "touch"
+    needs_state: bool = False
+    tombstones: bool = False
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """None: the pages stay as they are."""
+        return []
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | Skip:
+        """The same history; `Skip` when there is no live session to touch."""
+        if base is None:
+            return Skip(None)
+        return Change(base.conversation_json, base.count, base.page_refs, None, 0)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from ._plan import (
     Outcome,
     Pop,
     Skip,
+    Touch,
     WritePlan,
     classify,
     plan_write,
@@ -119,6 +120,9 @@ _BROKEN_WRITES_TRIED = 2
 _BATCH_WRITE = 25
 _BATCH_GET = 40
 _UNPROCESSED_TRIES = 8
+# Seconds a TTL written on the host clock may lag the shared clock before the
+# session rewrites it (the Date header itself is only good to the second).
+_TTL_TOLERANCE = 5
 # Reads of a head whose pages vanished (a newer head released them) before the
 # history is declared corrupt.
 _PAGE_READ_TRIES = 3
@@ -368,6 +372,7 @@ class _Run:
     fresh: bool = False
     broken_writes: int = 0
     loaded: dict[str, list[ConversationItem]] = field(default_factory=dict)
+    clock_unknown: bool = False
 
 
 class SessionStore:
@@ -1205,16 +1210,19 @@ class SessionStore:
     async def _plan(self, metrics: OperationMetrics, run: _Run) -> WritePlan | None:
         """The next attempt's plan; None when the state must be looked at again first."""
         if not self._known:
-            if run.maybe_applied or run.operation.needs_state or self._clock_unknown():
+            if run.maybe_applied or run.operation.needs_state:
                 # Unknown state: a pop must see the items; after a broken write,
-                # find out what happened before anything else; a TTL needs the
-                # shared clock, which the read's answer tells.
+                # find out what happened before anything else.
                 await self._resolve(metrics, run)
             else:
                 self._remember(None)  # blind create; the condition checks the guess
         state = self._state
+        run.clock_unknown = self._clock_unknown()
         now = self._now()
-        expired = state is not None and state.is_expired(now)
+        # A touch fixes the TTL this object just wrote on a clock found behind.
+        expired = (
+            state is not None and state.is_expired(now) and not isinstance(run.operation, Touch)
+        )
         base = None if expired else state
         needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
         if needed and await self._load_pages(metrics, needed, run.loaded):
@@ -1248,6 +1256,11 @@ class SessionStore:
                 await self._resolve(metrics, run)  # a newer head released it
             return None
 
+    def _ttl_behind(self, state: StoredItem | None) -> bool:
+        if state is None or state.ttl is None or self.ttl_seconds is None:
+            return False
+        return state.ttl < int(self._now()) + self.ttl_seconds - _TTL_TOLERANCE
+
     def _clock_unknown(self) -> bool:
         return (
             self.ttl_seconds is not None
@@ -1264,6 +1277,10 @@ class SessionStore:
         refs = plan.state.page_refs if plan.state is not None else ()
         known = {**run.loaded, **plan.fresh_pages}
         self._page_cache = {r.id: known[r.id] for r in refs[-1:] if r.id in known}
+        if run.clock_unknown and self._ttl_behind(plan.state):
+            # The first response told the shared clock, and this host's is behind:
+            # rewrite the TTL now rather than read before every first write.
+            await self._mutate(metrics, Touch())
         await self._release(metrics, plan.released, strict=run.operation.tombstones)
         return plan.result
 
