@@ -1279,8 +1279,17 @@ class SessionStore:
         self._page_cache = {r.id: known[r.id] for r in refs[-1:] if r.id in known}
         if run.clock_unknown and self._ttl_behind(plan.state):
             # The first response told the shared clock, and this host's is behind:
-            # rewrite the TTL now rather than read before every first write.
-            await self._mutate(metrics, Touch())
+            # rewrite the TTL now rather than read before every first write. The
+            # operation itself has landed, so a failure here must not report it failed.
+            try:
+                await self._mutate(metrics, Touch())
+            except SessionStoreError as exc:
+                logger.warning(
+                    "could not rewrite the TTL of session %r in table %r: %s",
+                    self.session_id,
+                    self.table_name,
+                    type(exc).__name__,
+                )
         await self._release(metrics, plan.released, strict=run.operation.tombstones)
         return plan.result
 
