@@ -101,8 +101,12 @@ def _importtime(code: str) -> float:
     total = 0
     for line in result.stderr.splitlines():
         fields = line.split("|")
-        name = fields[-1].strip() if len(fields) == 3 else ""
-        if name in ("openai_agents_session", "openai_agents_session.session"):
+        if len(fields) != 3:
+            continue
+        # Top-level entries only (one leading space): the package is imported lazily,
+        # so its modules show up as several top-level imports, not nested in one.
+        name = fields[-1]
+        if name.startswith(" openai_agents_session") and not name.startswith("  "):
             total += int(fields[1])
     return total / 1e6
 

@@ -1,38 +1,83 @@
 """DynamoDB session storage for the OpenAI Agents SDK that never loses a message.
 
 The public API is flat: import everything from ``openai_agents_session``.
-`DynamoDBSession` is imported on first access, with the Agents SDK it derives
-from; everything else (the errors, the schema, `SessionStore`, the table helpers)
-does not need the SDK, so the command line starts without it.
+Every name is imported on first access (PEP 562), so ``import
+openai_agents_session`` costs nothing until it is used: the command line's
+``--help`` and ``--version`` never load pydantic, and `DynamoDBSession` alone
+brings in the Agents SDK it derives from.
 """
 
+from __future__ import annotations
+
+import importlib
 from typing import TYPE_CHECKING
 
-from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
-from .errors import (
-    AccessDeniedError,
-    ConcurrentModificationError,
-    CorruptSessionError,
-    DynamoDBError,
-    DynamoDBUnavailableError,
-    InvalidArgumentError,
-    InvalidItemError,
-    InvalidSessionIdError,
-    SessionClosedError,
-    SessionStoreError,
-    SessionTooLargeError,
-    TableNotFoundError,
-    ThrottledError,
-    WriteOutcomeUnknownError,
-)
-from .models.schema import ITEM_SIZE_LIMIT, RESERVED_PREFIX, PageIndex, PageRecord, SessionRecord
-from .store import OperationMetrics, RetryPolicy, SessionOptions, SessionStore
-from .tables import create_table_if_not_exists
-
 if TYPE_CHECKING:
+    from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
+    from .errors import (
+        AccessDeniedError,
+        ConcurrentModificationError,
+        CorruptSessionError,
+        DynamoDBError,
+        DynamoDBUnavailableError,
+        InvalidArgumentError,
+        InvalidItemError,
+        InvalidSessionIdError,
+        SessionClosedError,
+        SessionStoreError,
+        SessionTooLargeError,
+        TableNotFoundError,
+        ThrottledError,
+        WriteOutcomeUnknownError,
+    )
+    from .models.schema import (
+        ITEM_SIZE_LIMIT,
+        RESERVED_PREFIX,
+        PageIndex,
+        PageRecord,
+        SessionRecord,
+    )
     from .session import DynamoDBSession
+    from .store import OperationMetrics, RetryPolicy, SessionOptions, SessionStore
+    from .tables import create_table_if_not_exists
 
 __version__ = "0.2.0"
+
+# Where each public name lives; read by __getattr__ below.
+_HOMES: dict[str, str] = {
+    "DEFAULT_MAX_SESSION_BYTES": "._plan",
+    "DEFAULT_PAGE_THRESHOLD": "._plan",
+    "ITEM_SIZE_LIMIT": ".models.schema",
+    "RESERVED_PREFIX": ".models.schema",
+    "PageIndex": ".models.schema",
+    "PageRecord": ".models.schema",
+    "SessionRecord": ".models.schema",
+    "DynamoDBSession": ".session",
+    "OperationMetrics": ".store",
+    "RetryPolicy": ".store",
+    "SessionOptions": ".store",
+    "SessionStore": ".store",
+    "create_table_if_not_exists": ".tables",
+    **{
+        name: ".errors"
+        for name in (
+            "AccessDeniedError",
+            "ConcurrentModificationError",
+            "CorruptSessionError",
+            "DynamoDBError",
+            "DynamoDBUnavailableError",
+            "InvalidArgumentError",
+            "InvalidItemError",
+            "InvalidSessionIdError",
+            "SessionClosedError",
+            "SessionStoreError",
+            "SessionTooLargeError",
+            "TableNotFoundError",
+            "ThrottledError",
+            "WriteOutcomeUnknownError",
+        )
+    },
+}
 
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",
@@ -67,8 +112,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name == "DynamoDBSession":
-        from .session import DynamoDBSession
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return DynamoDBSession
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

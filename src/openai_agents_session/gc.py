@@ -207,4 +207,3 @@ async def collect_garbage(
     if doomed and not dry_run:
         await _delete(client, table_name, doomed)
     return report
-

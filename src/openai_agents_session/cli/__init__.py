@@ -1,23 +1,75 @@
 """The ``openai-agents-session`` command line: a thin shell over library functions.
 
 Sub-commands live in their own modules (``migrate``, ``sessions``, ``local``,
-``demo``); each verb calls one library function and formats its result.
+``demo``), each exposing a Typer ``app``. The root group imports a module only
+when its command runs, so ``--help`` and ``--version`` start without pydantic,
+boto or the Agents SDK.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .._extras import missing_extra
 
 try:
     import rich  # noqa: F401
     import typer
+    from typer.core import TyperCommand, TyperGroup
 except ImportError as exc:
     missing_extra("The openai-agents-session command line", "cli", exc)
 
 from .. import __version__
 
+# Command name -> (module, one-line help). The help is repeated here so that the
+# root --help can list the commands without importing them; a test keeps the two
+# texts equal.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "local": ("local", "Run a local DynamoDB (moto's server) on 127.0.0.1 until Ctrl-C."),
+    "demo": ("demo", "Run a short agent conversation (with a tool call) stored in DynamoDB."),
+    "migrate": (
+        "migrate",
+        "Versioned migrations of the session table: up, plan, status, check, stamp, down.",
+    ),
+    "sessions": (
+        "sessions",
+        "Inspect stored sessions: list, show, export and import (JSON Lines), delete,"
+        " and gc (remove orphaned history pages).",
+    ),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """A root group that imports a sub-command's module only to run it."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *COMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, summary = COMMANDS[cmd_name]
+        if self._listing:
+            return TyperCommand(name=cmd_name, help=summary)
+        module = importlib.import_module(f".{module_name}", __name__)
+        command = typer.main.get_command(module.app)
+        command.name = cmd_name
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
     name="openai-agents-session",
+    cls=_LazyGroup,
     help="DynamoDB session storage for the OpenAI Agents SDK: migrations, sessions, local dev.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -38,19 +90,6 @@ def _root(
     ),
 ) -> None:
     """DynamoDB session storage for the OpenAI Agents SDK."""
-
-
-def _register() -> None:
-    # Imported here so that each sub-command module stays independent of the others.
-    from . import demo, local, migrate, sessions
-
-    app.add_typer(migrate.app, name="migrate")
-    app.add_typer(sessions.app, name="sessions")
-    local.register(app)
-    demo.register(app)
-
-
-_register()
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from ..demo import DemoReport, DemoTurn
 
-__all__ = ["register"]
+__all__ = ["app"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _SCRIPTED_NOTICE = (
@@ -274,6 +274,6 @@ def demo(
         _print_summary(setup, report)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `demo` command to the root app."""
-    app.command("demo")(demo)
+# One command; the root group (cli/__init__.py) imports this module to run it.
+app = typer.Typer(add_completion=False)
+app.command("demo")(demo)

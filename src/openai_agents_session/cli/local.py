@@ -21,7 +21,7 @@ from ..local import LocalDynamoDB, local_client, local_environment, prepare_tabl
 from ..migrations import UpResult
 from ._common import DEFAULT_TABLE, console, fail, run
 
-__all__ = ["register"]
+__all__ = ["app"]
 
 DEFAULT_PORT = 8000
 
@@ -90,6 +90,6 @@ def local(
     console.print("Stopped.")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `local` command to the root app."""
-    app.command("local")(local)
+# One command; the root group (cli/__init__.py) imports this module to run it.
+app = typer.Typer(add_completion=False)
+app.command("local")(local)
