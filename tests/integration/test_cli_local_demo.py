@@ -106,7 +106,7 @@ def test_demo_json_reports_calls_per_turn_and_read_back(
 
     # A rerun on the same id refuses rather than appending to (or deleting) a conversation.
     again = demo_cli(endpoint, table, "--session-id", "demo-json", "--json")
-    assert again.exit_code == 1
+    assert again.exit_code == 2  # usage: pick another --session-id
     assert "already holds 8 items" in json.loads(again.stdout)["error"]
     after = dynamodb.get_item(TableName=table, Key={"session_id": {"S": "demo-json"}})["Item"]
     assert after == stored

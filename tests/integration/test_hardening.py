@@ -327,7 +327,7 @@ def test_cli_verbs_report_bad_aws_settings_in_one_line(endpoint: str, bad: list[
     for verb in (["sessions", "list"], ["sessions", "show", "x"], ["migrate", "status"]):
         options = ["--table", "sessions-x", "--endpoint-url", endpoint, "--region", "us-east-1"]
         result = CliRunner().invoke(app, [*verb, *options, *bad])
-        assert result.exit_code == 1, (verb, bad, result.output)
+        assert result.exit_code == 2, (verb, bad, result.output)  # a bad option value
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert "Traceback" not in result.output and "Fix:" in result.output, result.output
 
@@ -404,5 +404,5 @@ def test_the_cli_has_no_default_region(endpoint: str, monkeypatch: Any) -> None:
         app,
         ["sessions", "delete", "--yes", "x", "--table", "sessions-x", "--endpoint-url", endpoint],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a missing setting: usage
     assert "region" in result.output.lower() and "Fix:" in result.output

@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 from openai_agents_session import create_table_if_not_exists
 from openai_agents_session.cli import app
-from openai_agents_session.migrations import MigrationLock, schema_snapshot
+from openai_agents_session.migrations import MigrationLock
+from openai_agents_session.migrations.loader import checksum
 from tests.support.migrations import BUILTIN_HEAD, write_migration
 
 T = TypeVar("T")
@@ -94,7 +95,10 @@ def test_up_plan_status_history_and_their_json(endpoint: str, name: str) -> None
     assert human.exit_code == 0
     assert "0002_enable_ttl" in human.stdout and BUILTIN_HEAD in human.stdout
     ledger = cli(endpoint, name, "history", "--json")
-    assert [r["status"] for r in as_json(ledger)["records"]] == ["applied", "applied", "applied"]
+    events = as_json(ledger)["events"]
+    assert [e["action"] for e in events] == ["applied"] + ["applying", "applied"] * (
+        len(events) // 2
+    )
     assert "applied" in cli(endpoint, name, "history").stdout
     assert cli(endpoint, name, "plan").stdout.startswith(f"{name}: nothing to do")
 
@@ -155,25 +159,27 @@ def test_dirty_ledger_exits_6(endpoint: str, name: str, tmp_path: Path) -> None:
     plan = cli(endpoint, name, "plan", "--migrations-dir", folder)
     assert plan.exit_code == 6
     stamp = cli(endpoint, name, "stamp", "--to", "0003_team", "--migrations-dir", folder)
-    assert stamp.exit_code == 0 and "adopted 0003_team" in stamp.stdout
+    assert stamp.exit_code == 0 and "stamp 0003_team" in stamp.stdout
     assert cli(endpoint, name, "status", "--migrations-dir", folder).exit_code == 0
 
 
 def test_check_offline_without_aws_and_drift_exit_4(tmp_path: Path) -> None:
     clean = cli(None, "agent_sessions", "check")
     assert clean.exit_code == 0 and "no drift in the schema (offline)" in clean.stdout
-    snapshot = schema_snapshot()
-    snapshot["ttl"]["AttributeName"] = "expires_at"
-    body = (
-        "from openai_agents_session.migrations import schema_fingerprint\n"
-        f"schema_snapshot = {snapshot!r}\n"
-        "schema_fingerprint = schema_fingerprint(schema_snapshot)\n"
-        "async def upgrade(ctx):\n    pass\n"
+    first = write_migration(tmp_path, "0001_team", None)
+    write_migration(
+        tmp_path,
+        "0002_more",
+        "0001_team",
+        f"parent_checksum = {checksum(first.read_bytes())!r}\n\n"
+        "async def upgrade(ctx):\n    pass\n",
     )
-    write_migration(tmp_path, "0003_rename_ttl", BUILTIN_HEAD, body)
+    assert cli(None, "agent_sessions", "check", "--migrations-dir", str(tmp_path)).exit_code == 0
+    # Editing a migration that has a successor (it may have run somewhere) fails offline.
+    first.write_text(first.read_text() + "# edited\n")
     drift = cli(None, "agent_sessions", "check", "--migrations-dir", str(tmp_path))
     assert drift.exit_code == 4
-    assert "ttl.AttributeName: migration 0003_rename_ttl recorded 'expires_at'" in drift.stderr
+    assert "0001_team was edited after 0002_more was written on top of it" in drift.stderr
     as_data = cli(None, "agent_sessions", "check", "--migrations-dir", str(tmp_path), "--json")
     assert as_data.exit_code == 4
     assert as_json(as_data)["live_checked"] is False and as_json(as_data)["offline"]
@@ -187,15 +193,18 @@ def test_check_live_reports_ttl_and_billing_drift(endpoint: str, name: str) -> N
     with_client(endpoint, make)
     drift = cli(endpoint, name, "check", "--json")
     assert drift.exit_code == 4
-    assert as_json(drift)["live"] == [
-        "billing mode: expected PAY_PER_REQUEST, found PROVISIONED",
-        "TTL: expected ENABLED on attribute 'ttl', found DISABLED",
-    ]
+    billing, ttl = as_json(drift)["live"]
+    assert billing == "billing mode: expected PAY_PER_REQUEST, found PROVISIONED"
+    assert ttl.startswith("TTL: expected ENABLED on attribute 'ttl', found DISABLED. Fix:")
     offline = cli(endpoint, name, "check", "--offline")
     assert offline.exit_code == 0
     assert cli(endpoint, name, "up").exit_code == 0  # adopts 0001, enables TTL
-    after = cli(endpoint, name, "check", "--billing-mode", "PROVISIONED")
+    # The ledger remembers the billing mode the table was adopted with.
+    after = cli(endpoint, name, "check")
     assert after.exit_code == 0, after.output
+    assert as_json(cli(endpoint, name, "status", "--json"))["billing_mode"] == "PROVISIONED"
+    other = cli(endpoint, name, "check", "--billing-mode", "PAY_PER_REQUEST")
+    assert other.exit_code == 4
     assert cli(endpoint, name, "check", "--billing-mode", "nope").exit_code == 2
 
 
@@ -203,12 +212,14 @@ def test_stamp_adopts_and_down_refuses_builtins(endpoint: str, name: str) -> Non
     with_client(endpoint, lambda client: create_table_if_not_exists(client, name))
     stamped = cli(endpoint, name, "stamp", "--to", "0001_create_table", "--json")
     assert stamped.exit_code == 0, stamped.output
-    assert as_json(stamped)["adopted"] == ["0001_create_table"]
-    down = cli(endpoint, name, "down")
-    assert down.exit_code == 1
+    assert as_json(stamped)["stamped"] == ["0001_create_table"]
+    assert cli(endpoint, name, "stamp").exit_code == 0  # the rest of the built-in chain
+    down = cli(endpoint, name, "down", "--to", "0001_create_table")
+    assert down.exit_code == 9
     assert "no downgrade" in down.stderr and "Nothing was reverted" in down.stderr
-    down_json = cli(endpoint, name, "down", "--json")
-    assert as_json(down_json)["exit_code"] == 1
+    down_json = cli(endpoint, name, "down", "--to", "0001_create_table", "--json")
+    assert as_json(down_json)["exit_code"] == 9
+    assert "nothing to revert" in cli(endpoint, name, "down").stdout  # no team chain
     assert cli(endpoint, name, "up", "--to", "nope").exit_code == 2
 
 
@@ -218,7 +229,7 @@ def test_errors_are_one_line_with_a_fix(endpoint: str, name: str) -> None:
     assert "does not exist" in missing.stderr and "Fix:" in missing.stderr
     assert "Traceback" not in missing.output
     bad_name = cli(endpoint, "ab", "status")
-    assert bad_name.exit_code == 1 and "not a valid DynamoDB table name" in bad_name.stderr
+    assert bad_name.exit_code == 2 and "not a valid DynamoDB table name" in bad_name.stderr
 
 
 def test_console_script_runs_as_a_subprocess(endpoint: str, name: str) -> None:
@@ -291,7 +302,7 @@ def test_sigterm_stops_up_cleanly_and_the_next_up_resumes(
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 1
+    assert process.returncode == 7  # interrupted, resumable
     assert "interrupted while migrating" in stderr and "to resume" in stderr
     assert "Traceback" not in stderr
     state = as_json(cli(endpoint, name, "status", "--json", OAS_MIGRATIONS_DIR=str(folder)))

@@ -19,7 +19,7 @@ from openai_agents_session.migrations import (
     check,
     down,
     history,
-    ledger_id,
+    ledger_event_id,
     plan,
     read_ledger,
     stamp,
@@ -137,7 +137,7 @@ async def test_table_from_the_helper_with_sessions_is_adopted_untouched(
     assert set(await reserved_items(client, table)) == {
         LEDGER_INDEX_ID,
         LOCK_ID,
-        *(ledger_id(r) for r in BUILTINS),
+        *(ledger_event_id(n + 1) for n in range(len(result.adopted) + 2 * len(result.applied))),
     }
 
 
@@ -145,7 +145,11 @@ async def test_table_from_the_helper_with_sessions_is_adopted_untouched(
 async def test_table_without_ttl_is_adopted_then_ttl_is_enabled(client: Any, name: str) -> None:
     await create_table_if_not_exists(client, name, enable_ttl=False)
     report = await check(client, name)
-    assert report.live == [f"TTL: expected ENABLED on attribute {SCHEMA.ttl!r}, found DISABLED"]
+    (difference,) = report.live
+    assert difference.startswith(
+        f"TTL: expected ENABLED on attribute {SCHEMA.ttl!r}, found DISABLED"
+    )
+    assert f"update-time-to-live --table-name {name}" in difference
     result = await up(client, name)
     assert result.adopted == ["0001_create_table"]
     assert result.applied == ["0002_enable_ttl", BUILTIN_HEAD]
@@ -212,7 +216,7 @@ async def test_edited_applied_migration_is_detected(client: Any, name: str, tmp_
     assert (await check(client, name, migrations_dir=tmp_path)).dirty == report.problems
     # Accepting the edit explicitly re-records its checksum.
     stamped = await stamp(client, name, to="0003_team", migrations_dir=tmp_path)
-    assert stamped.adopted == ["0003_team"] and stamped.kept == BUILTINS
+    assert stamped.stamped == ["0003_team"] and stamped.kept == BUILTINS
     assert not (await status(client, name, migrations_dir=tmp_path)).dirty
 
 
@@ -237,8 +241,12 @@ async def test_failed_migration_is_recorded_and_blocks_until_repaired(
         await up(client, name, migrations_dir=tmp_path)
     # The documented repair: fix the file, clear the record, run again.
     path.write_text(path.read_text().replace("raise KeyError('x')", "pass"))
-    cleared = await stamp(client, name, to=BUILTIN_HEAD, migrations_dir=tmp_path)
-    assert cleared.removed == ["0003_boom"]
+    # Without --force a built-in target leaves the team chain (and its failure) alone.
+    assert (await stamp(client, name, to=BUILTIN_HEAD, migrations_dir=tmp_path)).unstamped == []
+    with pytest.raises(DirtyLedgerError, match="stamp --force --to 0003_history_pages"):
+        await up(client, name, migrations_dir=tmp_path)
+    cleared = await stamp(client, name, to=BUILTIN_HEAD, force=True, migrations_dir=tmp_path)
+    assert cleared.unstamped == ["0003_boom"]
     result = await up(client, name, migrations_dir=tmp_path)
     assert result.applied == ["0003_boom"]
     assert (await read_ledger(client, name))["0003_boom"].status == "applied"
@@ -264,7 +272,7 @@ async def test_down_reverts_a_reversible_team_migration_only(
         await down(client, name, to="0002_enable_ttl", migrations_dir=tmp_path)
     assert "0003_flag" in await read_ledger(client, name)  # refused: nothing reverted
     result = await down(client, name, migrations_dir=tmp_path)
-    assert result.reverted == ["0003_flag"] and result.target == BUILTIN_HEAD
+    assert result.reverted == ["0003_flag"] and result.target is None  # before the team chain
     assert "flag" not in (await session_items(client, name))["user-1"]
     assert "0003_flag" not in await read_ledger(client, name)
     assert (await status(client, name, migrations_dir=tmp_path)).pending == ["0003_flag"]
@@ -277,10 +285,10 @@ async def test_stamp_adopts_explicitly_and_history_lists_the_ledger(
     if backend != "moto":
         pytest.skip("dynalite reports TTL disabled, so 0002 cannot be verified")
     result = await stamp(client, table)
-    assert result.adopted == BUILTINS and result.target == BUILTIN_HEAD
+    assert result.stamped == BUILTINS and result.target == BUILTIN_HEAD
     again = await stamp(client, table)
-    assert again.adopted == [] and again.kept == BUILTINS
-    records = (await history(client, table)).records
-    assert [r.revision for r in records] == BUILTINS
-    assert {r.status for r in records} == {"adopted"}
+    assert again.stamped == [] and again.kept == BUILTINS
+    events = (await history(client, table)).events
+    assert [e.revision for e in events] == BUILTINS
+    assert {e.action for e in events} == {"stamped"}
     assert not (await up(client, table)).changed

@@ -23,7 +23,7 @@ from openai_agents_session.migrations import (
     unlock,
     up,
 )
-from openai_agents_session.migrations.ledger import LedgerRecord, record_operations
+from openai_agents_session.migrations.ledger import Ledger, LedgerEvent
 from openai_agents_session.migrations.loader import load_migrations
 from tests.support.migrations import BUILTIN_HEAD, GATE, write_migration
 from tests.support.proxy import FaultProxy
@@ -36,9 +36,9 @@ def name() -> str:
     return f"lock-{uuid.uuid4().hex[:12]}"
 
 
-def _record(folder: Path | None = None, revision: str = BUILTIN_HEAD) -> LedgerRecord:
+def _event(folder: Path | None = None, revision: str = BUILTIN_HEAD) -> LedgerEvent:
     migration = load_migrations(folder).get(revision)
-    return LedgerRecord.for_migration(migration, status="applied", applied_by="t", attempt="x")
+    return LedgerEvent.of(migration, "applied", by="t", attempt="x")
 
 
 async def test_two_runners_at_once_exactly_one_applies(
@@ -109,13 +109,13 @@ async def test_a_runner_whose_lease_was_taken_over_cannot_write_the_ledger(
     assert fresh.token is not None and stale.token is not None
     assert fresh.token > stale.token
     with pytest.raises(LeaseLostError, match="expired or was taken over"):
-        await stale.write(record_operations(table, [_record()]))
+        await Ledger(table).append(stale, [_event()])
     assert stale.lost
     assert await read_ledger(client, table) == {}
     with pytest.raises(LeaseLostError):
         await stale.renew()
     # The holder's writes go through.
-    await fresh.write(record_operations(table, [_record()]))
+    await Ledger(table).append(fresh, [_event()])
     assert list(await read_ledger(client, table)) == [BUILTIN_HEAD]
     await stale.release()  # a no-op for a lost lease: the new holder keeps it
     assert (await read_lock(client, table)) is not None
@@ -131,7 +131,7 @@ async def test_an_expired_lease_fences_writes_even_before_a_takeover(
     await lock.acquire(timeout=0)
     now[0] += 6  # the lease ran out by this runner's own clock
     with pytest.raises(LeaseLostError):
-        await lock.write(record_operations(table, [_record()]))
+        await Ledger(table).append(lock, [_event()])
     assert await read_ledger(client, table) == {}
 
 
@@ -143,7 +143,7 @@ async def test_renewal_keeps_the_lease_past_its_length(make_client: Any, table: 
         # Without renewal the lease would end after 1 s and the waiter would get it.
         with pytest.raises(LockBusyError):
             await waiter.acquire(timeout=1.6)
-        await holder.write(record_operations(table, [_record()]))
+        await Ledger(table).append(holder, [_event()])
     finally:
         await holder.release()
     await waiter.acquire(timeout=1)
@@ -197,7 +197,7 @@ async def test_unlock_force_ends_any_lease_and_tokens_keep_increasing(
     assert second.token is not None and first.token is not None
     assert second.token > first.token
     with pytest.raises(LeaseLostError):
-        await first.write(record_operations(table, [_record()]))
+        await Ledger(table).append(first, [_event()])
     await second.release()
 
 
@@ -214,7 +214,7 @@ async def test_acquiring_survives_a_lost_response(
         assert lost.hits == 1 and proxy.forwarded["UpdateItem"] == 2
         held = await read_lock(client, table)
         assert held is not None and held.owner == lock.owner and lock.token == held.token
-        await lock.write(record_operations(table, [_record()]))
+        await Ledger(table).append(lock, [_event()])
         await lock.release()
 
 

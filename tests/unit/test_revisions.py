@@ -19,14 +19,18 @@ from openai_agents_session.migrations import (
     LEDGER_INDEX_ID,
     LOCK_ID,
     CapacityLimiter,
+    IrreversibleMigrationError,
+    LedgerEvent,
     LedgerRecord,
     Migration,
+    MigrationGraph,
     RevisionGraphError,
+    StampRefusedError,
     UnknownRevisionError,
     build_graph,
     checkpoint_id,
     is_reserved,
-    ledger_id,
+    ledger_event_id,
     load_migrations,
     schema_fingerprint,
     schema_snapshot,
@@ -35,11 +39,13 @@ from openai_agents_session.migrations.drift import (
     billing_differences,
     key_differences,
     offline_differences,
+    ttl_conflicts,
     ttl_differences,
 )
 from openai_agents_session.migrations.dynamo import from_attribute, to_attribute
-from openai_agents_session.migrations.ledger import analyse
+from openai_agents_session.migrations.ledger import analyse, fold
 from openai_agents_session.migrations.loader import checksum, load_file
+from openai_agents_session.migrations.planning import plan_down, plan_stamp, plan_up
 from openai_agents_session.models.schema import RESERVED_PREFIX, SCHEMA
 from openai_agents_session.models.table import create_table_request
 from tests.support.migrations import BUILTIN_HEAD, write_migration
@@ -108,34 +114,66 @@ def test_unknown_revision_is_a_usage_error() -> None:
 
 def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
     builtin = load_migrations()
-    assert builtin.revisions == ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD]
+    assert builtin.revisions[:3] == ["0001_create_table", "0002_enable_ttl", "0003_history_pages"]
+    assert builtin.revisions[-1] == BUILTIN_HEAD
     assert all(x.builtin for x in builtin.chain)
     assert not any(x.reversible for x in builtin.chain)
-    write_migration(tmp_path, "0003_team", BUILTIN_HEAD)
-    write_migration(tmp_path, "0004_more", "0003_team")
-    (tmp_path / "helpers.py").write_text("raise RuntimeError('not a migration')\n")
+    write_migration(tmp_path, "0001_team", None)
+    write_migration(tmp_path, "0002_more", "0001_team")
+    (tmp_path / "_helpers.py").write_text("raise RuntimeError('only imported on demand')\n")
     graph = load_migrations(tmp_path)
-    assert graph.revisions == [
-        "0001_create_table",
-        "0002_enable_ttl",
-        BUILTIN_HEAD,
-        "0003_team",
-        "0004_more",
-    ]
+    assert graph.revisions == [*builtin.revisions, "0001_team", "0002_more"]
     assert graph.builtin_head.revision == BUILTIN_HEAD
-    assert not graph.get("0003_team").builtin
+    assert graph.team_head is not None and graph.team_head.revision == "0002_more"
+    assert graph.get("0001_team").chain == "team"
 
 
-def test_team_migration_after_a_non_head_builtin_makes_two_heads(tmp_path: Path) -> None:
+def test_a_team_chain_written_after_a_builtin_revision_is_independent(tmp_path: Path) -> None:
+    # Files from before the chains were separate name a built-in parent: they still load,
+    # and a later built-in migration (a new library release) cannot make two heads.
     write_migration(tmp_path, "0003_team", "0001_create_table")
-    with pytest.raises(RevisionGraphError, match="two heads"):
-        load_migrations(tmp_path)
+    write_migration(tmp_path, "0004_more", "0003_team")
+    graph = load_migrations(tmp_path)
+    first = graph.get("0003_team")
+    assert (first.down_revision, first.depends_on) == (None, "0001_create_table")
+    assert [m.revision for m in graph.team] == ["0003_team", "0004_more"]
 
 
-def test_team_root_without_parent_is_rejected(tmp_path: Path) -> None:
-    write_migration(tmp_path, "0003_team", None)
+def test_two_team_roots_are_rejected(tmp_path: Path) -> None:
+    write_migration(tmp_path, "0001_team", None)
+    write_migration(tmp_path, "0002_other", None)
     with pytest.raises(RevisionGraphError, match="more than one first migration"):
         load_migrations(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [
+        ("0004_add-roles.py", "0004_add_roles.py"),
+        ("4_short.py", "0004_short.py"),
+        ("0005_Upper.py", "0005_upper.py"),
+        ("helpers.py", "_helpers.py"),
+    ],
+)
+def test_misnamed_python_files_are_errors(tmp_path: Path, name: str, suggestion: str) -> None:
+    write_migration(tmp_path, "0001_team", None)
+    (tmp_path / name).write_text("revision = 'x'\n")
+    with pytest.raises(RevisionGraphError, match="is not named like a migration") as caught:
+        load_migrations(tmp_path)
+    assert name in str(caught.value) and suggestion in str(caught.value)
+
+
+def test_migrations_import_helper_modules_from_their_folder(tmp_path: Path) -> None:
+    (tmp_path / "_shared.py").write_text("DESCRIPTION = 'from a helper'\n")
+    write_migration(
+        tmp_path,
+        "0001_team",
+        None,
+        "from ._shared import DESCRIPTION\n\n"
+        "async def upgrade(ctx):\n    ctx.note('d', DESCRIPTION)\n",
+    )
+    graph = load_migrations(tmp_path)
+    assert graph.get("0001_team").revision == "0001_team"
 
 
 @pytest.mark.parametrize(
@@ -225,9 +263,11 @@ def test_live_comparisons_say_what_differs() -> None:
     assert key_differences(numeric) == [
         f"attribute definition {SCHEMA.partition_key}: expected type S, found N"
     ]
-    assert ttl_differences({"TimeToLiveStatus": "DISABLED"}) == [
-        f"TTL: expected ENABLED on attribute {SCHEMA.ttl!r}, found DISABLED"
-    ]
+    (disabled,) = ttl_differences({"TimeToLiveStatus": "DISABLED"}, "t1")
+    assert disabled.startswith(f"TTL: expected ENABLED on attribute {SCHEMA.ttl!r}, found DISABLED")
+    assert "aws dynamodb update-time-to-live --table-name t1" in disabled
+    (other,) = ttl_conflicts({"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"})
+    assert "found ENABLED on 'expires_at'" in other and "Enabled=false" in other
     assert ttl_differences({"TimeToLiveStatus": "ENABLED", "AttributeName": SCHEMA.ttl}) == []
     assert billing_differences({}, "PAY_PER_REQUEST") == [
         "billing mode: expected PAY_PER_REQUEST, found PROVISIONED"
@@ -237,14 +277,19 @@ def test_live_comparisons_say_what_differs() -> None:
 # ---------------------------------------------------------------- ledger analysis
 
 
-def record(migration: Migration, status: str = "applied", **changes: Any) -> LedgerRecord:
-    base = LedgerRecord.for_migration(
+def event(migration: Migration, action: str, seq: int, **changes: Any) -> LedgerEvent:
+    return LedgerEvent.of(
         migration,
-        status=status,  # type: ignore[arg-type]
-        applied_by="me@host pid 1",
-        attempt="a1",
+        action,  # type: ignore[arg-type]
+        by="me@host pid 1",
+        attempt=changes.pop("attempt", f"a{seq}"),
+        seq=seq,
+        **changes,
     )
-    return LedgerRecord(**{**base.__dict__, **changes})
+
+
+def record(migration: Migration, action: str = "applied", **changes: Any) -> LedgerRecord:
+    return fold([event(migration, action, 1, **changes)])[migration.revision]
 
 
 CHAIN = [m("0001_a", None), m("0002_b", "0001_a"), m("0003_c", "0002_b")]
@@ -256,7 +301,7 @@ def test_clean_ledger() -> None:
     assert state.problems == ()
     assert state.head == "0002_b"
     assert [x.revision for x in state.pending] == ["0003_c"]
-    assert state.interrupted is None
+    assert not state.interrupted and state.reverting is None
 
 
 def test_edited_applied_migration_is_dirty() -> None:
@@ -276,30 +321,130 @@ def test_failed_missing_and_hole_records_are_dirty() -> None:
 
 
 def test_running_record_is_an_interruption_to_resume_not_dirt() -> None:
-    state = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0002_b": record(CHAIN[1], "running")})
+    state = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0002_b": record(CHAIN[1], "applying")})
     assert state.problems == ()
-    assert state.interrupted is not None and state.interrupted.revision == "0002_b"
+    assert state.interrupted["team"].revision == "0002_b"
     assert [x.revision for x in state.pending] == ["0002_b", "0003_c"]
 
 
-def test_ledger_record_round_trips_through_dynamodb_attributes() -> None:
-    original = record(CHAIN[1], details={"backfills": [{"changed": 3}]}, duration=1.25)
+def test_an_unfinished_rollback_is_dirty_until_down_runs_again() -> None:
+    events = [
+        event(CHAIN[0], "applied", 1),
+        event(CHAIN[1], "applied", 2),
+        event(CHAIN[1], "reverting", 3, details={"target": "0001_a"}),
+    ]
+    state = analyse(GRAPH, fold(events))
+    assert state.reverting is not None and state.reverting.revision == "0002_b"
+    assert "rerun `openai-agents-session migrate down --to 0001_a`" in state.problems[0]
+    events.append(event(CHAIN[1], "reverted", 4))
+    state = analyse(GRAPH, fold(events))
+    assert state.problems == () and state.head == "0001_a"
+
+
+def test_the_fold_keeps_each_migrations_latest_event_and_its_start() -> None:
+    events = [
+        event(CHAIN[0], "applying", 1, attempt="x"),
+        event(CHAIN[0], "applied", 2, attempt="x", duration=2.5),
+        event(CHAIN[1], "stamped", 3),
+        event(CHAIN[1], "unstamped", 4),
+    ]
+    records = fold(events)
+    assert list(records) == ["0001_a"]
+    assert records["0001_a"].status == "applied"
+    assert records["0001_a"].started_at == events[0].at
+    assert records["0001_a"].duration == 2.5
+
+
+def test_ledger_event_round_trips_through_dynamodb_attributes() -> None:
+    original = event(CHAIN[1], "applied", 7, details={"backfills": [{"changed": 3}]}, duration=1.25)
+    original = original.chained(7, "0" * 64)
     item = original.to_item()
-    assert item[SCHEMA.partition_key] == {"S": ledger_id("0002_b")}
+    assert item[SCHEMA.partition_key] == {"S": ledger_event_id(7)}
     assert SCHEMA.payload not in item  # ledger items carry no conversation
-    assert LedgerRecord.from_item(item) == original
+    assert LedgerEvent.from_item(item) == original
+    assert original.digest("0" * 64) == original.hash
+    edited = LedgerEvent.from_item({**item, "duration": {"N": "9"}})
+    assert edited.digest("0" * 64) != edited.hash
+
+
+# ---------------------------------------------------------------- planning (pure)
+
+
+def team_graph(tmp_path: Path, *, reversible: bool = True) -> MigrationGraph:
+    body = "async def upgrade(ctx):\n    pass\n"
+    if reversible:
+        body += "\nasync def downgrade(ctx):\n    pass\n"
+    write_migration(tmp_path, "0001_team", None, body)
+    write_migration(tmp_path, "0002_more", "0001_team", body)
+    return load_migrations(tmp_path)
+
+
+def applied_records(graph: MigrationGraph, upto: int) -> dict[str, LedgerRecord]:
+    return fold([event(x, "applied", n + 1) for n, x in enumerate(graph.chain[:upto])])
+
+
+def test_up_plans_the_builtin_chain_then_the_team_chain(tmp_path: Path) -> None:
+    graph = team_graph(tmp_path)
+    builtins = len(graph.builtin)
+    state = analyse(graph, applied_records(graph, builtins - 1))
+    steps = plan_up(graph, state, to=None, table_exists=True)
+    assert [(s.revision, s.action) for s in steps] == [
+        (BUILTIN_HEAD, "apply"),
+        ("0001_team", "apply"),
+        ("0002_more", "apply"),
+    ]
+    assert [s.revision for s in plan_up(graph, state, to=BUILTIN_HEAD, table_exists=True)] == [
+        BUILTIN_HEAD
+    ]
+    fresh = plan_up(graph, analyse(graph, {}), to="0001_team", table_exists=False)
+    assert fresh[0].action == "create" and fresh[-1].revision == "0001_team"
+
+
+def test_a_new_builtin_release_applies_before_pending_team_work(tmp_path: Path) -> None:
+    graph = team_graph(tmp_path)
+    records = applied_records(graph, len(graph.builtin) - 1)
+    records.update(fold([event(graph.get("0001_team"), "applied", 50)]))
+    state = analyse(graph, records)
+    assert state.problems == ()  # the chains are independent: no hole
+    steps = plan_up(graph, state, to=None, table_exists=True)
+    assert [s.revision for s in steps] == [BUILTIN_HEAD, "0002_more"]
+
+
+def test_stamp_refuses_to_unrecord_without_force(tmp_path: Path) -> None:
+    graph = team_graph(tmp_path)
+    records = applied_records(graph, len(graph.chain))
+    with pytest.raises(StampRefusedError, match=r"0002_more past 0001_team.*--force"):
+        plan_stamp(graph, records, to="0001_team", force=False)
+    forced = plan_stamp(graph, records, to="0001_team", force=True)
+    assert forced.unstamp == ["0002_more"] and forced.stamp == []
+    # A bare stamp adopts the built-in chain and leaves the team chain alone.
+    bare = plan_stamp(graph, records, to=None, force=False)
+    assert bare.target == BUILTIN_HEAD and bare.unstamp == [] and bare.stamp == []
+
+
+def test_down_plans_newest_first_and_refuses_irreversible(tmp_path: Path) -> None:
+    graph = team_graph(tmp_path)
+    state = analyse(graph, applied_records(graph, len(graph.chain)))
+    one = plan_down(graph, state, to=None)
+    assert [s.revision for s in one.steps] == ["0002_more"] and one.target == "0001_team"
+    with pytest.raises(IrreversibleMigrationError, match=BUILTIN_HEAD):
+        plan_down(graph, state, to="0001_create_table")
+    other = team_graph(tmp_path / "irreversible", reversible=False)
+    state = analyse(other, applied_records(other, len(other.chain)))
+    with pytest.raises(IrreversibleMigrationError, match="0002_more"):
+        plan_down(other, state, to=None)
 
 
 # ---------------------------------------------------------------- reserved keys
 
 
 def test_reserved_keys_share_the_prefix_and_sessions_refuse_them() -> None:
-    reserved = [LOCK_ID, LEDGER_INDEX_ID, ledger_id("0001_create_table"), checkpoint_id("x", 3)]
+    reserved = [LOCK_ID, LEDGER_INDEX_ID, ledger_event_id(1), checkpoint_id("x", 3)]
     for item_id in reserved:
         assert item_id.startswith(RESERVED_PREFIX) and is_reserved(item_id)
         with pytest.raises(InvalidSessionIdError, match="reserved"):
             DynamoDBSession(item_id, object(), "agent_sessions")  # type: ignore[arg-type]
-    assert ledger_id("0001_create_table") == "__oas__#ledger#0001_create_table"
+    assert ledger_event_id(12) == "__oas__#ledger#event#00000012"
     assert LOCK_ID == "__oas__#lock"
     for ordinary in ["user#1", "tenant/42/x", "SESSION#meta", "0", "__oas__", "__OAS__#x"]:
         assert not is_reserved(ordinary)

@@ -9,6 +9,8 @@ boto or the Agents SDK.
 from __future__ import annotations
 
 import importlib
+import json
+import sys
 from typing import Any
 
 from .._extras import missing_extra
@@ -21,6 +23,12 @@ except ImportError as exc:
     missing_extra("The openai-agents-session command line", "cli", exc)
 
 from .. import __version__
+
+# Click's UsageError and Abort, reached through Typer's public BadParameter and Abort.
+_USAGE_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+_ABORT = typer.Abort
 
 # Command name -> (module, one-line help). The help is repeated here so that the
 # root --help can list the commands without importing them; a test keeps the two
@@ -59,6 +67,32 @@ class _LazyGroup(TyperGroup):
         command.name = cmd_name
         return command
 
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""  # Typer shows flags as <bool>
+        return option
+
+    def main(self, args: Any = None, *positional: Any, **options: Any) -> Any:
+        """Run; under ``--json`` a usage error is printed as JSON too (exit 2)."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--json" not in argv or options.get("standalone_mode") is False:
+            return super().main(argv, *positional, **options)
+        options["standalone_mode"] = False
+        try:
+            code = super().main(argv, *positional, **options)
+        except _USAGE_ERROR as exc:
+            context: Any = getattr(exc, "ctx", None)
+            usage = context.get_usage() if context is not None else None
+            formatter = getattr(exc, "format_message", None)
+            message = formatter() if formatter is not None else str(exc)
+            body = {"error": message, "exit_code": 2, "usage": usage}
+            sys.stdout.write(json.dumps(body, indent=2) + "\n")
+            sys.exit(2)
+        except _ABORT:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
         try:
@@ -86,7 +120,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        metavar="",
+        help="Print the version.",
     ),
 ) -> None:
     """DynamoDB session storage for the OpenAI Agents SDK."""

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..admin import ItemView, SessionEntry, view_item
+from ._common import plain
 
 __all__ = ["conversation", "expiry", "human_size", "session_rows_table", "timestamp"]
 
@@ -29,7 +30,7 @@ _KIND_STYLES = {"tool_call": "bold yellow", "tool_output": "yellow", "reasoning"
 
 def _label(view: ItemView) -> Text:
     if view.kind == "message":
-        return Text(view.role, style=_ROLE_STYLES.get(view.role, "bold"))
+        return Text(plain(view.role), style=_ROLE_STYLES.get(view.role, "bold"))
     return Text(_KIND_LABELS.get(view.kind, view.role), style=_KIND_STYLES.get(view.kind, "dim"))
 
 
@@ -50,7 +51,9 @@ def conversation(items: Iterable[Mapping[str, Any]], *, start: int = 0) -> Table
     grid.add_column(overflow="fold", ratio=1)
     for index, item in enumerate(items, start):
         view = view_item(item)
-        body = Text(view.text, style="dim" if view.kind == "other" else "")
+        # Controls are made visible before Rich measures and folds the text: Rich drops
+        # some of them while wrapping, and with them the text that follows.
+        body = Text(plain(view.text), style="dim" if view.kind == "other" else "")
         if view.kind == "tool_call":
             body.stylize("yellow")
         if view.call_id:
@@ -118,7 +121,7 @@ def session_rows_table(entries: Iterable[SessionEntry], *, header: bool, now: fl
         else:
             status = Text("ok", style="green")
         table.add_row(
-            Text(entry.session_id),
+            Text(plain(entry.session_id)),
             "-" if entry.item_count is None else str(entry.item_count),
             "-" if entry.pages is None else str(entry.pages),
             human_size(entry.history_bytes),

@@ -1,9 +1,9 @@
 """`openai-agents-session migrate`: versioned migrations of the session table, from CI.
 
-Each verb calls one coroutine of `openai_agents_session.migrations` and formats
-its result: Rich text on a terminal, JSON with ``--json``. Library errors print
-as one line with their fix and exit with the documented code (pending 3, drift
-4, lock busy 5, dirty ledger 6).
+Each verb is one library coroutine of `openai_agents_session.migrations` plus a
+renderer: Rich text for people, JSON with ``--json`` (errors included). The
+target options are declared once (`target_command`); library errors print as
+one line with their fix and exit with their documented code (`ExitCode`).
 """
 
 from __future__ import annotations
@@ -23,27 +23,22 @@ from rich.text import Text
 from .. import migrations
 from ..migrations import (
     CheckReport,
-    DirtyLedgerError,
-    DriftError,
+    DownResult,
     HistoryReport,
-    LockBusyError,
     MigrationInterruptedError,
     PlainReporter,
     Plan,
     Reporter,
     RichReporter,
+    StampResult,
     StatusReport,
-    UnknownRevisionError,
     UpResult,
 )
 from ._common import (
-    DEFAULT_TABLE,
-    EndpointOption,
+    EXIT_CODES_HELP,
     ExitCode,
     JsonOption,
-    ProfileOption,
-    RegionOption,
-    TableOption,
+    ReadableGroup,
     Target,
     console,
     err_console,
@@ -52,6 +47,7 @@ from ._common import (
     open_client,
     print_json,
     run,
+    target_command,
 )
 
 __all__ = ["app"]
@@ -60,44 +56,73 @@ T = TypeVar("T")
 
 app = typer.Typer(
     help="Versioned migrations of the session table: up, plan, status, check, stamp, down.",
+    epilog=EXIT_CODES_HELP,
+    cls=ReadableGroup,
     no_args_is_help=True,
 )
-
-_CODES: dict[type[BaseException], ExitCode] = {
-    UnknownRevisionError: ExitCode.USAGE,
-    DriftError: ExitCode.DRIFT,
-    LockBusyError: ExitCode.LOCK_BUSY,
-    DirtyLedgerError: ExitCode.DIRTY_LEDGER,
-}
 
 MigrationsDirOption = Annotated[
     Path | None,
     typer.Option(
         "--migrations-dir",
         envvar="OAS_MIGRATIONS_DIR",
-        help="Folder of your own NNNN_slug.py migrations, chained after the built-in head.",
+        metavar="DIR",
+        help="Folder of your own NNNN_slug.py migrations (a chain of its own).",
         file_okay=False,
     ),
 ]
 ToOption = Annotated[
-    str | None, typer.Option("--to", help="Target revision id (or 'head').", show_default=False)
+    str | None,
+    typer.Option(
+        "--to", metavar="REVISION", help="Target revision id (or 'head').", show_default=False
+    ),
 ]
 LockTimeoutOption = Annotated[
     float,
     typer.Option(
-        "--lock-timeout", min=0, help="Seconds to wait for another runner's lock (exit 5 after)."
+        "--lock-timeout",
+        min=0,
+        metavar="SECONDS",
+        help="Seconds to wait for another runner's lock (exit 5 after).",
+    ),
+]
+LeaseOption = Annotated[
+    float,
+    typer.Option(
+        "--lease-seconds",
+        min=1,
+        metavar="SECONDS",
+        help="How long the lock's lease lasts without renewal; longer than any clock skew.",
+    ),
+]
+RenewOption = Annotated[
+    float | None,
+    typer.Option(
+        "--renew-interval",
+        min=0.5,
+        metavar="SECONDS",
+        help="Seconds between lease renewals (a third of the lease by default); each renewal "
+        "is one write to the lock item, seen by DynamoDB Streams consumers.",
+        show_default=False,
     ),
 ]
 BillingOption = Annotated[
     str,
-    typer.Option("--billing-mode", help="PAY_PER_REQUEST (on-demand) or PROVISIONED."),
+    typer.Option(
+        "--billing-mode", metavar="MODE", help="PAY_PER_REQUEST (on-demand) or PROVISIONED."
+    ),
 ]
-
-
-def _target(
-    table: str, region: str | None, endpoint_url: str | None, profile: str | None
-) -> Target:
-    return Target(table=table, region=region, endpoint_url=endpoint_url, profile=profile)
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Say what would change; take no lock, write nothing.")
+]
+MaxRcuOption = Annotated[
+    float | None,
+    typer.Option("--max-rcu", min=0.1, metavar="UNITS", help="Backfill read units per second."),
+]
+MaxWcuOption = Annotated[
+    float | None,
+    typer.Option("--max-wcu", min=0.1, metavar="UNITS", help="Backfill write units per second."),
+]
 
 
 def _billing(value: str, as_json: bool) -> str:
@@ -118,12 +143,7 @@ def _reporter(as_json: bool) -> Reporter:
     return PlainReporter(sys.stderr)
 
 
-def _execute(
-    target: Target,
-    verb: Callable[[Any], Awaitable[T]],
-    *,
-    as_json: bool,
-) -> T:
+def _execute(target: Target, verb: Callable[[Any], Awaitable[T]], *, as_json: bool) -> T:
     """Open the client, run `verb(client)`, and turn SIGTERM / Ctrl-C into a resumable stop."""
 
     async def main() -> T:
@@ -140,24 +160,40 @@ def _execute(
         except asyncio.CancelledError:
             raise MigrationInterruptedError(
                 f"interrupted while migrating {target.table!r}; progress up to the last "
-                "checkpoint is kept. Fix: run `openai-agents-session migrate up` again to resume.",
+                "checkpoint is kept and the ledger says where it stopped. Fix: run the same "
+                "command again to resume (`migrate status` shows what is left).",
                 table_name=target.table,
             ) from None
         finally:
             if handled:
                 loop.remove_signal_handler(signal.SIGTERM)
 
-    return run(main, as_json=as_json, codes=_CODES)
+    return run(main, as_json=as_json)
 
 
 def _exit(code: ExitCode) -> NoReturn:
     raise typer.Exit(int(code))
 
 
+def _say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True)
+
+
 def _problems(title: str, lines: list[str]) -> None:
     err_console.print(Text(f"{title}:", style="bold red"), highlight=False)
     for line in lines:
         err_console.print(f"  - {line}", highlight=False, soft_wrap=True)
+
+
+def _backfill_lines(backfills: dict[str, list[dict[str, Any]]]) -> None:
+    for revision, results in backfills.items():
+        for b in results:
+            counts = ", ".join(
+                f"{name} {b[name]}"
+                for name in ("scanned", "changed", "unchanged", "already", "conflicts", "gone")
+                if name in b
+            )
+            _say(f"  {revision} backfill {b['name']}: {counts}")
 
 
 # ---------------------------------------------------------------------- up
@@ -182,23 +218,16 @@ def _describe_up(result: UpResult) -> str:
     return f"{result.table}: {'; '.join(parts)}{head}"
 
 
-@app.command()
+@target_command(app)
 def up(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    target: Target,
     to: ToOption = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Count what would change; write nothing.")
-    ] = False,
+    dry_run: DryRunOption = False,
     lock_timeout: LockTimeoutOption = 60.0,
-    max_rcu: Annotated[
-        float | None, typer.Option("--max-rcu", min=0.1, help="Backfill read units per second.")
-    ] = None,
-    max_wcu: Annotated[
-        float | None, typer.Option("--max-wcu", min=0.1, help="Backfill write units per second.")
-    ] = None,
+    lease_seconds: LeaseOption = migrations.DEFAULT_LEASE_SECONDS,
+    renew_interval: RenewOption = None,
+    max_rcu: MaxRcuOption = None,
+    max_wcu: MaxWcuOption = None,
     billing_mode: BillingOption = "PAY_PER_REQUEST",
     migrations_dir: MigrationsDirOption = None,
     as_json: JsonOption = False,
@@ -207,13 +236,15 @@ def up(
     billing_mode = _billing(billing_mode, as_json)
     reporter = _reporter(as_json)
     result = _execute(
-        _target(table, region, endpoint_url, profile),
+        target,
         lambda client: migrations.up(
             client,
-            table,
+            target.table,
             to=to,
             dry_run=dry_run,
             lock_timeout=lock_timeout,
+            lease_seconds=lease_seconds,
+            renew_interval=renew_interval,
             migrations_dir=migrations_dir,
             max_rcu=max_rcu,
             max_wcu=max_wcu,
@@ -225,42 +256,32 @@ def up(
     if as_json:
         print_json(result.to_dict())
         return
-    console.print(_describe_up(result), highlight=False)
-    for revision, backfills in result.backfills.items():
-        for b in backfills:
-            console.print(
-                f"  {revision} backfill {b['name']}: scanned {b['scanned']}, changed "
-                f"{b['changed']}, unchanged {b['unchanged']}, conflicts {b['conflicts']}, "
-                f"gone {b['gone']}",
-                highlight=False,
-            )
+    _say(_describe_up(result))
+    _backfill_lines(result.backfills)
 
 
 # ---------------------------------------------------------------------- plan
 
 
-@app.command()
+@target_command(app)
 def plan(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    target: Target,
     to: ToOption = None,
     migrations_dir: MigrationsDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show what `up` would do, writing nothing."""
+    """Show what `up` would do, writing nothing (exit 6: dirty ledger; 4: drift)."""
     result: Plan = _execute(
-        _target(table, region, endpoint_url, profile),
-        lambda client: migrations.plan(client, table, to=to, migrations_dir=migrations_dir),
+        target,
+        lambda client: migrations.plan(client, target.table, to=to, migrations_dir=migrations_dir),
         as_json=as_json,
     )
     if as_json:
         print_json(result.to_dict())
     elif not result.steps:
-        console.print(f"{table}: nothing to do (at {result.head})", highlight=False)
+        _say(f"{target.table}: nothing to do (at {result.head})")
     else:
-        grid = Table(title=f"migrate up on {table} would:")
+        grid = Table(title=f"migrate up on {target.table} would:")
         grid.add_column("step")
         grid.add_column("revision", no_wrap=True)
         grid.add_column("description")
@@ -273,29 +294,26 @@ def plan(
         _exit(ExitCode.DIRTY_LEDGER)
     if result.drift:
         if not as_json:
-            _problems("the table cannot be adopted", result.drift)
+            _problems("drift (up would refuse)", result.drift)
         _exit(ExitCode.DRIFT)
 
 
 # ---------------------------------------------------------------------- status / history
 
 
-@app.command()
+@target_command(app)
 def status(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    target: Target,
     check: Annotated[
         bool, typer.Option("--check", help="Exit 3 when migrations are pending (for CI gates).")
     ] = False,
     migrations_dir: MigrationsDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show every migration's state, the lock and ledger problems."""
+    """Show every migration's state, the lock and its lease, and ledger problems."""
     report: StatusReport = _execute(
-        _target(table, region, endpoint_url, profile),
-        lambda client: migrations.status(client, table, migrations_dir=migrations_dir),
+        target,
+        lambda client: migrations.status(client, target.table, migrations_dir=migrations_dir),
         as_json=as_json,
     )
     if as_json:
@@ -310,82 +328,78 @@ def status(
 
 def _print_status(report: StatusReport) -> None:
     if not report.table_exists:
-        console.print(f"table {report.table!r} does not exist yet", highlight=False)
+        _say(f"table {report.table!r} does not exist yet")
     elif report.adoptable:
-        console.print(
+        _say(
             f"table {report.table!r} has no ledger yet: `migrate up` adopts it after checking "
-            "it matches the schema",
-            highlight=False,
+            "it matches the schema"
         )
     grid = Table(title=f"migrations of {report.table} (head {report.head})")
     grid.add_column("revision", no_wrap=True)
-    for column in ("state", "applied at (UTC)", "by"):
+    for column in ("chain", "state", "applied at (UTC)", "by"):
         grid.add_column(column)
-    for entry in report.entries:
-        record = entry.record
+    for entry in report.migrations:
         grid.add_row(
             entry.revision,
+            entry.chain,
             entry.state,
-            (record.applied_at or "")[:19].replace("T", " ") if record else "",
-            record.applied_by if record else "",
+            (entry.applied_at or "")[:19].replace("T", " "),
+            entry.applied_by or "",
         )
     console.print(grid)
     if report.lock is not None:
-        state = "held" if report.lock_live else "expired"
-        console.print(
-            f"lock {state}: {report.lock.holder} (token {report.lock.token})", highlight=False
-        )
+        if report.lock_live:
+            _say(
+                f"lock held by {report.lock.holder} (token {report.lock.token}); lease "
+                f"expires at {report.lease_expires_at}"
+            )
+        elif report.lock.owner:
+            _say(f"lock expired: last held by {report.lock.holder} (token {report.lock.token})")
     if report.problems:
         _problems("dirty ledger", report.problems)
     elif report.pending:
-        console.print(f"pending: {', '.join(report.pending)}", highlight=False)
+        _say(f"pending: {', '.join(report.pending)}")
 
 
-@app.command()
-def history(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Show the ledger: who applied what, when, how long it took."""
+@target_command(app)
+def history(target: Target, as_json: JsonOption = False) -> None:
+    """Show the ledger's every event: who did what, when, how long it took (exit 6 if tampered)."""
     report: HistoryReport = _execute(
-        _target(table, region, endpoint_url, profile),
-        lambda client: migrations.history(client, table),
-        as_json=as_json,
+        target, lambda client: migrations.history(client, target.table), as_json=as_json
     )
     if as_json:
         print_json(report.to_dict())
-        return
-    if not report.records:
-        console.print(f"{table}: the ledger is empty", highlight=False)
-        return
-    grid = Table(title=f"ledger of {table}")
-    grid.add_column("revision", no_wrap=True)
-    for column in ("status", "started (UTC)", "duration", "by", "checksum"):
-        grid.add_column(column)
-    for record in report.records:
-        grid.add_row(
-            record.revision,
-            record.status + (f" ({record.error})" if record.error else ""),
-            record.started_at[:19].replace("T", " "),
-            f"{record.duration:.2f}s",
-            record.applied_by,
-            record.checksum[:12],
-        )
-    console.print(grid)
+    elif not report.events and not report.problems:
+        _say(f"{target.table}: the ledger is empty")
+    else:
+        grid = Table(title=f"ledger of {target.table}")
+        grid.add_column("#", justify="right")
+        grid.add_column("revision", no_wrap=True)
+        for column in ("event", "at (UTC)", "duration", "by", "checksum"):
+            grid.add_column(column)
+        for event in report.events:
+            grid.add_row(
+                str(event.seq),
+                event.revision,
+                event.action + (f" ({event.error})" if event.error else ""),
+                event.at[:19].replace("T", " "),
+                f"{event.duration:.2f}s",
+                event.by,
+                event.checksum[:12],
+            )
+        console.print(grid)
+    if report.problems:
+        if not as_json:
+            _problems("the ledger is inconsistent", report.problems)
+        _exit(ExitCode.DIRTY_LEDGER)
 
 
 # ---------------------------------------------------------------------- check
 
 
-@app.command()
+@target_command(app)
 def check(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    target: Target,
     live: Annotated[
         bool | None,
         typer.Option(
@@ -394,41 +408,51 @@ def check(
             show_default=False,
         ),
     ] = None,
-    billing_mode: BillingOption = "PAY_PER_REQUEST",
+    billing_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--billing-mode",
+            metavar="MODE",
+            help="Expected billing mode (default: the one recorded when the table was "
+            "created or adopted).",
+            show_default=False,
+        ),
+    ] = None,
     migrations_dir: MigrationsDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fail (exit 4) when the schema, the migrations and the live table disagree."""
-    billing_mode = _billing(billing_mode, as_json)
-    compare_live = endpoint_url is not None if live is None else live
-    target = _target(table, region, endpoint_url, profile)
+    expected = _billing(billing_mode, as_json) if billing_mode else None
+    compare_live = target.endpoint_url is not None if live is None else live
     if compare_live:
         report: CheckReport = _execute(
             target,
             lambda client: migrations.check(
-                client, table, migrations_dir=migrations_dir, billing_mode=billing_mode
+                client, target.table, migrations_dir=migrations_dir, billing_mode=expected
             ),
             as_json=as_json,
         )
     else:
 
         async def offline() -> CheckReport:
-            return await migrations.check(None, table, migrations_dir=migrations_dir)
+            return await migrations.check(None, target.table, migrations_dir=migrations_dir)
 
-        report = run(offline, as_json=as_json, codes=_CODES)
+        report = run(offline, as_json=as_json)
     if as_json:
         print_json(report.to_dict())
     else:
         where = "schema and live table" if report.live_checked else "schema (offline)"
         for warning in report.warnings:
-            err_console.print(labelled("warning", "yellow", warning), highlight=False)
+            err_console.print(
+                labelled("warning", "yellow", warning), highlight=False, soft_wrap=True
+            )
         if report.drift:
             _problems(f"drift in the {where}", report.drift)
         if report.dirty:
             _problems("dirty ledger", report.dirty)
         if report.ok:
             pending = f"; pending: {', '.join(report.pending)}" if report.pending else ""
-            console.print(f"{table}: no drift in the {where}{pending}", highlight=False)
+            _say(f"{target.table}: no drift in the {where}{pending}")
     if report.drift:
         _exit(ExitCode.DRIFT)
     if report.dirty:
@@ -438,30 +462,46 @@ def check(
 # ---------------------------------------------------------------------- stamp / down / unlock
 
 
-@app.command()
+@target_command(app)
 def stamp(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    target: Target,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Revision the ledger should end at (default: built-in head)."),
+        typer.Option(
+            "--to",
+            metavar="REVISION",
+            help="Revision the ledger should end at (default: the built-in head; the team "
+            "chain is left alone).",
+            show_default=False,
+        ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Unrecord migrations past --to (the next up runs them again), and accept a "
+            "tampered ledger as it is.",
+        ),
+    ] = False,
+    dry_run: DryRunOption = False,
     lock_timeout: LockTimeoutOption = 60.0,
+    lease_seconds: LeaseOption = migrations.DEFAULT_LEASE_SECONDS,
     migrations_dir: MigrationsDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record migrations as applied without running them, after verifying the table."""
     reporter = _reporter(as_json)
-    result = _execute(
-        _target(table, region, endpoint_url, profile),
+    result: StampResult = _execute(
+        target,
         lambda client: migrations.stamp(
             client,
-            table,
+            target.table,
             to=to,
+            force=force,
+            dry_run=dry_run,
             migrations_dir=migrations_dir,
             lock_timeout=lock_timeout,
+            lease_seconds=lease_seconds,
             reporter=reporter,
         ),
         as_json=as_json,
@@ -469,61 +509,74 @@ def stamp(
     if as_json:
         print_json(result.to_dict())
         return
-    parts = [f"ledger of {table} now ends at {result.target}"]
-    if result.adopted:
-        parts.append(f"adopted {', '.join(result.adopted)}")
-    if result.removed:
-        parts.append(f"removed {', '.join(result.removed)}")
-    if not result.adopted and not result.removed:
+    would = "would " if dry_run else ""
+    parts = [f"ledger of {target.table} {would}end{'' if dry_run else 's'} at {result.target}"]
+    if result.repaired:
+        parts.append(f"{would}accept {len(result.repaired)} ledger problem(s)")
+    if result.stamped:
+        parts.append(f"{would}stamp {', '.join(result.stamped)}")
+    if result.unstamped:
+        parts.append(f"{would}unstamp {', '.join(result.unstamped)}")
+    if not result.stamped and not result.unstamped and not result.repaired:
         parts.append("nothing to change")
-    console.print("; ".join(parts), highlight=False)
+    _say("; ".join(parts))
 
 
-@app.command()
+@target_command(app)
 def down(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    target: Target,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Revision to go back to (default: one step)."),
+        typer.Option(
+            "--to",
+            metavar="REVISION",
+            help="Revision to go back to (default: one step; an unfinished rollback "
+            "continues to its recorded target).",
+            show_default=False,
+        ),
     ] = None,
+    dry_run: DryRunOption = False,
     lock_timeout: LockTimeoutOption = 60.0,
+    lease_seconds: LeaseOption = migrations.DEFAULT_LEASE_SECONDS,
+    renew_interval: RenewOption = None,
+    max_rcu: MaxRcuOption = None,
+    max_wcu: MaxWcuOption = None,
     migrations_dir: MigrationsDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Revert reversible migrations, newest first; refuse if any is irreversible."""
+    """Revert reversible team migrations, newest first; refuse if any is irreversible."""
     reporter = _reporter(as_json)
-    result = _execute(
-        _target(table, region, endpoint_url, profile),
+    result: DownResult = _execute(
+        target,
         lambda client: migrations.down(
             client,
-            table,
+            target.table,
             to=to,
+            dry_run=dry_run,
             migrations_dir=migrations_dir,
             lock_timeout=lock_timeout,
+            lease_seconds=lease_seconds,
+            renew_interval=renew_interval,
+            max_rcu=max_rcu,
+            max_wcu=max_wcu,
             reporter=reporter,
         ),
         as_json=as_json,
     )
     if as_json:
         print_json(result.to_dict())
-    elif result.reverted:
-        console.print(
-            f"{table}: reverted {', '.join(result.reverted)}; now at {result.target}",
-            highlight=False,
-        )
+        return
+    would = "would revert" if result.dry_run else "reverted"
+    if result.reverted:
+        _say(f"{target.table}: {would} {', '.join(result.reverted)}; back at {result.target}")
     else:
-        console.print(f"{table}: nothing to revert", highlight=False)
+        _say(f"{target.table}: nothing to revert")
+    _backfill_lines(result.backfills)
 
 
-@app.command()
+@target_command(app)
 def unlock(
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    target: Target,
     force: Annotated[
         bool, typer.Option("--force", help="Required: end the lease whoever holds it.")
     ] = False,
@@ -538,16 +591,13 @@ def unlock(
             as_json=as_json,
         )
     previous = _execute(
-        _target(table, region, endpoint_url, profile),
-        lambda client: migrations.unlock(client, table),
-        as_json=as_json,
+        target, lambda client: migrations.unlock(client, target.table), as_json=as_json
     )
     if as_json:
-        print_json({"table": table, "released": previous.to_dict() if previous else None})
+        print_json({"table": target.table, "released": previous.to_dict() if previous else None})
     elif previous is None:
-        console.print(f"{table}: nobody held the migration lock", highlight=False)
+        _say(f"{target.table}: nobody held the migration lock")
     else:
-        console.print(
-            f"{table}: released the lock held by {previous.holder} (token {previous.token})",
-            highlight=False,
+        _say(
+            f"{target.table}: released the lock held by {previous.holder} (token {previous.token})"
         )

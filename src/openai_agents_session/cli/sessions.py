@@ -43,13 +43,9 @@ from ..errors import (
 from ..models.schema import SCHEMA
 from ..store import SessionStore
 from ._common import (
-    DEFAULT_TABLE,
-    EndpointOption,
     ExitCode,
     JsonOption,
-    ProfileOption,
-    RegionOption,
-    TableOption,
+    ReadableGroup,
     Target,
     console,
     err_console,
@@ -58,6 +54,7 @@ from ._common import (
     open_client,
     print_json,
     run,
+    target_command,
 )
 from ._render import conversation, expiry, human_size, session_rows_table, timestamp
 
@@ -73,6 +70,7 @@ app = typer.Typer(
         "Inspect stored sessions: list, show, export and import (JSON Lines), delete, "
         "and gc (remove orphaned history pages)."
     ),
+    cls=ReadableGroup,
     no_args_is_help=True,
 )
 
@@ -117,8 +115,9 @@ def _items_phrase(entry: SessionEntry) -> str:
     return f"{entry.item_count} item(s)"
 
 
-@app.command("list")
+@target_command(app, "list")
 def list_sessions(
+    target: Target,
     limit: Annotated[
         int | None,
         typer.Option("--limit", min=1, help="Show at most this many sessions.", show_default=False),
@@ -135,10 +134,6 @@ def list_sessions(
         ),
     ] = True,
     page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List sessions: id, items, pages, total size, last update and expiry.
@@ -152,7 +147,6 @@ def list_sessions(
     size (the head item's size by DynamoDB's rule, which its 400 KB limit
     applies to), updated_at, ttl, expired and error.
     """
-    target = Target(table, region, endpoint_url, profile)
     stats = ScanStats()
 
     async def body() -> None:
@@ -277,14 +271,11 @@ async def _with_history(
     return loaded
 
 
-@app.command("show")
+@target_command(app, "show")
 def show(
+    target: Target,
     session_id: SessionIdArgument,
     include_expired: IncludeExpiredOption = False,
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one conversation, item by item: messages by role, tool calls and their outputs.
@@ -293,7 +284,6 @@ def show(
     page is missing or unreadable, the items the head still holds are shown and
     the exit code is 1.
     """
-    target = Target(table, region, endpoint_url, profile)
 
     async def body() -> SessionEntry | None:
         async with open_client(target, warn_global=True) as client:
@@ -349,8 +339,9 @@ def _output_stream(path: Path | None) -> Iterator[TextIO]:
         yield handle
 
 
-@app.command("export")
+@target_command(app, "export")
 def export(
+    target: Target,
     session_id: Annotated[
         str | None,
         typer.Argument(
@@ -370,10 +361,6 @@ def export(
     ] = None,
     include_expired: IncludeExpiredOption = False,
     page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export sessions as JSON Lines: one object per session with its whole history.
@@ -388,7 +375,6 @@ def export(
     """
     if (session_id is None) == (not all_sessions):
         fail("Give a SESSION_ID or --all (not both).", ExitCode.USAGE, as_json=as_json)
-    target = Target(table, region, endpoint_url, profile)
     stats = ScanStats()
     exported = 0
     corrupt = 0
@@ -535,8 +521,9 @@ async def _import_one(
     return ("replaced" if replaced else "imported"), held
 
 
-@app.command("import")
+@target_command(app, "import")
 def import_sessions(
+    target: Target,
     source: Annotated[
         Path | None,
         typer.Argument(
@@ -583,10 +570,6 @@ def import_sessions(
             "--max-session-bytes", min=1, help="Cap on a session's history bytes (as the library)."
         ),
     ] = DEFAULT_MAX_SESSION_BYTES,
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import sessions from JSON Lines that `sessions export` wrote.
@@ -599,7 +582,6 @@ def import_sessions(
     are reported and skipped. The exit code is 1 when any session was refused
     or failed. With --json, prints a summary object with the counts and errors.
     """
-    target = Target(table, region, endpoint_url, profile)
     report = _ImportReport()
 
     def problem(line: int, session_id: str | None, message: str) -> None:
@@ -698,8 +680,9 @@ def import_sessions(
         raise typer.Exit(int(ExitCode.ERROR))
 
 
-@app.command("delete")
+@target_command(app, "delete")
 def delete(
+    target: Target,
     session_ids: Annotated[
         list[str],
         typer.Argument(
@@ -709,10 +692,6 @@ def delete(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation.")
     ] = False,
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Delete sessions, after showing what each holds and asking (unless --yes).
@@ -723,7 +702,6 @@ def delete(
     counts as not found. Corrupt items can be deleted too (that is how to get rid
     of one).
     """
-    target = Target(table, region, endpoint_url, profile)
 
     async def read_all() -> list[SessionEntry | None]:
         async with open_client(target, warn_global=True) as client:
@@ -777,8 +755,9 @@ def delete(
 # ------------------------------------------------------------------ gc
 
 
-@app.command("gc")
+@target_command(app, "gc")
 def collect_garbage_command(
+    target: Target,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be removed; delete nothing.")
     ] = False,
@@ -794,10 +773,6 @@ def collect_garbage_command(
             ),
         ),
     ] = 3600.0,
-    table: TableOption = DEFAULT_TABLE,
-    region: RegionOption = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Remove history pages that no session lists.
@@ -810,8 +785,6 @@ def collect_garbage_command(
     --json, prints the report (counts and the removed keys).
     """
     from ..gc import collect_garbage
-
-    target = Target(table, region, endpoint_url, profile)
 
     async def body() -> GcReport:
         async with open_client(target, warn_global=True) as client:

@@ -11,12 +11,14 @@ coroutine here::
 - `plan`, `status`, `history`: read-only views of what would run and what ran.
 - `check`: the declared schema against the head migration (offline), and the
   live table against the schema (with a client).
-- `stamp`: record migrations as applied without running them (adopt, repair).
-- `down`: revert reversible team migrations.
+- `stamp`: record migrations as applied without running them (adopt, repair);
+  refuses to unrecord applied ones without ``force``.
+- `down`: revert reversible team migrations, recorded ``reverting`` first.
 - `unlock`: delete a dead runner's lock.
 
-The ledger, the lock and backfill checkpoints live in the session table under
-session ids starting with ``__oas__#``, which `DynamoDBSession` refuses.
+The ledger (an append-only, hash-chained list of events), the lock and backfill
+checkpoints live in the session table under session ids starting with
+``__oas__#``, which `DynamoDBSession` refuses.
 """
 
 from .backfill import BackfillFunction, BackfillItem, BackfillResult, CapacityLimiter
@@ -32,10 +34,11 @@ from .errors import (
     MigrationFailedError,
     MigrationInterruptedError,
     RevisionGraphError,
+    StampRefusedError,
     UnknownRevisionError,
 )
-from .keys import LEDGER_INDEX_ID, LOCK_ID, checkpoint_id, is_reserved, ledger_id
-from .ledger import LedgerRecord, read_ledger
+from .keys import LEDGER_INDEX_ID, LOCK_ID, checkpoint_id, is_reserved, ledger_event_id
+from .ledger import Ledger, LedgerEvent, LedgerRecord, load_ledger, read_ledger
 from .loader import BUILTIN_DIR, Migration, MigrationGraph, build_graph, load_migrations
 from .lock import DEFAULT_LEASE_SECONDS, LockInfo, MigrationLock, read_lock
 from .progress import LogReporter, PlainReporter, Reporter, RichReporter
@@ -75,6 +78,8 @@ __all__ = [
     "HistoryReport",
     "IrreversibleMigrationError",
     "LeaseLostError",
+    "Ledger",
+    "LedgerEvent",
     "LedgerRecord",
     "LockBusyError",
     "LockInfo",
@@ -92,6 +97,7 @@ __all__ = [
     "Reporter",
     "RevisionGraphError",
     "RichReporter",
+    "StampRefusedError",
     "StampResult",
     "StatusEntry",
     "StatusReport",
@@ -103,7 +109,8 @@ __all__ = [
     "down",
     "history",
     "is_reserved",
-    "ledger_id",
+    "ledger_event_id",
+    "load_ledger",
     "load_migrations",
     "plan",
     "read_ledger",

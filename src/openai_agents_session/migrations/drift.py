@@ -11,6 +11,7 @@ difference is one line saying what was expected and what was found.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,10 +22,12 @@ from .loader import MigrationGraph
 
 __all__ = [
     "billing_differences",
+    "edited_differences",
     "key_differences",
     "offline_differences",
     "schema_fingerprint",
     "schema_snapshot",
+    "ttl_conflicts",
     "ttl_differences",
 ]
 
@@ -90,19 +93,29 @@ def offline_differences(
     Returns:
         One line per difference; empty when the schema matches.
     """
-    recorded = [m for m in graph.chain if m.schema_fingerprint or m.schema_snapshot]
+    problems = edited_differences(graph)
+    for migration in graph.chain:
+        snapshot, fingerprint = migration.schema_snapshot, migration.schema_fingerprint
+        if snapshot is not None and fingerprint is not None:
+            if schema_fingerprint(snapshot) != fingerprint:
+                problems.append(
+                    f"migration {migration.revision}: schema_fingerprint does not match its "
+                    "own schema_snapshot (the file was edited by hand)."
+                )
+        elif snapshot is not None or fingerprint is not None:
+            problems.append(
+                f"migration {migration.revision} records only half of "
+                "schema_snapshot/schema_fingerprint."
+            )
+    recorded = [m for m in graph.builtin if m.schema_fingerprint and m.schema_snapshot]
     if not recorded:
-        return ["no migration records a schema snapshot. Fix: reinstall openai-agents-session."]
+        return [
+            *problems,
+            "no migration records a schema snapshot. Fix: reinstall openai-agents-session.",
+        ]
     head = recorded[-1]
     where = f"migration {head.revision}"
-    problems: list[str] = []
-    if head.schema_snapshot is None or head.schema_fingerprint is None:
-        return [f"{where} records only half of schema_snapshot/schema_fingerprint."]
-    if schema_fingerprint(head.schema_snapshot) != head.schema_fingerprint:
-        problems.append(
-            f"{where}: schema_fingerprint does not match its own schema_snapshot "
-            "(the file was edited by hand)."
-        )
+    assert head.schema_snapshot is not None
     now = schema_snapshot() if current is None else current
     if schema_fingerprint(now) == schema_fingerprint(head.schema_snapshot):
         return problems
@@ -117,6 +130,27 @@ def offline_differences(
         f"the schema changed since {where}. Fix: add a migration that changes the "
         "table and records the new schema_snapshot/schema_fingerprint."
     )
+    return problems
+
+
+def edited_differences(graph: MigrationGraph) -> list[str]:
+    """Migration files edited after a later migration recorded their checksum.
+
+    ``migrate new`` writes each new file with its parent's checksum
+    (``parent_checksum``). A file with a successor is one that may have been
+    applied somewhere, so editing it fails the offline check; the newest file
+    stays editable until the next one is written.
+    """
+    problems: list[str] = []
+    for chain in (graph.builtin, graph.team):
+        for parent, child in itertools.pairwise(chain):
+            if child.parent_checksum is not None and child.parent_checksum != parent.checksum:
+                problems.append(
+                    f"{parent.revision} was edited after {child.revision} was written on top "
+                    f"of it (checksum {parent.checksum[:12]}, {child.revision} recorded "
+                    f"{child.parent_checksum[:12]}). Fix: restore {parent.revision} from "
+                    "version control and put the change in a new migration."
+                )
     return problems
 
 
@@ -144,16 +178,43 @@ def key_differences(table: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def ttl_differences(description: Mapping[str, Any]) -> list[str]:
+def _ttl_command(table_name: str, attribute: str, enabled: bool) -> str:
+    flag = "true" if enabled else "false"
+    return (
+        f"aws dynamodb update-time-to-live --table-name {table_name} "
+        f"--time-to-live-specification Enabled={flag},AttributeName={attribute}"
+    )
+
+
+def ttl_differences(description: Mapping[str, Any], table_name: str = "<table>") -> list[str]:
     """A DescribeTimeToLive ``TimeToLiveDescription`` against TTL on the schema's attribute."""
     want = ttl_specification()["AttributeName"]
     status = description.get("TimeToLiveStatus", "DISABLED")
     attribute = description.get("AttributeName")
     if status in ("ENABLED", "ENABLING"):
         if attribute != want:
-            return [f"TTL: expected on attribute {want!r}, found on {attribute!r}"]
+            return ttl_conflicts(description, table_name)
         return []
-    return [f"TTL: expected ENABLED on attribute {want!r}, found {status}"]
+    return [
+        f"TTL: expected ENABLED on attribute {want!r}, found {status}. Fix: enable it again "
+        f"with `{_ttl_command(table_name, want, True)}` (DynamoDB allows one TTL change per "
+        "hour)."
+    ]
+
+
+def ttl_conflicts(description: Mapping[str, Any], table_name: str = "<table>") -> list[str]:
+    """TTL enabled on another attribute than the schema's: no migration can fix that."""
+    want = ttl_specification()["AttributeName"]
+    status = description.get("TimeToLiveStatus", "DISABLED")
+    attribute = description.get("AttributeName")
+    if status in ("ENABLED", "ENABLING") and attribute != want:
+        return [
+            f"TTL: expected on attribute {want!r}, found {status} on {attribute!r}; a table "
+            "has one TTL attribute, so enabling it on the schema's would fail. Fix: disable "
+            f"it with `{_ttl_command(table_name, str(attribute), False)}`, wait for DISABLED "
+            "(up to an hour), then rerun; or use another table."
+        ]
+    return []
 
 
 def billing_differences(table: Mapping[str, Any], billing_mode: str) -> list[str]:

@@ -10,12 +10,13 @@
         ├── LeaseLostError             this runner's lease expired or was taken over
         ├── DirtyLedgerError           an applied migration changed, failed, or went missing
         ├── DriftError                 the live table (or the schema) differs from the migrations
+        ├── StampRefusedError          ``stamp`` would unrecord migrations; needs ``--force``
         ├── IrreversibleMigrationError ``down`` through a migration without ``downgrade``
         ├── MigrationFailedError       a migration's ``upgrade``/``downgrade`` raised
         └── MigrationInterruptedError  the run was cancelled (Ctrl-C, SIGTERM); resumable
 
-The CLI maps them to its documented exit codes (drift 4, lock busy 5, dirty
-ledger 6, unknown revision 2; the others 1).
+The CLI maps each to its documented exit code (see `EXIT_CODES` in
+``cli/_common.py`` and docs/migrations.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "MigrationFailedError",
     "MigrationInterruptedError",
     "RevisionGraphError",
+    "StampRefusedError",
     "UnknownRevisionError",
 ]
 
@@ -101,6 +103,10 @@ class DriftError(MigrationError):
     ) -> None:
         super().__init__(message, table_name=table_name)
         self.differences = list(differences)
+
+
+class StampRefusedError(MigrationError):
+    """``stamp`` would unrecord applied migrations (or records without a file); needs ``force``."""
 
 
 class IrreversibleMigrationError(MigrationError):

@@ -1,6 +1,6 @@
 """The reserved keys of the library's own items in the session table.
 
-The ledger, the lock and backfill checkpoints live in the same table as the
+The ledger's events and index, the lock and backfill checkpoints live in the same table as the
 sessions (single-table design), under partition keys that start with
 `RESERVED_PREFIX` (``__oas__#``). `DynamoDBSession` refuses such ids, and the
 admin commands and backfills skip them, so no session can collide with them.
@@ -18,19 +18,19 @@ __all__ = [
     "checkpoint_id",
     "is_reserved",
     "key",
-    "ledger_id",
+    "ledger_event_id",
 ]
 
 LOCK_ID = f"{RESERVED_PREFIX}lock"
 """The lease item that serialises migration runners."""
 
 LEDGER_INDEX_ID = f"{RESERVED_PREFIX}ledger"
-"""The item listing every revision that has a ledger record (read first, then each record)."""
+"""The ledger's index item: the last event's sequence number and hash."""
 
 
-def ledger_id(revision: str) -> str:
-    """Partition key of the ledger record of `revision`."""
-    return f"{RESERVED_PREFIX}ledger#{revision}"
+def ledger_event_id(seq: int) -> str:
+    """Partition key of the ledger event at position `seq` (from 1)."""
+    return f"{RESERVED_PREFIX}ledger#event#{seq:08d}"
 
 
 def checkpoint_id(name: str, segment: int) -> str:

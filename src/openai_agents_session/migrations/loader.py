@@ -1,27 +1,36 @@
-"""Loading migration files and checking that they form one chain.
+"""Loading migration files and checking that they form chains.
 
 A migration is a module named ``NNNN_slug.py`` that defines ``revision`` (equal
-to the file's stem), ``down_revision`` (its parent, None only for the first
-built-in one), ``description``, ``async def upgrade(ctx)`` and optionally
+to the file's stem), ``down_revision`` (its parent, None for the first of its
+chain), ``description``, ``async def upgrade(ctx)`` and optionally
 ``async def downgrade(ctx)`` and ``async def verify(ctx) -> list[str]`` (the
 differences between the live table and the migration's end state, used to adopt
-a table that already has it). The built-in chain ships in ``versions/``; a team's
-own folder chains after its head. `build_graph` rejects duplicates, gaps, two
-roots, two heads and cycles before anything touches DynamoDB.
+a table that already has it).
+
+Two independent chains: the library's built-in one ships in ``versions/``; a
+team's folder holds its own, whose first migration has ``down_revision = None``.
+A library release that adds a built-in migration therefore never collides with a
+team's numbering. `up` applies the built-in chain first, then the team's.
+
+In a team folder, any other ``.py`` file must start with ``_`` (a helper module,
+imported with ``from ._helpers import x``); anything else is an error, so a
+misnamed migration is never silently skipped. `build_graph` rejects duplicates,
+gaps, two roots, two heads and cycles before anything touches DynamoDB.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import inspect
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import RevisionGraphError, UnknownRevisionError
 
@@ -42,8 +51,13 @@ __all__ = [
 BUILTIN_DIR = Path(__file__).resolve().parent / "versions"
 """Where the built-in migrations live."""
 
-FILE_PATTERN = re.compile(r"^\d{4,}_[A-Za-z0-9_]+\.py$")
-"""Names of migration files; anything else in a folder (helpers, ``__init__.py``) is ignored."""
+FILE_PATTERN = re.compile(r"^\d{4,}_[a-z0-9][a-z0-9_]*\.py$")
+"""Names of migration files: four or more digits, an underscore, a lower-case slug."""
+
+HELPER_PATTERN = re.compile(r"^_[A-Za-z0-9_]*\.py$")
+"""Other modules allowed in a migrations folder: helpers (and ``__init__.py``)."""
+
+Chain = Literal["builtin", "team"]
 
 Step = Callable[["MigrationContext"], Awaitable[None]]
 Verify = Callable[["MigrationContext"], Awaitable[list[str]]]
@@ -67,6 +81,12 @@ class Migration:
         schema_snapshot: The schema this migration leaves the table in, when it
             records one (``migrate check`` compares it with `SessionRecord`).
         schema_fingerprint: SHA-256 of `schema_snapshot`, recorded alongside it.
+        parent_checksum: The checksum its parent's file had when this one was
+            written (``migrate new`` records it), so an edit of a migration that
+            has a successor is caught offline.
+        depends_on: The built-in revision a team chain's first migration was
+            written after (a ``down_revision`` naming a built-in one, as before
+            the chains were separate); None otherwise.
     """
 
     revision: str
@@ -80,6 +100,13 @@ class Migration:
     builtin: bool = False
     schema_snapshot: Mapping[str, Any] | None = field(default=None, compare=False)
     schema_fingerprint: str | None = None
+    parent_checksum: str | None = None
+    depends_on: str | None = None
+
+    @property
+    def chain(self) -> Chain:
+        """Which chain the migration belongs to."""
+        return "builtin" if self.builtin else "team"
 
     @property
     def reversible(self) -> bool:
@@ -89,7 +116,7 @@ class Migration:
 
 @dataclass(frozen=True)
 class MigrationGraph:
-    """The migrations as one chain, root first.
+    """The migrations in order of application: the built-in chain, then the team's.
 
     Attributes:
         chain: Every migration in order of application.
@@ -103,9 +130,29 @@ class MigrationGraph:
         return self.chain[-1]
 
     @property
+    def builtin(self) -> tuple[Migration, ...]:
+        """The library's chain."""
+        return tuple(m for m in self.chain if m.builtin)
+
+    @property
+    def team(self) -> tuple[Migration, ...]:
+        """The team's chain (empty without a migrations folder)."""
+        return tuple(m for m in self.chain if not m.builtin)
+
+    @property
     def builtin_head(self) -> Migration:
-        """The last built-in migration (team migrations follow it)."""
-        return [m for m in self.chain if m.builtin][-1]
+        """The last built-in migration."""
+        return self.builtin[-1] if self.builtin else self.chain[-1]
+
+    @property
+    def team_head(self) -> Migration | None:
+        """The last team migration, if any."""
+        team = self.team
+        return team[-1] if team else None
+
+    def of_chain(self, chain: Chain) -> tuple[Migration, ...]:
+        """The migrations of one chain, in order."""
+        return self.builtin if chain == "builtin" else self.team
 
     @property
     def revisions(self) -> list[str]:
@@ -163,6 +210,24 @@ def _coroutine_function(module: ModuleType, name: str, path: Path, *, required: 
     return fn
 
 
+def _package_for(folder: Path) -> str:
+    """A synthetic package for a team folder, so migrations can import ``._helpers``."""
+    name = f"_oas_migrations_{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]}"
+    if name not in sys.modules:
+        init = folder / "__init__.py"
+        spec = importlib.util.spec_from_file_location(
+            name, init if init.is_file() else None, submodule_search_locations=[str(folder)]
+        )
+        if spec is None:
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [str(folder)]
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        if spec.loader is not None:
+            spec.loader.exec_module(package)
+    return name
+
+
 def load_file(path: Path, *, builtin: bool = False) -> Migration:
     """Import one migration file and check its module attributes.
 
@@ -172,7 +237,8 @@ def load_file(path: Path, *, builtin: bool = False) -> Migration:
     """
     data = path.read_bytes()
     digest = checksum(data)
-    name = f"_oas_migration_{digest[:12]}_{path.stem}"
+    package = _package_for(path.parent)
+    name = f"{package}.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise _problem(path, "cannot be imported.")
@@ -181,9 +247,8 @@ def load_file(path: Path, *, builtin: bool = False) -> Migration:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        raise _problem(path, f"raised {type(exc).__name__} on import: {exc}") from exc
-    finally:
         sys.modules.pop(name, None)
+        raise _problem(path, f"raised {type(exc).__name__} on import: {exc}") from exc
     revision = getattr(module, "revision", None)
     if revision != path.stem:
         raise _problem(path, f"`revision = {revision!r}` must equal the file name, {path.stem!r}.")
@@ -195,6 +260,7 @@ def load_file(path: Path, *, builtin: bool = False) -> Migration:
     description = getattr(module, "description", None) or (module.__doc__ or "").strip()
     snapshot = getattr(module, "schema_snapshot", None)
     fingerprint = getattr(module, "schema_fingerprint", None)
+    parent_checksum = getattr(module, "parent_checksum", None)
     return Migration(
         revision=revision,
         down_revision=down_revision,
@@ -207,6 +273,7 @@ def load_file(path: Path, *, builtin: bool = False) -> Migration:
         builtin=builtin,
         schema_snapshot=snapshot,
         schema_fingerprint=fingerprint,
+        parent_checksum=parent_checksum if isinstance(parent_checksum, str) else None,
     )
 
 
@@ -216,18 +283,43 @@ def _files(folder: Path) -> list[Path]:
             f"migrations folder {folder} does not exist. Fix: pass --migrations-dir "
             "(or OAS_MIGRATIONS_DIR) pointing at your `versions/` folder."
         )
-    return sorted(p for p in folder.iterdir() if p.is_file() and FILE_PATTERN.match(p.name))
+    found: list[Path] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix != ".py":
+            continue
+        if FILE_PATTERN.match(path.name):
+            found.append(path)
+        elif not HELPER_PATTERN.match(path.name):
+            raise _problem(
+                path,
+                "is not named like a migration (NNNN_slug.py: four or more digits, an "
+                "underscore, lower-case letters, digits and underscores) nor like a helper "
+                "module (a name starting with `_`). Fix: rename it, e.g. "
+                f"{_suggest(path.name)!r}.",
+            )
+    return found
+
+
+def _suggest(name: str) -> str:
+    stem = name[:-3]
+    digits = re.match(r"^(\d+)", stem)
+    number = int(digits.group(1)) if digits else 0
+    rest = stem[digits.end() :] if digits else stem
+    slug = re.sub(r"[^a-z0-9]+", "_", rest.lower()).strip("_") or "change"
+    return f"{number:04d}_{slug}.py" if digits else f"_{slug}.py"
 
 
 def load_migrations(migrations_dir: str | Path | None = None) -> MigrationGraph:
-    """Load the built-in chain plus a team's folder, and check they form one chain.
+    """Load the built-in chain and a team's folder, and check each forms one chain.
 
     Args:
-        migrations_dir: A folder of the team's own ``NNNN_slug.py`` migrations,
-            chained after the built-in head; None for the built-in chain only.
+        migrations_dir: A folder of the team's own ``NNNN_slug.py`` migrations
+            (an independent chain, applied after the built-in one); None for
+            the built-in chain only.
 
     Raises:
-        RevisionGraphError: A file is malformed, or the files do not form one chain.
+        RevisionGraphError: A file is malformed or misnamed, or the files do not
+            form chains.
     """
     migrations = [load_file(p, builtin=True) for p in _files(BUILTIN_DIR)]
     if migrations_dir is not None:
@@ -240,7 +332,10 @@ def _where(migration: Migration) -> str:
 
 
 def build_graph(migrations: Iterable[Migration]) -> MigrationGraph:
-    """Order migrations into one chain from the root to the single head.
+    """Order the built-in and the team migrations into their chains.
+
+    A team migration whose ``down_revision`` names a built-in revision starts
+    the team chain (files written when team chains followed the built-in head).
 
     Raises:
         RevisionGraphError: A duplicate id, a parent that does not exist (gap),
@@ -258,13 +353,31 @@ def build_graph(migrations: Iterable[Migration]) -> MigrationGraph:
         by_id[migration.revision] = migration
     if not by_id:
         raise RevisionGraphError("no migrations found. Fix: reinstall openai-agents-session.")
-    children: dict[str | None, list[Migration]] = {}
-    for migration in by_id.values():
+    builtin_ids = {r for r, m in by_id.items() if m.builtin}
+    for revision, migration in list(by_id.items()):
         parent = migration.down_revision
-        if parent is not None and parent not in by_id:
+        if not migration.builtin and parent in builtin_ids:
+            by_id[revision] = replace(migration, down_revision=None, depends_on=parent)
+    chain = [
+        *_order([m for m in by_id.values() if m.builtin], by_id),
+        *_order([m for m in by_id.values() if not m.builtin], by_id),
+    ]
+    return MigrationGraph(chain=tuple(chain))
+
+
+def _order(members: list[Migration], by_id: Mapping[str, Migration]) -> list[Migration]:
+    if not members:
+        return []
+    ids = {m.revision for m in members}
+    children: dict[str | None, list[Migration]] = {}
+    for migration in members:
+        parent = migration.down_revision
+        if parent is not None and parent not in ids:
+            where = "the built-in chain" if parent in by_id else "any chain"
             raise RevisionGraphError(
-                f"gap: {migration.revision!r} follows {parent!r}, which does not exist. "
-                f"Fix: set its down_revision to an existing revision (the head before it)."
+                f"gap: {migration.revision!r} follows {parent!r}, which is not in {where}. "
+                "Fix: set its down_revision to the previous migration of its own folder "
+                "(None for the first)."
             )
         children.setdefault(parent, []).append(migration)
     roots = children.get(None, [])
@@ -272,7 +385,7 @@ def build_graph(migrations: Iterable[Migration]) -> MigrationGraph:
         names = ", ".join(sorted(m.revision for m in roots))
         raise RevisionGraphError(
             f"more than one first migration (down_revision = None): {names}. "
-            "Fix: chain team migrations after the built-in head."
+            "Fix: chain each after the one before it."
         )
     for parent, kids in children.items():
         if parent is not None and len(kids) > 1:
@@ -287,13 +400,13 @@ def build_graph(migrations: Iterable[Migration]) -> MigrationGraph:
         chain.append(current)
         following = children.get(current.revision, [])
         current = following[0] if following else None
-    if len(chain) != len(by_id):
-        stranded = sorted(set(by_id) - {m.revision for m in chain})
+    if len(chain) != len(members):
+        stranded = sorted(ids - {m.revision for m in chain})
         raise RevisionGraphError(
             f"cycle: {_cycle_text(by_id, stranded[0])} never reaches the first migration. "
             "Fix: correct the down_revision of one of them."
         )
-    return MigrationGraph(chain=tuple(chain))
+    return chain
 
 
 def _cycle_text(by_id: Mapping[str, Migration], start: str) -> str:

@@ -1,12 +1,15 @@
-"""The migration runner: plan, up, status, history, check, stamp, down and unlock.
+"""The migration verbs: plan, up, status, history, check, stamp, down and unlock.
 
-Each public coroutine is what one CLI verb calls. Order of work in `up`: load
-and check the migration files; create the table if it is missing (the first
-built-in migration, idempotent, before any lock, because the lock and the ledger
-live in the table); take the lock; read the ledger and refuse a dirty one; adopt
-a table that existed without a ledger after verifying it matches the schema;
-then apply each pending migration, recording it ``running`` and then ``applied``
-(or ``failed``) through the lock's fence.
+Each public coroutine is what one CLI verb calls, and each has the same shape:
+read the table and the ledger, let a pure function of `planning` decide the
+steps, then run them through `_Executor`, which records every step in the
+ledger through one function (`_Executor.record`) under the lock's fence.
+
+``up`` runs the first built-in migration (create the table) before taking the
+lock, because the lock and the ledger live in the table; it is idempotent.
+Every verb that writes refuses a dirty ledger, and ``up`` refuses drift (the
+live table no longer has what the ledger says was applied), so nothing is
+recorded that the table does not have.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +27,17 @@ from ..errors import TableNotFoundError
 from ..store import validate_table_name
 from ..tables import replica_warning
 from .context import MigrationContext
-from .drift import billing_differences, key_differences, offline_differences, ttl_differences
+from .drift import (
+    billing_differences,
+    key_differences,
+    offline_differences,
+    ttl_conflicts,
+    ttl_differences,
+)
 from .dynamo import aws_errors
 from .errors import (
     DirtyLedgerError,
     DriftError,
-    IrreversibleMigrationError,
     LeaseLostError,
     MigrationError,
     MigrationFailedError,
@@ -37,13 +45,13 @@ from .errors import (
 from .keys import checkpoint_id, key
 from .ledger import (
     DONE,
+    Action,
+    Ledger,
+    LedgerEvent,
     LedgerRecord,
     LedgerState,
     analyse,
-    read_ledger,
-    record_operations,
-    removal_operations,
-    sorted_records,
+    load_ledger,
 )
 from .loader import Migration, MigrationGraph, load_migrations
 from .lock import (
@@ -54,6 +62,7 @@ from .lock import (
     read_lock,
     runner_identity,
 )
+from .planning import PlanStep, plan_down, plan_stamp, plan_up, selected
 from .progress import Reporter, default_reporter
 
 if TYPE_CHECKING:
@@ -79,15 +88,23 @@ __all__ = [
     "up",
 ]
 
-_BATCH = 90  # ledger records per transaction (TransactWriteItems takes 100 entries)
+_BATCH = 90  # deletes per fenced transaction (TransactWriteItems takes 100 entries)
 NO_TTL_API = "the endpoint has no TTL API"
 
 
-# ---------------------------------------------------------------------- results
+# ---------------------------------------------------------------------- reports
+
+
+class _Report:
+    """JSON form of a report: its fields, through `dataclasses.asdict`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)  # type: ignore[call-overload,no-any-return]
 
 
 @dataclass
-class UpResult:
+class UpResult(_Report):
     """What `up` did (or, with ``dry_run``, would do).
 
     Attributes:
@@ -119,45 +136,9 @@ class UpResult:
         """Whether the run applied or adopted anything."""
         return bool(self.adopted or self.applied or self.created_table)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "table": self.table,
-            "target": self.target,
-            "dry_run": self.dry_run,
-            "created_table": self.created_table,
-            "adopted": self.adopted,
-            "applied": self.applied,
-            "resumed": self.resumed,
-            "head": self.head,
-            "backfills": self.backfills,
-            "duration": round(self.duration, 3),
-        }
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    """One step `up` would take.
-
-    Attributes:
-        revision: The migration.
-        description: What it does.
-        action: ``create`` (make the table), ``adopt`` (record without running:
-            the table already has it), ``apply`` or ``resume`` (continue an
-            interrupted run).
-    """
-
-    revision: str
-    description: str
-    action: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {"revision": self.revision, "description": self.description, "action": self.action}
-
 
 @dataclass
-class Plan:
+class Plan(_Report):
     """What `up` would do, found without writing anything.
 
     Attributes:
@@ -167,7 +148,8 @@ class Plan:
         head: The last applied revision now.
         steps: The steps, in order.
         problems: Why the ledger is dirty (`up` would refuse), if it is.
-        drift: Why an unledgered table cannot be adopted (`up` would refuse), if so.
+        drift: Why the live table differs from the ledger or the schema (`up`
+            would refuse), if it does.
     """
 
     table: str
@@ -177,18 +159,6 @@ class Plan:
     steps: list[PlanStep]
     problems: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "table": self.table,
-            "table_exists": self.table_exists,
-            "target": self.target,
-            "head": self.head,
-            "steps": [s.to_dict() for s in self.steps],
-            "problems": self.problems,
-            "drift": self.drift,
-        }
 
 
 @dataclass(frozen=True)
@@ -200,28 +170,23 @@ class StatusEntry:
         description: What it does.
         state: ``applied``, ``adopted``, ``pending``, ``running`` (a live
             runner holds the lock), ``interrupted`` (resumed by the next
-            ``up``), ``failed`` or ``modified`` (edited after it was applied).
-        record: Its ledger record, if any.
+            ``up``), ``failed``, ``reverting`` (a rollback did not finish) or
+            ``modified`` (edited after it was applied).
+        chain: ``builtin`` or ``team``.
+        applied_at: When its latest event ended, if it did.
+        applied_by: Who ran it.
     """
 
     revision: str
     description: str
     state: str
-    record: LedgerRecord | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "revision": self.revision,
-            "description": self.description,
-            "state": self.state,
-            "applied_at": self.record.applied_at if self.record else None,
-            "applied_by": self.record.applied_by if self.record else None,
-        }
+    chain: str = "builtin"
+    applied_at: str | None = None
+    applied_by: str | None = None
 
 
 @dataclass
-class StatusReport:
+class StatusReport(_Report):
     """The table's migration state.
 
     Attributes:
@@ -229,72 +194,61 @@ class StatusReport:
         table_exists: Whether it exists.
         head: The last applied revision.
         target: The last migration on disk.
-        entries: Every migration on disk, in order.
+        migrations: Every migration on disk, in order of application.
         pending: Revisions not applied yet.
         problems: Why the ledger is dirty, if it is.
+        dirty: Whether there are problems.
         lock: The lock item, if there is one.
         lock_live: Whether its lease is still valid.
+        lease_expires_at: When the lease ends (ISO 8601 UTC), if held.
         adoptable: The table exists without a ledger (`up` or `stamp` adopts it).
+        billing_mode: The billing mode the ledger recorded.
     """
 
     table: str
     table_exists: bool
     head: str | None
     target: str
-    entries: list[StatusEntry]
+    migrations: list[StatusEntry]
     pending: list[str]
     problems: list[str]
+    dirty: bool = False
     lock: LockInfo | None = None
     lock_live: bool = False
+    lease_expires_at: str | None = None
     adoptable: bool = False
+    billing_mode: str | None = None
 
     @property
-    def dirty(self) -> bool:
-        """Whether the ledger disagrees with the files."""
-        return bool(self.problems)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "table": self.table,
-            "table_exists": self.table_exists,
-            "head": self.head,
-            "target": self.target,
-            "migrations": [e.to_dict() for e in self.entries],
-            "pending": self.pending,
-            "dirty": self.dirty,
-            "problems": self.problems,
-            "lock": self.lock.to_dict() if self.lock else None,
-            "lock_live": self.lock_live,
-            "adoptable": self.adoptable,
-        }
+    def entries(self) -> list[StatusEntry]:
+        """The migrations' states (alias of `migrations`)."""
+        return self.migrations
 
 
 @dataclass
-class HistoryReport:
-    """The ledger in the order migrations were started.
+class HistoryReport(_Report):
+    """The ledger's every event, oldest first.
 
     Attributes:
         table: The table.
-        records: Every ledger record.
+        events: Every event.
+        problems: Inconsistencies found in the ledger, with their fixes.
     """
 
     table: str
-    records: list[LedgerRecord]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {"table": self.table, "records": [r.to_dict() for r in self.records]}
+    events: list[LedgerEvent]
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
-class CheckReport:
+class CheckReport(_Report):
     """Drift between the schema, the migrations and (optionally) the live table.
 
     Attributes:
         table: The table.
-        offline: The declared schema against the head migration's snapshot.
-        live: The live table against the schema (empty when not checked).
+        offline: The declared schema against the migrations' snapshots, and
+            migration files edited after a successor was written.
+        live: The live table against the schema and the ledger (empty when not checked).
         live_checked: Whether a live table was compared.
         dirty: Why the ledger is dirty (live check only).
         pending: Migrations not applied yet (live check only; not drift).
@@ -331,68 +285,54 @@ class CheckReport:
             raise _dirty(self.table, self.dirty)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "table": self.table,
-            "ok": self.ok,
-            "offline": self.offline,
-            "live": self.live,
-            "live_checked": self.live_checked,
-            "dirty": self.dirty,
-            "pending": self.pending,
-            "warnings": self.warnings,
-        }
+        """JSON-able form, with ``ok``."""
+        return {**super().to_dict(), "ok": self.ok}
 
 
 @dataclass
-class StampResult:
-    """What `stamp` recorded.
+class StampResult(_Report):
+    """What `stamp` recorded (or, with ``dry_run``, would record).
 
     Attributes:
         table: The table.
-        target: The revision the ledger now ends at.
-        adopted: Revisions newly recorded (or re-recorded) as ``adopted``.
+        target: The revision the ledger ends at.
+        dry_run: Nothing was written.
+        stamped: Revisions recorded as applied without running.
         kept: Revisions whose records were already correct.
-        removed: Records deleted (after the target, or with no file).
-        unverified: Adopted revisions that have no ``verify`` to check them.
+        unstamped: Revisions recorded as not applied (``--force``).
+        unverified: Stamped revisions that have no ``verify`` to check them.
+        repaired: Ledger problems accepted (``--force`` on a tampered ledger).
     """
 
     table: str
     target: str
-    adopted: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    stamped: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+    unstamped: list[str] = field(default_factory=list)
     unverified: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "table": self.table,
-            "target": self.target,
-            "adopted": self.adopted,
-            "kept": self.kept,
-            "removed": self.removed,
-            "unverified": self.unverified,
-        }
+    repaired: list[str] = field(default_factory=list)
 
 
 @dataclass
-class DownResult:
-    """What `down` reverted.
+class DownResult(_Report):
+    """What `down` reverted (or, with ``dry_run``, would revert).
 
     Attributes:
         table: The table.
-        target: The revision the table is back at.
+        target: The revision the chain is back at (None: before its first).
+        dry_run: Nothing was written.
         reverted: Revisions reverted, newest first.
+        backfills: Backfill counts of each downgrade, by revision.
+        duration: Seconds.
     """
 
     table: str
     target: str | None
+    dry_run: bool = False
     reverted: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {"table": self.table, "target": self.target, "reverted": self.reverted}
+    backfills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    duration: float = 0.0
 
 
 # ---------------------------------------------------------------------- helpers
@@ -410,6 +350,22 @@ def _dirty(table_name: str, problems: Sequence[str]) -> DirtyLedgerError:
     )
 
 
+def _drift(table_name: str, differences: Sequence[str], *, adopting: bool) -> DriftError:
+    if adopting:
+        text = (
+            f"table {table_name!r} exists without a migration ledger and does not match the "
+            f"schema, so it was not adopted: {'; '.join(differences)}. Nothing was recorded. "
+            "Fix: correct the table (or use another table name)."
+        )
+    else:
+        text = (
+            f"table {table_name!r} has drifted from its migrations: {'; '.join(differences)}. "
+            "Nothing was run or recorded. Fix: correct the table as each line says, then "
+            "rerun."
+        )
+    return DriftError(text, table_name=table_name, differences=differences)
+
+
 async def _describe(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
     try:
         with aws_errors("describe the table", table_name):
@@ -419,8 +375,13 @@ async def _describe(client: DynamoDBClient, table_name: str) -> dict[str, Any] |
     return dict(response["Table"])
 
 
-async def _table_exists(client: DynamoDBClient, table_name: str) -> bool:
-    return await _describe(client, table_name) is not None
+def _load(migrations_dir: str | Path | None, table_name: str) -> MigrationGraph:
+    validate_table_name(table_name)
+    return load_migrations(migrations_dir)
+
+
+def _billing_of(table: Mapping[str, Any]) -> str:
+    return str((table.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED")
 
 
 @dataclass
@@ -438,6 +399,8 @@ class _Run:
     poll_interval: float = 5.0
     params: Mapping[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    renew_interval: float | None = None
 
     def context(
         self, migration: Migration, *, attempt: str = "", fence: MigrationLock | None = None
@@ -446,7 +409,7 @@ class _Run:
             client=self.client,
             table_name=self.table_name,
             revision=migration.revision,
-            dry_run=self.dry_run,
+            dry_run=self.dry_run or fence is None,
             attempt=attempt or uuid.uuid4().hex,
             billing_mode=self.billing_mode,
             max_rcu=self.max_rcu,
@@ -457,6 +420,23 @@ class _Run:
             fence=fence,
             clock=self.clock,
         )
+
+    def lock(self) -> MigrationLock:
+        return MigrationLock(
+            self.client,
+            self.table_name,
+            lease_seconds=self.lease_seconds,
+            renew_interval=self.renew_interval,
+        )
+
+    async def verify(self, migrations: Sequence[Migration]) -> list[str]:
+        """The differences between the live table and what `migrations` leave it in."""
+        differences: list[str] = []
+        for migration in migrations:
+            if migration.verify is not None:
+                found = await migration.verify(self.context(migration))
+                differences += [f"{migration.revision}: {d}" for d in found]
+        return differences
 
     async def adoptable(self, chain: Sequence[Migration]) -> tuple[list[Migration], list[str]]:
         """The leading migrations the live table already has, or the drift that forbids it."""
@@ -474,74 +454,205 @@ class _Run:
             return [], [f"{chain[0].revision} has no verify step; the table cannot be adopted"]
         return adopted, []
 
-
-async def _write_records(lock: MigrationLock, table_name: str, records: list[LedgerRecord]) -> None:
-    for start in range(0, len(records), _BATCH):
-        await lock.write(record_operations(table_name, records[start : start + _BATCH]))
-
-
-async def _clean_checkpoints(lock: MigrationLock, ctx: MigrationContext) -> None:
-    deletes = [
-        {"Delete": {"TableName": ctx.table_name, "Key": key(checkpoint_id(b.name, n))}}
-        for b in ctx.backfills
-        for n in range(b.segments)
-    ]
-    try:
-        for start in range(0, len(deletes), _BATCH):
-            await lock.write(deletes[start : start + _BATCH])
-    except Exception as exc:  # stale checkpoints are ignored by the next attempt anyway
-        ctx.reporter.warning(f"could not delete the checkpoints of {ctx.revision}: {exc}")
-
-
-def _target_index(graph: MigrationGraph, to: str | None) -> int:
-    return len(graph.chain) - 1 if to is None else graph.index(to)
-
-
-# ---------------------------------------------------------------------- survey / plan
+    async def ttl(self) -> dict[str, Any] | None:
+        ctx = self.context(self.graph.chain[0])
+        return await ctx.describe_ttl()
 
 
 @dataclass
 class _Survey:
-    exists: bool
-    records: dict[str, LedgerRecord]
+    """The table, its ledger and what `up` would do, read without writing."""
+
+    table: dict[str, Any] | None
+    ledger: Ledger
     state: LedgerState
     adopt: list[Migration]
     drift: list[str]
     steps: list[PlanStep]
 
+    @property
+    def exists(self) -> bool:
+        return self.table is not None
 
-async def _survey(run: _Run, target: int) -> _Survey:
-    """Read-only: what `up` would do now."""
+    @property
+    def adopting(self) -> bool:
+        return self.exists and self.ledger.empty
+
+
+async def _live_drift(
+    run: _Run, table: Mapping[str, Any], ledger: Ledger, state: LedgerState
+) -> list[str]:
+    """What the live table lacks of what the ledger says, and what no migration can fix."""
+    differences = key_differences(table)
+    if differences:
+        return differences
+    ttl = await run.ttl()
+    if ttl is not None:
+        differences += ttl_conflicts(ttl)
+    if ledger.empty:
+        return differences
+    if ledger.billing_mode is not None:
+        differences += billing_differences(table, ledger.billing_mode)
+    applied = list(state.applied)
+    if ttl is None or any(r.details.get("ttl") == NO_TTL_API for r in ledger.records().values()):
+        # The TTL API is missing (dynalite): nothing to compare it with.
+        applied = [m for m in applied if m.revision != "0002_enable_ttl"]
+    for difference in await run.verify(applied):
+        if difference not in differences and not any(c in difference for c in differences):
+            differences.append(difference)
+    return differences
+
+
+async def _survey(run: _Run, to: str | None) -> _Survey:
+    """Read-only: the table, the ledger, the drift, and the steps `up` would take."""
     graph = run.graph
     table = await _describe(run.client, run.table_name)
-    exists = table is not None
     if table is not None and key_differences(table):
-        # Another key: the ledger cannot even be read, and `up` would refuse it.
-        return _Survey(True, {}, analyse(graph, {}), [], key_differences(table), [])
-    records = await read_ledger(run.client, run.table_name) if exists else {}
-    state = analyse(graph, records)
+        # Another key: the ledger cannot even be read, and `up` refuses the table.
+        ledger = Ledger(table_name=run.table_name)
+        return _Survey(table, ledger, analyse(graph, {}), [], key_differences(table), [])
+    ledger = await load_ledger(run.client, run.table_name) if table else Ledger(run.table_name)
+    state = analyse(graph, ledger.records(), ledger.tampering)
     adopt: list[Migration] = []
     drift: list[str] = []
-    steps: list[PlanStep] = []
-    if not exists:
-        root = graph.chain[0]
-        steps.append(PlanStep(root.revision, root.description, "create"))
-        todo = list(graph.chain[1 : target + 1])
-    else:
-        if not records:
-            adopt, drift = await run.adoptable(graph.chain[: target + 1])
-            steps += [PlanStep(m.revision, m.description, "adopt") for m in adopt]
-        todo = [m for m in state.pending[len(adopt) :] if graph.index(m.revision) <= target]
-    interrupted = state.interrupted.revision if state.interrupted else None
-    for migration in todo:
-        action = "resume" if migration.revision == interrupted else "apply"
-        steps.append(PlanStep(migration.revision, migration.description, action))
-    return _Survey(exists, records, state, adopt, drift, steps)
+    if table is not None:
+        drift = await _live_drift(run, table, ledger, state)
+        if ledger.empty and not drift:
+            adopt, drift = await run.adoptable(selected(graph, to))
+    steps = plan_up(graph, state, to=to, table_exists=table is not None, adopt=adopt)
+    return _Survey(table, ledger, state, adopt, drift, steps)
 
 
-def _load(migrations_dir: str | Path | None, table_name: str) -> MigrationGraph:
-    validate_table_name(table_name)
-    return load_migrations(migrations_dir)
+# ---------------------------------------------------------------------- executor
+
+
+class _Executor:
+    """Runs steps and records each in the ledger, through the lock's fence."""
+
+    def __init__(self, run: _Run, lock: MigrationLock, ledger: Ledger) -> None:
+        self.run = run
+        self.lock = lock
+        self.ledger = ledger
+        self.identity = runner_identity()
+
+    def event(
+        self, migration: Migration, action: Action, attempt: str, **changes: Any
+    ) -> LedgerEvent:
+        return LedgerEvent.of(migration, action, by=self.identity, attempt=attempt, **changes)
+
+    async def record(self, *events: LedgerEvent, billing_mode: str | None = None) -> None:
+        """Append `events` to the ledger (the one place the ledger is written)."""
+        await self.ledger.append(self.lock, events, billing_mode=billing_mode)
+
+    async def mark(
+        self, migrations: Sequence[Migration], action: Action, *, billing_mode: str | None = None
+    ) -> None:
+        """Record `migrations` as adopted or stamped, without running them."""
+        events = [self.event(m, action, uuid.uuid4().hex) for m in migrations]
+        await self.record(*events, billing_mode=billing_mode)
+
+    async def step(
+        self,
+        migration: Migration,
+        *,
+        down: bool,
+        attempt: str,
+        begin: LedgerEvent,
+        target: str | None = None,
+    ) -> MigrationContext:
+        """Record `begin`, run the upgrade or downgrade, record how it ended."""
+        run = self.run
+        await self.record(begin)
+        ctx = run.context(migration, attempt=attempt, fence=self.lock)
+        function = migration.downgrade if down else migration.upgrade
+        assert function is not None
+        started = time.monotonic()
+        phase = {"phase": "down", "target": target} if down else {}
+        try:
+            await function(ctx)
+            ctx.check_lease()
+        except asyncio.CancelledError:
+            again = f"`migrate down --to {target}`" if down else "`migrate up`"
+            run.reporter.warning(
+                f"{migration.revision} interrupted; {again} resumes it from its checkpoints"
+            )
+            raise
+        except LeaseLostError:
+            raise
+        except Exception as exc:
+            failed = self.event(
+                migration,
+                "failed",
+                attempt,
+                duration=time.monotonic() - started,
+                error=f"{type(exc).__name__}: {exc}",
+                details={**ctx.notes, **phase},
+            )
+            # Without the lease the begin event stands and the next run resumes it.
+            with contextlib.suppress(LeaseLostError):
+                await self.record(failed)
+            if isinstance(exc, MigrationError):
+                raise
+            verb = "downgrade" if down else "migration"
+            fix = (
+                "repair the table by hand, then rerun `migrate down`"
+                if down
+                else "correct the migration, then `openai-agents-session migrate stamp --force "
+                f"--to {migration.down_revision or run.graph.builtin_head.revision}` and "
+                "`migrate up` again"
+            )
+            raise MigrationFailedError(
+                f"{verb} {migration.revision} failed: {type(exc).__name__}: {_text(exc)}. "
+                f"The ledger records it as failed. Fix: {fix}.",
+                table_name=run.table_name,
+                revision=migration.revision,
+            ) from exc
+        end: Action = "reverted" if down else "applied"
+        await self.record(
+            self.event(
+                migration,
+                end,
+                attempt,
+                duration=time.monotonic() - started,
+                details={**ctx.notes, **phase},
+            )
+        )
+        await self.clean_checkpoints(ctx)
+        return ctx
+
+    async def apply(self, migration: Migration, resume: LedgerRecord | None) -> MigrationContext:
+        attempt = resume.attempt if resume else uuid.uuid4().hex
+        verb = "resuming" if resume else "applying"
+        self.run.reporter.info(f"{verb} {migration.revision}: {migration.description}")
+        begin = self.event(migration, "applying", attempt)
+        return await self.step(migration, down=False, attempt=attempt, begin=begin)
+
+    async def revert(
+        self, migration: Migration, target: str | None, resume: LedgerRecord | None
+    ) -> MigrationContext:
+        attempt = resume.attempt if resume else uuid.uuid4().hex
+        self.run.reporter.info(f"reverting {migration.revision}")
+        begin = self.event(migration, "reverting", attempt, details={"target": target})
+        return await self.step(migration, down=True, attempt=attempt, begin=begin, target=target)
+
+    async def clean_checkpoints(self, ctx: MigrationContext) -> None:
+        deletes = [
+            {"Delete": {"TableName": ctx.table_name, "Key": key(checkpoint_id(b.name, n))}}
+            for b in ctx.backfills
+            for n in range(b.segments)
+        ]
+        try:
+            for start in range(0, len(deletes), _BATCH):
+                await self.lock.write(deletes[start : start + _BATCH])
+        except Exception as exc:  # stale checkpoints are ignored by the next attempt anyway
+            ctx.reporter.warning(f"could not delete the checkpoints of {ctx.revision}: {exc}")
+
+
+def _backfills(ctx: MigrationContext) -> list[dict[str, Any]]:
+    return [b.to_dict() for b in ctx.backfills]
+
+
+# ---------------------------------------------------------------------- plan
 
 
 async def plan(
@@ -560,13 +671,13 @@ async def plan(
         migrations_dir: The team's migrations folder, if any.
     """
     graph = _load(migrations_dir, table_name)
-    target = _target_index(graph, to)
+    target = selected(graph, to)[-1].revision
     run = _Run(client, table_name, graph, default_reporter(), dry_run=True)
-    survey = await _survey(run, target)
+    survey = await _survey(run, to)
     return Plan(
         table=table_name,
         table_exists=survey.exists,
-        target=graph.chain[target].revision,
+        target=target,
         head=survey.state.head,
         steps=survey.steps,
         problems=list(survey.state.problems),
@@ -606,10 +717,11 @@ async def up(
         dry_run: Take no lock and write nothing; run each pending step in
             counting mode (backfills report how many items would change).
         lock_timeout: Seconds to wait for another runner's lock.
-        migrations_dir: The team's migrations folder, chained after the built-ins.
+        migrations_dir: The team's migrations folder (its own chain, applied
+            after the built-in one).
         max_rcu: Read capacity per second for backfills.
         max_wcu: Write capacity per second for backfills.
-        billing_mode: Billing mode of a table this run creates.
+        billing_mode: Billing mode of a table this run creates (recorded in the ledger).
         lease_seconds: Lease length of the lock.
         renew_interval: Seconds between lease renewals (a third of the lease by default).
         reporter: Receives step messages and progress (logging by default).
@@ -620,16 +732,17 @@ async def up(
         What was created, adopted and applied.
 
     Raises:
-        RevisionGraphError: The migration files do not form one chain.
+        RevisionGraphError: The migration files do not form chains.
         LockBusyError: Another runner held the lock past `lock_timeout`.
-        DirtyLedgerError: An applied migration changed, failed or is missing.
-        DriftError: An existing table without a ledger does not match the schema.
-        MigrationFailedError: A migration raised; its record says ``failed``.
+        DirtyLedgerError: The ledger is tampered with, or a migration changed,
+            failed, went missing or was left reverting.
+        DriftError: The table lacks what the ledger records, or an unledgered
+            table does not match the schema; nothing is recorded.
+        MigrationFailedError: A migration raised; the ledger records it as failed.
         LeaseLostError: The lock was lost mid-run; nothing more was written.
     """
     started = time.monotonic()
     graph = _load(migrations_dir, table_name)
-    target = _target_index(graph, to)
     run = _Run(
         client,
         table_name,
@@ -641,25 +754,31 @@ async def up(
         max_wcu=max_wcu,
         poll_interval=poll_interval,
         params=dict(params or {}),
+        lease_seconds=lease_seconds,
+        renew_interval=renew_interval,
     )
-    result = UpResult(table=table_name, target=graph.chain[target].revision, dry_run=dry_run)
+    result = UpResult(table=table_name, target=selected(graph, to)[-1].revision, dry_run=dry_run)
     try:
         if dry_run:
-            await _up_dry(run, target, result)
+            await _up_dry(run, to, result)
         else:
-            await _up(run, target, result, lock_timeout, lease_seconds, renew_interval)
+            await _up(run, to, result, lock_timeout)
     finally:
         run.reporter.close()
-    result.duration = time.monotonic() - started
+    result.duration = round(time.monotonic() - started, 3)
     return result
 
 
-async def _up_dry(run: _Run, target: int, result: UpResult) -> None:
-    survey = await _survey(run, target)
+def _refuse(run: _Run, survey: _Survey) -> None:
     if survey.state.problems:
         raise _dirty(run.table_name, survey.state.problems)
     if survey.drift:
-        raise _drift_for_adoption(run.table_name, survey.drift)
+        raise _drift(run.table_name, survey.drift, adopting=survey.adopting)
+
+
+async def _up_dry(run: _Run, to: str | None, result: UpResult) -> None:
+    survey = await _survey(run, to)
+    _refuse(run, survey)
     result.head = survey.state.head
     for step in survey.steps:
         migration = run.graph.get(step.revision)
@@ -673,173 +792,80 @@ async def _up_dry(run: _Run, target: int, result: UpResult) -> None:
             ctx = run.context(migration)
             await migration.upgrade(ctx)
             if ctx.backfills:
-                result.backfills[step.revision] = [b.to_dict() for b in ctx.backfills]
+                result.backfills[step.revision] = _backfills(ctx)
         else:
             run.reporter.info(f"{step.revision}: would apply (the table does not exist yet)")
 
 
-def _drift_for_adoption(table_name: str, differences: Sequence[str]) -> DriftError:
-    return DriftError(
-        f"table {table_name!r} exists without a migration ledger and does not match the "
-        f"schema, so it was not adopted: {'; '.join(differences)}. Fix: correct the table "
-        "(or use another table name); nothing was recorded.",
-        table_name=table_name,
-        differences=differences,
-    )
-
-
-async def _up(
-    run: _Run,
-    target: int,
-    result: UpResult,
-    lock_timeout: float,
-    lease_seconds: float,
-    renew_interval: float | None,
-) -> None:
+async def _up(run: _Run, to: str | None, result: UpResult, lock_timeout: float) -> None:
     graph, table_name = run.graph, run.table_name
-    identity = runner_identity()
-    root = graph.chain[0]
-    created: tuple[MigrationContext, float, str] | None = None
+    root = graph.builtin[0]
     # The lock and the ledger live in the table, so the first migration runs before
     # the lock: it creates a missing table and refuses one whose key differs from
     # the schema (the lock item could not even be written there). It is idempotent.
-    ctx = run.context(root)
-    clock_started = time.monotonic()
-    record_start = LedgerRecord.for_migration(
-        root, status="running", applied_by=identity, attempt=ctx.attempt
-    ).started_at
+    ctx = run.context(root, fence=None)
+    ctx.dry_run = False
+    began = time.monotonic()
     await root.upgrade(ctx)
-    if ctx.notes.get("created"):
-        created = (ctx, time.monotonic() - clock_started, record_start)
-        result.created_table = True
-    lock = MigrationLock(
-        run.client, table_name, lease_seconds=lease_seconds, renew_interval=renew_interval
-    )
+    created = bool(ctx.notes.get("created"))
+    result.created_table = created
+    lock = run.lock()
     async with lock.held(lock_timeout):
-        records = await read_ledger(run.client, table_name)
-        state = analyse(graph, records)
-        if state.problems:
-            raise _dirty(table_name, state.problems)
+        survey = await _survey(run, to)
+        executor = _Executor(run, lock, survey.ledger)
+        records = survey.ledger.records()
         first = records.get(root.revision)
-        if created is not None and first is not None and first.status == "adopted":
-            # A racing runner took the lock first and adopted the table this run
-            # created: the ledger must say what happened, so this run records it.
-            ctx, duration, started_at = created
-            record = LedgerRecord.for_migration(
-                root, status="applied", applied_by=identity, attempt=ctx.attempt
+        if created and (survey.ledger.empty or (first is not None and first.status == "adopted")):
+            # This run made the table: the ledger says so, even if a racing runner took
+            # the lock first and recorded the table as adopted.
+            await executor.record(
+                executor.event(
+                    root,
+                    "applied",
+                    ctx.attempt,
+                    duration=time.monotonic() - began,
+                    details=ctx.notes,
+                ),
+                billing_mode=run.billing_mode,
             )
-            record = record.finished("applied", duration=duration, details=ctx.notes)
-            await _write_records(lock, table_name, [_restart(record, started_at)])
             result.applied.append(root.revision)
+            run.reporter.info(f"applied {root.revision}: {root.description}")
+            survey = await _survey(run, to)
+            executor.ledger = survey.ledger
+        _refuse(run, survey)
+        if survey.adopt:
+            await executor.mark(
+                survey.adopt, "adopted", billing_mode=_billing_of(survey.table or {})
+            )
+            result.adopted = [m.revision for m in survey.adopt]
             run.reporter.info(
-                f"applied {root.revision}: {root.description} (a racing runner had "
-                "recorded it as adopted)"
+                f"adopted {', '.join(result.adopted)}: the table already matches them"
             )
-            records = await read_ledger(run.client, table_name)
-            state = analyse(graph, records)
-        if not records:
-            if created is not None:
-                ctx, duration, started_at = created
-                record = LedgerRecord.for_migration(
-                    root, status="applied", applied_by=identity, attempt=ctx.attempt
-                )
-                record = record.finished("applied", duration=duration, details=ctx.notes)
-                await _write_records(lock, table_name, [_restart(record, started_at)])
-                result.applied.append(root.revision)
-                run.reporter.info(f"applied {root.revision}: {root.description}")
-            else:
-                adopt, drift = await run.adoptable(graph.chain[: target + 1])
-                if drift:
-                    raise _drift_for_adoption(table_name, drift)
-                adopted = [
-                    LedgerRecord.for_migration(
-                        m, status="adopted", applied_by=identity, attempt=uuid.uuid4().hex
-                    ).finished("adopted", duration=0.0)
-                    for m in adopt
-                ]
-                await _write_records(lock, table_name, adopted)
-                result.adopted = [m.revision for m in adopt]
-                run.reporter.info(
-                    f"adopted {', '.join(result.adopted)}: the table already matches them"
-                )
-            state = analyse(graph, await read_ledger(run.client, table_name))
-        interrupted = state.interrupted
-        for migration in state.pending:
-            if graph.index(migration.revision) > target:
-                break
-            resume = (
-                interrupted if interrupted and interrupted.revision == migration.revision else None
-            )
-            await _apply(run, lock, migration, identity, resume, result)
-        result.head = analyse(graph, await read_ledger(run.client, table_name)).head
+        for step in survey.steps:
+            if step.action not in ("apply", "resume"):
+                continue
+            migration = graph.get(step.revision)
+            resume = survey.state.interrupted.get(migration.chain)
+            if resume is not None and resume.revision != migration.revision:
+                resume = None
+            done = await executor.apply(migration, resume)
+            result.applied.append(migration.revision)
+            if resume is not None:
+                result.resumed.append(migration.revision)
+            if done.backfills:
+                result.backfills[migration.revision] = _backfills(done)
+            run.reporter.info(f"applied {migration.revision}")
+        state = analyse(graph, executor.ledger.records())
+        result.head = state.head
     if not result.changed:
         run.reporter.info(f"{table_name}: up to date at {result.head}")
 
 
-def _restart(record: LedgerRecord, started_at: str) -> LedgerRecord:
-    return LedgerRecord(**{**record.__dict__, "started_at": started_at})
-
-
-async def _apply(
-    run: _Run,
-    lock: MigrationLock,
-    migration: Migration,
-    identity: str,
-    resume: LedgerRecord | None,
-    result: UpResult,
-) -> None:
-    table_name = run.table_name
-    attempt = resume.attempt if resume else uuid.uuid4().hex
-    running = LedgerRecord.for_migration(
-        migration, status="running", applied_by=identity, attempt=attempt
-    )
-    await lock.write(record_operations(table_name, [running]))
-    ctx = run.context(migration, attempt=attempt, fence=lock)
-    verb = "resuming" if resume else "applying"
-    run.reporter.info(f"{verb} {migration.revision}: {migration.description}")
-    began = time.monotonic()
-    try:
-        await migration.upgrade(ctx)
-        ctx.check_lease()
-    except asyncio.CancelledError:
-        run.reporter.warning(
-            f"{migration.revision} interrupted; `migrate up` resumes it from its checkpoints"
-        )
-        raise
-    except LeaseLostError:
-        raise
-    except Exception as exc:
-        failed = running.finished(
-            "failed",
-            duration=time.monotonic() - began,
-            error=f"{type(exc).__name__}: {exc}",
-            details=ctx.notes,
-        )
-        # Without the lease the record stays "running" and the next run resumes it.
-        with contextlib.suppress(LeaseLostError):
-            await lock.write(record_operations(table_name, [failed]))
-        if isinstance(exc, MigrationError):
-            raise
-        raise MigrationFailedError(
-            f"migration {migration.revision} failed: {type(exc).__name__}: {_text(exc)}. "
-            "The ledger records it as failed. Fix: correct the migration, then "
-            f"`openai-agents-session migrate stamp --to {migration.down_revision}` and "
-            "`migrate up` again.",
-            table_name=table_name,
-            revision=migration.revision,
-        ) from exc
-    done = running.finished("applied", duration=time.monotonic() - began, details=ctx.notes)
-    await lock.write(record_operations(table_name, [done]))
-    await _clean_checkpoints(lock, ctx)
-    result.applied.append(migration.revision)
-    if resume:
-        result.resumed.append(migration.revision)
-    if ctx.backfills:
-        result.backfills[migration.revision] = [b.to_dict() for b in ctx.backfills]
-    run.reporter.info(f"applied {migration.revision} in {done.duration:.2f}s")
-
-
 # ---------------------------------------------------------------------- status / history
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 async def status(
@@ -858,11 +884,12 @@ async def status(
         clock: Unix time, to tell a live lease from an expired one.
     """
     graph = _load(migrations_dir, table_name)
-    exists = await _table_exists(client, table_name)
-    records = await read_ledger(client, table_name) if exists else {}
+    exists = await _describe(client, table_name) is not None
+    ledger = await load_ledger(client, table_name) if exists else Ledger(table_name)
+    records = ledger.records()
     lock = await read_lock(client, table_name) if exists else None
     live = lock is not None and lock.live(clock())
-    state = analyse(graph, records)
+    state = analyse(graph, records, ledger.tampering)
     entries: list[StatusEntry] = []
     for migration in graph.chain:
         record = records.get(migration.revision)
@@ -874,26 +901,39 @@ async def status(
             label = "modified"
         else:
             label = record.status
-        entries.append(StatusEntry(migration.revision, migration.description, label, record))
+        entries.append(
+            StatusEntry(
+                migration.revision,
+                migration.description,
+                label,
+                migration.chain,
+                record.applied_at if record else None,
+                record.applied_by if record else None,
+            )
+        )
     return StatusReport(
         table=table_name,
         table_exists=exists,
         head=state.head,
         target=graph.head.revision,
-        entries=entries,
+        migrations=entries,
         pending=[m.revision for m in state.pending],
         problems=list(state.problems),
+        dirty=bool(state.problems),
         lock=lock,
         lock_live=live,
-        adoptable=exists and not records,
+        lease_expires_at=_iso(lock.expires_at) if lock is not None and live else None,
+        adoptable=exists and ledger.empty,
+        billing_mode=ledger.billing_mode,
     )
 
 
 async def history(client: DynamoDBClient, table_name: str) -> HistoryReport:
-    """Every ledger record, oldest first."""
+    """Every ledger event, oldest first, and any inconsistency found in the ledger."""
     validate_table_name(table_name)
-    records = await read_ledger(client, table_name)
-    return HistoryReport(table=table_name, records=sorted_records(records))
+    ledger = await load_ledger(client, table_name)
+    events = sorted(ledger.events, key=lambda e: e.seq)
+    return HistoryReport(table=table_name, events=events, problems=list(ledger.tampering))
 
 
 # ---------------------------------------------------------------------- check
@@ -904,20 +944,23 @@ async def check(
     table_name: str,
     *,
     migrations_dir: str | Path | None = None,
-    billing_mode: str = "PAY_PER_REQUEST",
+    billing_mode: str | None = None,
 ) -> CheckReport:
     """Compare the declared schema with the migrations and, given a client, the live table.
 
     Offline (``client=None``, no AWS needed) it checks that `SessionRecord` still
-    matches the schema snapshot recorded by the newest migration. With a client
-    it also compares the live table's key schema, key attribute types, TTL and
-    billing mode with the schema, and reads the ledger (dirty, pending).
+    matches the schema snapshot recorded by the newest migration, and that no
+    migration file changed after a later one was written. With a client it also
+    compares the live table with the schema and the ledger: key, TTL, billing
+    mode (as recorded when the table was created or adopted) and what each
+    applied migration's ``verify`` expects; and it reads the ledger (dirty, pending).
 
     Args:
         client: aiobotocore DynamoDB client, or None for the offline check only.
         table_name: The session table.
         migrations_dir: The team's migrations folder, if any.
-        billing_mode: The billing mode the table should have.
+        billing_mode: The billing mode the table should have; by default the one
+            the ledger recorded (PAY_PER_REQUEST when it recorded none).
 
     Returns:
         The report; `CheckReport.raise_for_problems` turns it into an error.
@@ -927,34 +970,37 @@ async def check(
     if client is None:
         return report
     report.live_checked = True
-    if not await _table_exists(client, table_name):
+    table = await _describe(client, table_name)
+    if table is None:
         report.live.append(
             f"table {table_name!r} does not exist. Fix: run `openai-agents-session migrate up`."
         )
         return report
-    run = _Run(client, table_name, graph, default_reporter(), dry_run=True)
-    ctx = run.context(graph.chain[0])
-    table = await ctx.describe_table()
-    report.live += key_differences(table)
-    report.live += billing_differences(table, billing_mode)
     replicated = replica_warning(table)
     if replicated:
         report.warnings.append(replicated)
-    if report.live and key_differences(table):
+    if key_differences(table):
+        report.live += key_differences(table)
         # With another key the ledger items cannot even be addressed.
         report.warnings.append("ledger and TTL not read: the table's key differs")
         return report
-    records = await read_ledger(client, table_name)
-    state = analyse(graph, records)
+    run = _Run(client, table_name, graph, default_reporter(), dry_run=True)
+    ledger = await load_ledger(client, table_name)
+    state = analyse(graph, ledger.records(), ledger.tampering)
     report.dirty = list(state.problems)
     report.pending = [m.revision for m in state.pending]
-    ttl = await ctx.describe_ttl()
-    ttl_problems = ttl_differences(ttl) if ttl is not None else []
-    noted = any(r.details.get("ttl") == NO_TTL_API for r in records.values())
-    if ttl is None or (ttl_problems and noted):
+    expected_billing = billing_mode or ledger.billing_mode or "PAY_PER_REQUEST"
+    report.live += billing_differences(table, expected_billing)
+    ttl = await run.ttl()
+    noted = any(r.details.get("ttl") == NO_TTL_API for r in ledger.records().values())
+    if ttl is None or noted:
         report.warnings.append(f"TTL not compared: {NO_TTL_API}")
     else:
-        report.live += ttl_problems
+        report.live += ttl_differences(ttl, table_name)
+    applied = [m for m in state.applied if m.revision != "0002_enable_ttl"]
+    for difference in await run.verify(applied):
+        if difference not in report.live:
+            report.live.append(difference)
     return report
 
 
@@ -966,41 +1012,56 @@ async def stamp(
     table_name: str,
     *,
     to: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
     migrations_dir: str | Path | None = None,
     lock_timeout: float = 60.0,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    renew_interval: float | None = None,
     reporter: Reporter | None = None,
 ) -> StampResult:
-    """Set the ledger to end at `to` without running anything: adopt, or repair.
+    """Make the ledger end at `to` without running anything: adopt, or repair.
 
-    Every migration up to `to` that defines ``verify`` (the built-ins do) is
-    checked against the live table first; any difference raises `DriftError`
-    and nothing is recorded. Records that are correct are kept; missing,
-    failed, interrupted or checksum-mismatched ones are re-recorded as
-    ``adopted``; records after `to` (or without a file) are deleted. No session
-    item is read or written.
+    Every migration to be recorded that defines ``verify`` (the built-ins do)
+    is checked against the live table first; any difference raises `DriftError`
+    and nothing is recorded. Records that are correct are kept. Records past `to`
+    in its chain (or without a file) are refused unless `force`, because the next
+    ``up`` would run them again; with `force` they are recorded as unstamped.
+    With `force`, a tampered ledger is also accepted as it is (a ``repaired``
+    event lists what was wrong). Nothing is ever deleted from the ledger.
 
     Args:
         client: aiobotocore DynamoDB client.
         table_name: The session table.
-        to: The revision the ledger should end at; the built-in head by default.
+        to: The revision the ledger should end at; by default the built-in head
+            (the team chain is left alone).
+        force: Unrecord migrations past `to`, and accept a tampered ledger.
+        dry_run: Say what would be recorded; take no lock, write nothing.
         migrations_dir: The team's migrations folder, if any.
         lock_timeout: Seconds to wait for another runner's lock.
         lease_seconds: Lease length of the lock.
+        renew_interval: Seconds between lease renewals.
         reporter: Receives step messages.
 
     Raises:
+        StampRefusedError: Records past `to` and no `force`.
+        DirtyLedgerError: The ledger is tampered with and no `force`.
         DriftError: The table does not have a migration's effect.
         TableNotFoundError: The table does not exist.
     """
     graph = _load(migrations_dir, table_name)
-    target = graph.index(to) if to is not None else graph.index(graph.builtin_head.revision)
-    chain = graph.chain[: target + 1]
-    run = _Run(client, table_name, graph, reporter or default_reporter(), dry_run=True)
-    result = StampResult(table=table_name, target=chain[-1].revision)
+    run = _Run(
+        client,
+        table_name,
+        graph,
+        reporter or default_reporter(),
+        dry_run=True,
+        lease_seconds=lease_seconds,
+        renew_interval=renew_interval,
+    )
     with aws_errors("describe the table", table_name):
-        described = await client.describe_table(TableName=table_name)
-    differences = key_differences(described["Table"])
+        described = dict((await client.describe_table(TableName=table_name))["Table"])
+    differences = key_differences(described)
     if differences:
         # Checked before the lock: with another key, not even the lock item fits.
         raise DriftError(
@@ -1009,45 +1070,78 @@ async def stamp(
             table_name=table_name,
             differences=differences,
         )
-    lock = MigrationLock(client, table_name, lease_seconds=lease_seconds)
-    async with lock.held(lock_timeout):
-        records = await read_ledger(client, table_name)
-        keep: list[Migration] = []
-        record: list[Migration] = []
-        for migration in chain:
-            existing = records.get(migration.revision)
-            if existing and existing.status in DONE and existing.checksum == migration.checksum:
-                keep.append(migration)
-            else:
-                record.append(migration)
-        # Only what is about to be recorded is verified; the rest the ledger vouches for.
-        for migration in record:
-            if migration.verify is None:
-                result.unverified.append(migration.revision)
-            else:
-                differences += await migration.verify(run.context(migration))
-        if differences:
+
+    async def decide(ledger: Ledger) -> tuple[StampResult, Any]:
+        if ledger.tampering and not force:
+            raise _dirty(table_name, ledger.tampering)
+        decided = plan_stamp(graph, ledger.records(), to=to, force=force)
+        result = StampResult(
+            table=table_name,
+            target=decided.target,
+            dry_run=dry_run,
+            stamped=[m.revision for m in decided.stamp],
+            kept=decided.kept,
+            unstamped=decided.unstamp,
+            unverified=[m.revision for m in decided.stamp if m.verify is None],
+            repaired=list(ledger.tampering),
+        )
+        drift = await run.verify(decided.stamp)
+        if drift:
             raise DriftError(
-                f"table {table_name!r} does not match the migrations up to "
-                f"{result.target}: {'; '.join(differences)}. Nothing was recorded. Fix: "
-                "stamp an earlier revision and let `migrate up` apply the rest.",
+                f"table {table_name!r} does not match the migrations up to {decided.target}: "
+                f"{'; '.join(drift)}. Nothing was recorded. Fix: stamp an earlier revision "
+                "and let `migrate up` apply the rest.",
                 table_name=table_name,
-                differences=differences,
+                differences=drift,
             )
-        identity = runner_identity()
-        fresh = [
-            LedgerRecord.for_migration(
-                m, status="adopted", applied_by=identity, attempt=uuid.uuid4().hex
-            ).finished("adopted", duration=0.0)
-            for m in record
-        ]
-        result.kept = [m.revision for m in keep]
-        result.adopted = [m.revision for m in record]
-        wanted = {m.revision for m in chain}
-        result.removed = sorted(r for r in records if r not in wanted)
-        await _write_records(lock, table_name, fresh)
-        for start in range(0, len(result.removed), _BATCH):
-            await lock.write(removal_operations(table_name, result.removed[start : start + _BATCH]))
+        return result, decided
+
+    if dry_run:
+        result, _ = await decide(await load_ledger(client, table_name))
+        return result
+    lock = run.lock()
+    async with lock.held(lock_timeout):
+        ledger = await load_ledger(client, table_name)
+        result, decided = await decide(ledger)
+        executor = _Executor(run, lock, ledger)
+        records = ledger.records()
+        events: list[LedgerEvent] = []
+        if ledger.tampering:
+            ledger.rebase()
+            repair = LedgerEvent(
+                action="repaired",
+                revision="",
+                chain="",
+                checksum="",
+                parent=None,
+                description="ledger accepted as found (stamp --force)",
+                by=executor.identity,
+                attempt=uuid.uuid4().hex,
+                details={"acknowledged": list(ledger.tampering)},
+            )
+            await ledger.append(lock, [repair], repair=True)
+        events += [executor.event(m, "stamped", uuid.uuid4().hex) for m in decided.stamp]
+        for revision in decided.unstamp:
+            known = graph.get(revision) if revision in graph.revisions else None
+            if known is not None:
+                events.append(executor.event(known, "unstamped", uuid.uuid4().hex))
+            else:
+                gone = records[revision]
+                events.append(
+                    LedgerEvent(
+                        action="unstamped",
+                        revision=revision,
+                        chain=gone.chain,
+                        checksum=gone.checksum,
+                        parent=gone.parent,
+                        description=gone.description,
+                        by=executor.identity,
+                        attempt=uuid.uuid4().hex,
+                    )
+                )
+        billing = None if ledger.billing_mode else _billing_of(described)
+        if events or billing:
+            await executor.record(*events, billing_mode=billing)
     if result.unverified:
         run.reporter.warning(
             f"recorded without verification (no verify step): {', '.join(result.unverified)}"
@@ -1060,78 +1154,85 @@ async def down(
     table_name: str,
     *,
     to: str | None = None,
+    dry_run: bool = False,
     migrations_dir: str | Path | None = None,
     lock_timeout: float = 60.0,
+    max_rcu: float | None = None,
+    max_wcu: float | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    renew_interval: float | None = None,
     reporter: Reporter | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> DownResult:
-    """Revert applied migrations newer than `to` (one step by default), newest first.
+    """Revert the team chain's migrations newer than `to` (one step by default), newest first.
 
-    Refuses, reverting nothing, when any of them has no ``downgrade`` (the
-    built-ins have none: they would drop the sessions or, for TTL, hit
-    DynamoDB's one-hour rule).
+    Each migration is recorded ``reverting`` (with the target) before its
+    downgrade runs, and ``reverted`` after; an interrupted rollback keeps the
+    ledger dirty until ``down`` is run again, which continues it. Refuses,
+    reverting nothing, when any of them has no ``downgrade`` (the built-ins have
+    none: they would drop the sessions or, for TTL, hit DynamoDB's one-hour rule).
 
     Raises:
         IrreversibleMigrationError: A migration on the way has no ``downgrade``.
-        DirtyLedgerError: The ledger is dirty or a run was interrupted.
+        DirtyLedgerError: The ledger is dirty, or a run was interrupted.
     """
+    started = time.monotonic()
     graph = _load(migrations_dir, table_name)
-    run = _Run(client, table_name, graph, reporter or default_reporter(), params=dict(params or {}))
-    lock = MigrationLock(client, table_name, lease_seconds=lease_seconds)
-    async with lock.held(lock_timeout):
-        state = analyse(graph, await read_ledger(client, table_name))
-        if state.problems:
-            raise _dirty(table_name, state.problems)
-        if state.interrupted is not None:
-            raise _dirty(
-                table_name,
-                [f"{state.interrupted.revision} was interrupted. Fix: finish it with `migrate up`"],
-            )
-        applied = list(state.applied)
-        if not applied:
-            return DownResult(table=table_name, target=None)
-        if to is None:
-            stop = len(applied) - 2
-        else:
-            stop = graph.index(to)
-            if stop >= len(applied):
-                raise MigrationError(
-                    f"{to} is not applied (head is {applied[-1].revision}); nothing to revert. "
-                    "Fix: pass an applied revision to --to.",
-                    table_name=table_name,
-                )
-        revert = list(reversed(applied[stop + 1 :]))
-        blocked = [m.revision for m in revert if not m.reversible]
-        if blocked:
-            raise IrreversibleMigrationError(
-                f"cannot go down past {', '.join(blocked)}: no downgrade. Nothing was "
-                "reverted. Fix: write a new migration that undoes the change instead.",
-                table_name=table_name,
-            )
-        result = DownResult(table=table_name, target=applied[stop].revision if stop >= 0 else None)
-        for migration in revert:
-            assert migration.downgrade is not None
-            ctx = run.context(migration, fence=lock)
-            run.reporter.info(f"reverting {migration.revision}")
-            try:
+    run = _Run(
+        client,
+        table_name,
+        graph,
+        reporter or default_reporter(),
+        dry_run=dry_run,
+        max_rcu=max_rcu,
+        max_wcu=max_wcu,
+        params=dict(params or {}),
+        lease_seconds=lease_seconds,
+        renew_interval=renew_interval,
+    )
+
+    def decide(ledger: Ledger) -> tuple[LedgerState, Any]:
+        state = analyse(graph, ledger.records(), ledger.tampering)
+        reverting = state.reverting.revision if state.reverting else None
+        blocking = [p for p in state.problems if not (reverting and reverting in p)]
+        if blocking:
+            raise _dirty(table_name, blocking)
+        if state.interrupted:
+            names = ", ".join(r.revision for r in state.interrupted.values())
+            raise _dirty(table_name, [f"{names} was interrupted. Fix: finish it with `migrate up`"])
+        return state, plan_down(graph, state, to=to)
+
+    try:
+        if dry_run:
+            state, decided = decide(await load_ledger(client, table_name))
+            result = DownResult(table=table_name, target=decided.target, dry_run=True)
+            for step in decided.steps:
+                migration = graph.get(step.revision)
+                assert migration.downgrade is not None
+                ctx = run.context(migration)
                 await migration.downgrade(ctx)
-            except Exception as exc:
-                record = LedgerRecord.for_migration(
-                    migration, status="failed", applied_by=runner_identity(), attempt=ctx.attempt
-                ).finished("failed", duration=0.0, error=f"downgrade: {type(exc).__name__}: {exc}")
-                await lock.write(record_operations(table_name, [record]))
-                raise MigrationFailedError(
-                    f"downgrade of {migration.revision} failed: "
-                    f"{type(exc).__name__}: {_text(exc)}. The ledger records it as failed. "
-                    "Fix: repair the table by hand, then `migrate stamp --to` the revision "
-                    "it is at.",
-                    table_name=table_name,
-                    revision=migration.revision,
-                ) from exc
-            await lock.write(removal_operations(table_name, [migration.revision]))
-            await _clean_checkpoints(lock, ctx)
-            result.reverted.append(migration.revision)
+                result.reverted.append(step.revision)
+                if ctx.backfills:
+                    result.backfills[step.revision] = _backfills(ctx)
+        else:
+            lock = run.lock()
+            async with lock.held(lock_timeout):
+                ledger = await load_ledger(client, table_name)
+                state, decided = decide(ledger)
+                result = DownResult(table=table_name, target=decided.target)
+                executor = _Executor(run, lock, ledger)
+                for step in decided.steps:
+                    migration = graph.get(step.revision)
+                    resume = state.reverting
+                    if resume is not None and resume.revision != migration.revision:
+                        resume = None
+                    ctx = await executor.revert(migration, decided.target, resume)
+                    result.reverted.append(migration.revision)
+                    if ctx.backfills:
+                        result.backfills[migration.revision] = _backfills(ctx)
+    finally:
+        run.reporter.close()
+    result.duration = round(time.monotonic() - started, 3)
     return result
 
 
@@ -1139,7 +1240,7 @@ async def unlock(client: DynamoDBClient, table_name: str) -> LockInfo | None:
     """Delete the migration lock whoever holds it; return what it was.
 
     For a runner that died holding a long lease. A runner that is still alive
-    loses its fence and stops at its next ledger write.
+    loses its fence and stops at its next fenced write.
     """
     validate_table_name(table_name)
     return await force_unlock(client, table_name)
