@@ -530,8 +530,8 @@ def down(
         typer.Option(
             "--to",
             metavar="REVISION",
-            help="Revision to go back to (default: one step; an unfinished rollback "
-            "continues to its recorded target).",
+            help="Revision to go back to, or 'base' for before the team chain's first "
+            "(default: one step; an unfinished rollback continues to its recorded target).",
             show_default=False,
         ),
     ] = None,

@@ -596,7 +596,7 @@ def analyse(
                 )
             elif record.status == "reverting":
                 reverting = record
-                target = record.details.get("target") or "<the revision before it>"
+                target = record.details.get("target") or "base"
                 problems.append(
                     f"the rollback of {migration.revision} (to {target}) did not finish. "
                     f"Fix: rerun `openai-agents-session migrate down --to {target}`."

@@ -17,6 +17,7 @@ from .ledger import DONE, LedgerRecord, LedgerState
 from .loader import Migration, MigrationGraph
 
 __all__ = [
+    "BASE",
     "DownPlan",
     "PlanStep",
     "StampPlan",
@@ -26,6 +27,9 @@ __all__ = [
     "plan_up",
     "selected",
 ]
+
+BASE = "base"
+"""``--to base``: back before the first migration of the team chain."""
 
 StepAction = Literal["create", "adopt", "apply", "resume", "revert", "stamp", "unstamp"]
 
@@ -121,26 +125,28 @@ class DownPlan:
 def plan_down(graph: MigrationGraph, state: LedgerState, *, to: str | None) -> DownPlan:
     """The steps of ``down``: revert the team chain's applied migrations after `to`.
 
-    Without `to`, one step. A rollback that did not finish is continued to the
-    target it recorded (or to `to`, when given).
+    Without `to`, one step; ``base`` reverts the whole team chain. A rollback
+    that did not finish is continued to the target it recorded (or to `to`).
 
     Raises:
         IrreversibleMigrationError: A migration on the way has no ``downgrade``.
         MigrationError: `to` is not applied, or there is nothing to revert.
     """
     if state.reverting is not None and to is None:
-        to = state.reverting.details.get("target") or None
-        resumed = graph.get(state.reverting.revision)
-        applied = [m for m in state.applied if m.chain == resumed.chain] + [resumed]
+        to = state.reverting.details.get("target") or BASE
+    if state.reverting is not None:
+        chain = graph.get(state.reverting.revision).chain
     else:
-        chain = graph.get(to).chain if to is not None else "team"
-        applied = [m for m in state.applied if m.chain == chain]
-        if state.reverting is not None:
-            applied.append(graph.get(state.reverting.revision))
+        chain = graph.get(to).chain if to not in (None, BASE) else "team"
+    applied = [m for m in state.applied if m.chain == chain]
+    if state.reverting is not None:
+        applied.append(graph.get(state.reverting.revision))
     if not applied:
         return DownPlan([], None)
     if to is None:
         stop = len(applied) - 2
+    elif to == BASE:
+        stop = -1
     else:
         positions = [m.revision for m in applied]
         if to not in positions:

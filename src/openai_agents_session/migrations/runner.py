@@ -62,7 +62,7 @@ from .lock import (
     read_lock,
     runner_identity,
 )
-from .planning import PlanStep, plan_down, plan_stamp, plan_up, selected
+from .planning import BASE, PlanStep, plan_down, plan_stamp, plan_up, selected
 from .progress import Reporter, default_reporter
 
 if TYPE_CHECKING:
@@ -567,7 +567,7 @@ class _Executor:
         function = migration.downgrade if down else migration.upgrade
         assert function is not None
         started = time.monotonic()
-        phase = {"phase": "down", "target": target} if down else {}
+        phase = {"phase": "down", "target": target or BASE} if down else {}
         try:
             await function(ctx)
             ctx.check_lease()
@@ -632,7 +632,7 @@ class _Executor:
     ) -> MigrationContext:
         attempt = resume.attempt if resume else uuid.uuid4().hex
         self.run.reporter.info(f"reverting {migration.revision}")
-        begin = self.event(migration, "reverting", attempt, details={"target": target})
+        begin = self.event(migration, "reverting", attempt, details={"target": target or BASE})
         return await self.step(migration, down=True, attempt=attempt, begin=begin, target=target)
 
     async def clean_checkpoints(self, ctx: MigrationContext) -> None:
