@@ -577,3 +577,19 @@ def test_page_refs_count_in_the_view() -> None:
     base = _state([msg("a")], PageIndex(pages=(ref,)))
     written = _plan(base, Touch().apply(base, {}), TEAM)  # type: ignore[arg-type]
     assert written.item["message_count"] == {"N": "6"}
+
+
+def test_a_record_pydantic_could_not_resolve_is_named() -> None:
+    # Postponed annotations in a namespace pydantic cannot import from leave the
+    # fields without metadata: say so, instead of blaming a field.
+    source = (
+        "from __future__ import annotations\n"
+        "from typing import Annotated\n"
+        "from openai_agents_session import DynamoAttribute, SessionRecord\n"
+        "class Late(SessionRecord):\n"
+        "    x: Annotated[str | None, DynamoAttribute('S', 'attribute')] = None\n"
+    )
+    namespace: dict[str, Any] = {"__name__": "not_a_module"}
+    exec(compile(source, "late", "exec", dont_inherit=True), namespace)
+    with pytest.raises(TypeError, match=r"Late is not fully defined.*model_rebuild"):
+        schema_of(namespace["Late"])

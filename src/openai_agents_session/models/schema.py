@@ -307,6 +307,13 @@ class PageRecord(BaseModel):
 def _attributes_by_role(
     model: type[BaseModel],
 ) -> tuple[dict[str, DynamoAttribute], dict[str, str]]:
+    if not getattr(model, "__pydantic_complete__", True):
+        # Postponed annotations pydantic could not resolve yet carry no metadata.
+        raise TypeError(
+            f"{model.__name__} is not fully defined: pydantic could not resolve its "
+            "annotations (a name it uses is not importable from its module). Fix: define "
+            f"it at module level, or call {model.__name__}.model_rebuild() once every name exists"
+        )
     attributes: dict[str, DynamoAttribute] = {}
     for name, info in model.model_fields.items():
         found = [m for m in info.metadata if isinstance(m, DynamoAttribute)]
