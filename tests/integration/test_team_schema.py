@@ -400,3 +400,25 @@ async def test_an_index_added_to_an_existing_table(client: Any, raw: Any, endpoi
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_tenant"]
     await chat(session_id, client, table).add_items([message("again")])
     assert await by_tenant(raw, table, "t1") == [session_id]
+
+
+async def test_from_config_takes_the_record_and_attributes(
+    endpoint: str, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    async with DynamoDBSession.from_config(
+        session_id,
+        table,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        record=ChatRecord,
+        attributes={"tenant_id": "t-config"},
+    ) as session:
+        await session.add_items([message("hi")])
+        record = await session.get_record()
+    assert isinstance(record, ChatRecord) and record.tenant_id == "t-config"
+    assert team_values(await raw_get(raw, table, session_id)) == {
+        "tenant_id": "t-config",
+        "message_count": 1,
+        "last_role": "user",
+    }
