@@ -920,10 +920,16 @@ class SessionStore:
         written = await self._operation(
             "set_attributes", lambda m: self._mutate(m, operation), settle=True
         )
-        merged = {**self._attributes, **validated}
-        self._attributes = {k: v for k, v in merged.items() if v is not None}
+        # Only the names set to None here stop being this object's: a None given
+        # to the constructor keeps meaning "always leave it out".
+        removed = {name for name, value in validated.items() if value is None}
+        self._attributes = {
+            k: v for k, v in {**self._attributes, **validated}.items() if k not in removed
+        }
         plain = {**self._team.plain, **encoded}
-        self._team = TeamAttributes(self._schema, {k: v for k, v in plain.items() if v is not None})
+        self._team = TeamAttributes(
+            self._schema, {k: v for k, v in plain.items() if k not in removed}
+        )
         return bool(written)
 
     # -------------------------------------------------------------- internals

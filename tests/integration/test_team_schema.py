@@ -422,3 +422,56 @@ async def test_from_config_takes_the_record_and_attributes(
         "message_count": 1,
         "last_role": "user",
     }
+
+
+class TwoPlain(SessionRecord):
+    tenant_id: Annotated[str | None, DynamoAttribute("S", "attribute")] = None
+    region: Annotated[str | None, DynamoAttribute("S", "attribute")] = None
+
+
+async def test_a_none_attribute_leaves_it_out_of_every_write(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    await chat(session_id, client, table).add_items([message("hi")])
+    session = DynamoDBSession(
+        session_id, client, table, record=TwoPlain, attributes={"tenant_id": None, "region": "eu"}
+    )
+    await session.add_items([message("more")])
+    head = await raw_get(raw, table, session_id)
+    assert head is not None and "tenant_id" not in head and head["region"] == {"S": "eu"}
+    # Setting another attribute keeps the constructor's None in force.
+    assert await session.set_attributes(region="us") is True
+    assert dict(session.attributes) == {"tenant_id": None, "region": "us"}
+    await raw_put_tenant(raw, table, session_id)
+    await session.add_items([message("again")])  # conflicts, re-applies: still left out
+    head = await raw_get(raw, table, session_id)
+    assert head is not None and "tenant_id" not in head and head["region"] == {"S": "us"}
+    # set_attributes(x=None) removes it and hands it back to carry-over.
+    assert await session.set_attributes(region=None) is True
+    assert dict(session.attributes) == {"tenant_id": None}
+    await chat(session_id, client, table, attributes=None).set_attributes(tenant_id="t9")
+    await raw_update_region(raw, table, session_id, "ap")
+    await session.add_items([message("last")])
+    head = await raw_get(raw, table, session_id)
+    assert head is not None and "tenant_id" not in head and head["region"] == {"S": "ap"}
+
+
+async def raw_put_tenant(client: Any, table: str, session_id: str) -> None:
+    """Another program sets tenant_id (and moves the version on, as a backfill does)."""
+    await client.update_item(
+        TableName=table,
+        Key={"session_id": {"S": session_id}},
+        UpdateExpression="SET tenant_id = :t, updated_at = updated_at + :one",
+        ExpressionAttributeValues={":t": {"S": "sneaky"}, ":one": {"N": "1"}},
+    )
+
+
+async def raw_update_region(client: Any, table: str, session_id: str, region: str) -> None:
+    await client.update_item(
+        TableName=table,
+        Key={"session_id": {"S": session_id}},
+        UpdateExpression="SET #r = :r, updated_at = updated_at + :one",
+        ExpressionAttributeNames={"#r": "region"},
+        ExpressionAttributeValues={":r": {"S": region}, ":one": {"N": "1"}},
+    )
