@@ -1,10 +1,13 @@
 """The write path's pure pieces, kept apart from the retry loop that runs them.
 
-- An operation (`Append`, `Pop`, `Clear`) says which pages it must see and
-  what history it wants stored (`Change`), given the state it starts from.
+- An operation (`Append`, `Pop`, `Clear`, `SetAttributes`, ...) says which
+  pages it must see and what history it wants stored (`Change`), given the
+  state it starts from.
 - `plan_write` turns a change into the requests of one attempt (`WritePlan`):
   the page parts to write first, the head item and its condition to commit
-  last, the page TTLs to extend, and the pages the commit releases.
+  last, the page TTLs to extend, and the pages the commit releases. The head
+  carries the team's attributes (`TeamAttributes`): derived ones are computed
+  from the history the write stores.
 - `classify` tells how an attempt ended: written, conflict, lost or failed.
 
 None of this touches the network, so each piece is unit-tested on its own.
@@ -36,9 +39,11 @@ from .models.schema import (
     ITEM_SIZE_LIMIT,
     RECENT_WRITES_KEPT,
     ConversationItem,
+    HistoryView,
     PageIndex,
     PageRef,
 )
+from .models.team import AttributeValue, TeamAttributes
 
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",
@@ -57,6 +62,7 @@ __all__ = [
     "Replace",
     "ReplaceSuffix",
     "Restamp",
+    "SetAttributes",
     "Skip",
     "Touch",
     "WritePlan",
@@ -119,7 +125,10 @@ class Change:
         result: What the operation returns once the write lands.
         items_written: Items added or removed, for metrics.
         grows: The change adds items, so the session cap applies.
-        tombstone: The change clears the session: an empty head, briefly kept.
+        tombstone: The change clears the session: an empty head, briefly kept,
+            without the team's attributes.
+        attributes: Encoded plain team attributes this write sets, on top of the
+            session's own (None values leave the attribute out).
     """
 
     conversation_json: str
@@ -129,6 +138,7 @@ class Change:
     items_written: int
     grows: bool = False
     tombstone: bool = False
+    attributes: Mapping[str, AttributeValue | None] | None = None
 
 
 Loaded = Mapping[str, list[ConversationItem]]
@@ -328,6 +338,41 @@ class Touch:
         if base is None:
             return Skip(None)
         return Change(base.conversation_json, base.count, base.page_refs, None, 0)
+
+
+@dataclass(frozen=True)
+class SetAttributes:
+    """Rewrite the head with the same history and new plain team attributes.
+
+    Attributes:
+        attributes: Encoded values by name; None removes the attribute.
+    """
+
+    attributes: Mapping[str, AttributeValue | None]
+    name: str = "set_attributes"
+    needs_state: bool = True
+    tombstones: bool = False
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """None: the history stays as it is."""
+        return []
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
+        """The same history with the attributes; None when there is no conversation.
+
+        An absent, expired or cleared session (no items) is left alone: a
+        tombstone must not reappear in a team's sparse index.
+        """
+        if base is None or base.total_count == 0:
+            return None
+        return Change(
+            base.conversation_json,
+            base.count,
+            base.page_refs,
+            True,
+            0,
+            attributes=self.attributes,
+        )
 
 
 @dataclass(frozen=True)
@@ -539,6 +584,7 @@ def plan_write(
     layout: Layout,
     operation: str,
     loaded: Loaded | None = None,
+    team: TeamAttributes | None = None,
 ) -> WritePlan:
     """Plan one attempt: seal older items into pages if the head would pass the threshold.
 
@@ -552,11 +598,14 @@ def plan_write(
         layout: Threshold, cap and TTL.
         operation: The operation's name, for error messages.
         loaded: Pages already read, by id.
+        team: The session's team attributes: plain values to set and derived
+            ones to compute from the stored history (None: carry over only).
 
     Raises:
         SessionTooLargeError: The history would pass the session cap, or the head
             cannot be made to fit in one item.
         NeedPages: Sealed items would join the newest page, which is not loaded.
+        DerivedAttributeError: A team's derive function failed.
     """
     loaded = loaded or {}
     base = None if expired else seen
@@ -595,10 +644,31 @@ def plan_write(
     page_ttl, restamp_needed = _page_ttl(before, ttl, layout)
     conversation_json, count = change.conversation_json, change.count
 
+    def history_view(refs: Sequence[PageRef]) -> HistoryView:
+        head_bytes = len(conversation_json.encode("utf-8", "surrogatepass"))
+        return HistoryView(
+            session_id=session_id,
+            items=tuple(json.loads(conversation_json)),
+            count=count + sum(ref.length for ref in refs),
+            size=head_bytes + sum(ref.size for ref in refs),
+            paged=bool(refs),
+        )
+
+    head_extra: Mapping[str, Any] = extra
+
     def head(refs: Sequence[PageRef]) -> AttributeMap:
+        nonlocal head_extra
         index = PageIndex(ttl=page_ttl, pages=tuple(refs)) if refs else None
+        if team is not None and not change.tombstone:
+            head_extra = team.head_attributes(
+                extra,
+                lambda: history_view(refs),
+                overrides=change.attributes,
+                session_id=session_id,
+                table_name=table_name,
+            )
         return encode_item(
-            session_id, conversation_json, version, ttl, log, extra=extra, pages=index
+            session_id, conversation_json, version, ttl, log, extra=head_extra, pages=index
         )
 
     item = head(pages)
@@ -680,7 +750,7 @@ def plan_write(
         updated_at=version,
         ttl=ttl,
         recent_writes=log,
-        extra=extra,
+        extra=head_extra,
         pages=PageIndex(ttl=page_ttl, pages=tuple(pages)) if pages else None,
     )
     return WritePlan(

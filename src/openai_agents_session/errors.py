@@ -7,10 +7,12 @@ through:
 ```text
 SessionStoreError
 ├── InvalidArgumentError          an argument is out of range (also ValueError)
+│   └── InvalidAttributeError     a team attribute name or value the record refuses
 ├── InvalidSessionIdError         empty, too long or reserved session id (also ValueError)
 ├── InvalidItemError              an item is not a JSON object of JSON values (also ValueError)
 ├── SessionTooLargeError          the history would pass max_session_bytes
 ├── CorruptSessionError           the stored item is not what the schema says
+├── DerivedAttributeError         a team's derive function failed; nothing written
 ├── SessionClosedError            the session object was closed
 ├── ConcurrentModificationError   optimistic-locking retries exhausted
 └── DynamoDBError                 the service said no, mapped from its wire code
@@ -35,9 +37,11 @@ __all__ = [
     "AccessDeniedError",
     "ConcurrentModificationError",
     "CorruptSessionError",
+    "DerivedAttributeError",
     "DynamoDBError",
     "DynamoDBUnavailableError",
     "InvalidArgumentError",
+    "InvalidAttributeError",
     "InvalidItemError",
     "InvalidSessionIdError",
     "SessionClosedError",
@@ -72,6 +76,29 @@ class SessionStoreError(Exception):
 
 class InvalidArgumentError(SessionStoreError, ValueError):
     """An argument (constructor option, limit, table name) is out of range."""
+
+
+class InvalidAttributeError(InvalidArgumentError):
+    """A team attribute passed to a session cannot be stored; nothing was written.
+
+    The name is not one of the record's ``"attribute"`` fields (a derived field
+    cannot be set), or the field's type rejects the value, or the value cannot be
+    an index key (empty, or longer than DynamoDB allows).
+
+    Attributes:
+        attribute: The attribute's name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attribute: str,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.attribute = attribute
 
 
 class InvalidSessionIdError(SessionStoreError, ValueError):
@@ -125,6 +152,28 @@ class SessionTooLargeError(SessionStoreError):
 
 class CorruptSessionError(SessionStoreError):
     """The stored item does not match the schema (e.g. `conversation_data` is not a JSON list)."""
+
+
+class DerivedAttributeError(SessionStoreError):
+    """A derived attribute could not be computed; the write was not sent.
+
+    The field's ``derive`` function raised (chained as ``__cause__``), or it
+    returned a value the field's type rejects or DynamoDB cannot store.
+
+    Attributes:
+        attribute: The derived attribute's name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attribute: str,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.attribute = attribute
 
 
 class SessionClosedError(SessionStoreError):

@@ -26,9 +26,9 @@ import random
 import re
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 from botocore.exceptions import (
@@ -51,6 +51,7 @@ from ._plan import (
     Operation,
     Outcome,
     Pop,
+    SetAttributes,
     Skip,
     Touch,
     WritePlan,
@@ -90,8 +91,11 @@ from .models.schema import (
     SCHEMA,
     ConversationItem,
     PageRef,
+    Schema,
     SessionRecord,
+    schema_of,
 )
+from .models.team import TeamAttributes, validate_plain
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -344,6 +348,8 @@ class SessionOptions(TypedDict, total=False):
     max_session_bytes: int
     settle_timeout: float
     time_source: Literal["dynamodb", "host"]
+    record: type[SessionRecord]
+    attributes: Mapping[str, Any] | None
 
 
 class _Settled(Exception):
@@ -404,6 +410,8 @@ class SessionStore:
         max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
         settle_timeout: float = 10.0,
         time_source: Literal["dynamodb", "host"] = "dynamodb",
+        record: type[SessionRecord] = SessionRecord,
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
         """Create a session over an aiobotocore DynamoDB client the caller owns.
 
@@ -448,9 +456,19 @@ class SessionStore:
                 its caller was cancelled; past them the session forgets its state
                 and raises `WriteOutcomeUnknownError`. A write not yet sent when
                 the caller is cancelled is never sent.
+            record: The `SessionRecord` subclass that declares the team's own
+                attributes and indexes (see `schema_of`). Every write puts its
+                ``"derived"`` attributes on the head, computed from the history
+                the write stores; `get_record` returns an instance of it.
+            attributes: Values of the record's ``"attribute"`` fields that every
+                write of this object puts on the head (None: leave it out).
+                Attributes not named here are carried over as stored. Validated
+                here, by each field's type, without a network call.
 
         Raises:
             InvalidSessionIdError: The session id is empty, too long or reserved.
+            InvalidAttributeError: An `attributes` name is not an attribute field
+                of `record`, or its value is not of the field's type.
             InvalidArgumentError: Another argument is out of range.
         """
         self.table_name = validate_table_name(table_name)
@@ -528,6 +546,23 @@ class SessionStore:
                 table_name=table_name,
             )
         self.time_source = time_source
+        try:
+            schema = schema_of(record)
+        except TypeError as exc:
+            raise InvalidArgumentError(
+                f"record must be SessionRecord or a well-formed subclass of it "
+                f"({describe(session_id, table_name)}): {exc}. Fix: see the team schema "
+                "docs for how to declare attributes and indexes.",
+                session_id=session_id,
+                table_name=table_name,
+            ) from exc
+        self.record = record
+        self._schema: Schema = schema
+        validated, encoded = validate_plain(
+            schema, dict(attributes or {}), session_id=session_id, table_name=table_name
+        )
+        self._attributes = validated
+        self._team = TeamAttributes(schema, encoded)
         self._server_time: ServerClock | None = None
         # Items of the newest page this object read or wrote, by page id.
         self._page_cache: dict[str, list[ConversationItem]] = {}
@@ -808,10 +843,13 @@ class SessionStore:
                 `conversation_data` (`pages` still describes the layout).
 
         Returns:
-            The `SessionRecord`, or None when there is no (live) item.
+            An instance of the session's `record` class (`SessionRecord` by
+            default, with the team's attributes as stored), or None when there is
+            no (live) item.
 
         Raises:
-            CorruptSessionError: The head, or with `whole_history` a page, is unreadable.
+            CorruptSessionError: The head, or with `whole_history` a page, is
+                unreadable, or a team attribute does not validate as declared.
         """
 
         async def run(metrics: OperationMetrics) -> SessionRecord | None:
@@ -820,7 +858,7 @@ class SessionStore:
                 if raw is None:
                     self._remember(None)
                     return None
-                record = decode_record(raw, table_name=self.table_name)
+                record = decode_record(raw, table_name=self.table_name, record=self.record)
                 state = decode_item(raw, table_name=self.table_name, keep_items=True)
                 self._remember(state)
                 if record.is_expired(self._now()) and not include_expired:
@@ -839,6 +877,60 @@ class SessionStore:
             raise self._missing_pages(missing)
 
         return await self._operation("get_record", run)
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        """The plain team attributes this object puts on every write (read-only)."""
+        return MappingProxyType(self._attributes)
+
+    async def set_attributes(self, **values: Any) -> bool:
+        """Change plain team attributes of the stored session and of this object.
+
+        One conditional write, on the same optimistic-locking and retry path as
+        every other write: the history is rewritten as it is (derived attributes
+        recomputed), with the new values. A None value removes the attribute from
+        the stored head and from this object's `attributes`; later writes then
+        carry over whatever is stored. Without a live conversation (absent,
+        expired, cleared or empty) nothing is written, so a cleared session stays
+        out of sparse indexes; this object's next write puts the values on.
+
+        Args:
+            **values: Attribute field name to value (None: remove it).
+
+        Returns:
+            True when the stored session was rewritten; False when there was no
+            conversation to write to (or no values).
+
+        Raises:
+            InvalidAttributeError: A name is not an attribute field of the record,
+                or a value is not of the field's type. Nothing is written.
+            DerivedAttributeError: A derived attribute could not be computed.
+                Nothing is written.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the write
+                landed can no longer be told.
+        """
+        self._check_open()
+        validated, encoded = validate_plain(
+            self._schema, values, session_id=self.session_id, table_name=self.table_name
+        )
+        if not validated:
+            return False
+        operation = SetAttributes(encoded)
+        written = await self._operation(
+            "set_attributes", lambda m: self._mutate(m, operation), settle=True
+        )
+        # Only the names set to None here stop being this object's: a None given
+        # to the constructor keeps meaning "always leave it out".
+        removed = {name for name, value in validated.items() if value is None}
+        self._attributes = {
+            k: v for k, v in {**self._attributes, **validated}.items() if k not in removed
+        }
+        plain = {**self._team.plain, **encoded}
+        self._team = TeamAttributes(
+            self._schema, {k: v for k, v in plain.items() if k not in removed}
+        )
+        return bool(written)
 
     # -------------------------------------------------------------- internals
 
@@ -1250,6 +1342,7 @@ class SessionStore:
                 layout=self._layout,
                 operation=metrics.operation,
                 loaded=run.loaded,
+                team=self._team,
             )
         except NeedPages as need:
             if await self._load_pages(metrics, need.refs, run.loaded):

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .boundary import aws_errors, translate
 from .errors import DynamoDBError, SessionStoreError
 from .models.requests import create_table_request, ttl_specification
+from .models.schema import SessionRecord
 from .store import validate_table_name
 
 if TYPE_CHECKING:
@@ -100,12 +101,14 @@ async def create_table_if_not_exists(
     *,
     enable_ttl: bool = True,
     billing_mode: str = "PAY_PER_REQUEST",
+    record: type[SessionRecord] = SessionRecord,
 ) -> bool:
     """Create the session table from the schema if it does not exist, and wait for ACTIVE.
 
     Idempotent and safe to run concurrently. It does not write to the migration
     ledger; adopt a table made this way with `openai-agents-session migrate stamp`
-    or let `migrate up` adopt it.
+    or let `migrate up` adopt it. An existing table is left as it is: add a
+    team's index to it with `global_index_request` (or a migration).
 
     Args:
         client: An aiobotocore DynamoDB client.
@@ -113,6 +116,8 @@ async def create_table_if_not_exists(
         enable_ttl: Also enable TTL on the ``ttl`` attribute (skipped when it is
             already enabled).
         billing_mode: ``PAY_PER_REQUEST`` (default) or ``PROVISIONED``.
+        record: `SessionRecord` or a team's subclass, whose global secondary
+            indexes the new table gets.
 
     Returns:
         True if this call created the table, False if it already existed.
@@ -123,12 +128,13 @@ async def create_table_if_not_exists(
             when the endpoint cannot be reached.
     """
     validate_table_name(table_name)
+    request = create_table_request(table_name, record=record, billing_mode=billing_mode)
     with aws_errors("create_table_if_not_exists", table_name=table_name):
-        return await _create_table(client, table_name, enable_ttl, billing_mode)
+        return await _create_table(client, table_name, enable_ttl, request)
 
 
 async def _create_table(
-    client: DynamoDBClient, table_name: str, enable_ttl: bool, billing_mode: str
+    client: DynamoDBClient, table_name: str, enable_ttl: bool, request: dict[str, Any]
 ) -> bool:
     created = False
     try:
@@ -137,7 +143,7 @@ async def _create_table(
         if _code(exc) != "ResourceNotFoundException":
             raise _mapped(exc, "describe_table", table_name) from exc
         try:
-            await client.create_table(**create_table_request(table_name, billing_mode=billing_mode))
+            await client.create_table(**request)
             created = True
         except ClientError as create_exc:
             if _code(create_exc) != "ResourceInUseException":

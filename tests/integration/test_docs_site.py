@@ -33,6 +33,7 @@ METHODS = [
     "pop_item",
     "clear_session",
     "get_record",
+    "set_attributes",
     "ping",
     "close",
 ]

@@ -84,7 +84,13 @@ async def test_snippets_run(
         if check_signature(source):
             continue
         code = compile(
-            source, f"{page.name}#block{number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+            source,
+            f"{page.name}#block{number}",
+            "exec",
+            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+            # Run blocks as a reader would, not under this module's `from __future__`
+            # (postponed annotations would hide a snippet's pydantic field metadata).
+            dont_inherit=True,
         )
         result = eval(code, namespace)
         if inspect.iscoroutine(result):

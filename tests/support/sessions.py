@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 
-from openai_agents_session import create_table_if_not_exists
+from openai_agents_session import SessionRecord, create_table_if_not_exists
 from openai_agents_session.models.codec import item_size
 from tests.conftest import client_config
 
@@ -58,17 +58,19 @@ async def client_maker(endpoint: str) -> AsyncIterator[ClientMaker]:
             await context.__aexit__(None, None, None)
 
 
-def create_table_blocking(endpoint: str, prefix: str = "sessions") -> str:
+def create_table_blocking(
+    endpoint: str, prefix: str = "sessions", *, record: type[SessionRecord] = SessionRecord
+) -> str:
     """Create a fresh schema table from synchronous code (a module-scoped fixture).
 
     It runs in its own thread and event loop, so it cannot disturb the loop that
-    pytest-asyncio gives each test.
+    pytest-asyncio gives each test. `record` may add a team's indexes.
     """
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
 
     async def create() -> None:
         async with client_maker(endpoint) as make:
-            await create_table_if_not_exists(await make(), name)
+            await create_table_if_not_exists(await make(), name, record=record)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, create()).result()

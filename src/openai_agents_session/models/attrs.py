@@ -16,7 +16,7 @@ from typing import Any
 
 from .schema import DynamoAttribute
 
-__all__ = ["decode_value", "encode_values", "number_text"]
+__all__ = ["decode_value", "encode_value", "encode_values", "number_text"]
 
 
 def number_text(value: Any) -> str:
@@ -26,7 +26,12 @@ def number_text(value: Any) -> str:
     return str(value if isinstance(value, (int, Decimal)) else Decimal(str(value)))
 
 
-def _encode(kind: str, value: Any) -> dict[str, Any] | None:
+def encode_value(kind: str, value: Any) -> dict[str, Any] | None:
+    """The attribute value of `value` as DynamoDB type `kind`; None for an empty set.
+
+    Raises:
+        TypeError: A bool as a number, or a value that is not of the type.
+    """
     if kind == "S":
         return {"S": str(value)}
     if kind == "N":
@@ -48,7 +53,7 @@ def encode_values(
         value = values.get(name)
         if value is None:
             continue
-        encoded = _encode(spec.type, value)
+        encoded = encode_value(spec.type, value)
         if encoded is not None:
             item[name] = encoded
     return item

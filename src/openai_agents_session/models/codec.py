@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..errors import CorruptSessionError, describe
 from .attrs import decode_value, encode_values, number_text
 from .jsontext import loads_conversation
 from .pages import decode_index, encode_index
-from .schema import SCHEMA, ConversationItem, PageIndex, PageRef, SessionRecord
+from .schema import SCHEMA, ConversationItem, PageIndex, PageRef, SessionRecord, schema_of
+from .team import decode_declared, encode_declared
 
 __all__ = [
     "AttributeMap",
@@ -64,8 +67,10 @@ class StoredItem:
         updated_at: The version this state carries.
         ttl: Expiry in Unix seconds, or None.
         recent_writes: Versions of the last writes (see `SessionRecord`).
-        extra: Attributes the schema does not declare (e.g. added by a team
-            migration), carried over unchanged by every write.
+        extra: Every stored attribute a session write does not compute itself
+            (`Schema.computed`): undeclared ones (e.g. added by a team
+            migration) and a team's declared ones, raw. Carried over unchanged
+            by every write unless the write sets them.
         pages: Index of the pages holding older items; None while the session
             fits in one item.
     """
@@ -128,9 +133,10 @@ def encode_item(
 ) -> AttributeMap:
     """Encode one session head item to the attribute-value map aiobotocore sends.
 
-    `extra` holds raw attribute values the schema does not declare; they are
-    written back unchanged so that a session write never erases them. Without
-    pages the item is exactly the spec's single-item layout.
+    `extra` holds the raw attribute values a session write does not compute
+    (carried over, or a team's attributes); they are written as given, so that
+    a session write never erases them. Without pages and extra attributes the
+    item is exactly the spec's single-item layout.
     """
     values: dict[str, Any] = {
         SCHEMA.partition_key: session_id,
@@ -147,7 +153,11 @@ def encode_item(
 
 
 def encode_record(record: SessionRecord) -> AttributeMap:
-    """Encode a validated `SessionRecord` (conversation encoded canonically)."""
+    """Encode a validated `SessionRecord` or subclass (conversation encoded canonically).
+
+    A subclass's own declared attributes are encoded as they are on the record
+    (derived ones are not recomputed).
+    """
     conversation = "[" + ",".join(dumps_item(i) for i in record.conversation_data) + "]"
     return encode_item(
         record.session_id,
@@ -155,6 +165,7 @@ def encode_record(record: SessionRecord) -> AttributeMap:
         record.updated_at,
         record.ttl,
         record.recent_writes,
+        extra=encode_declared(schema_of(type(record)), record),
         pages=record.pages,
     )
 
@@ -224,23 +235,47 @@ def decode_item(
         updated_at=version,
         ttl=None if ttl is None else int(ttl),
         recent_writes=decoded.get(SCHEMA.write_log) or frozenset(),
-        extra={k: v for k, v in raw.items() if k not in SCHEMA.attributes},
+        extra={k: v for k, v in raw.items() if k not in SCHEMA.computed},
         pages=decode_index(decoded.get(SCHEMA.pages), session_id=session_id, table_name=table_name),
         _parsed=parsed if keep_items else None,
     )
 
 
-def decode_record(raw: Mapping[str, Any], *, table_name: str | None) -> SessionRecord:
-    """Decode an attribute-value map into a validated `SessionRecord`."""
+def decode_record(
+    raw: Mapping[str, Any],
+    *,
+    table_name: str | None,
+    record: type[SessionRecord] = SessionRecord,
+) -> SessionRecord:
+    """Decode an attribute-value map into a validated `record` (a `SessionRecord` class).
+
+    Raises:
+        CorruptSessionError: The item does not follow the schema, or an attribute
+            the record declares does not validate as its field's type.
+    """
     stored = decode_item(raw, table_name=table_name)
-    return SessionRecord(
-        session_id=stored.session_id,
-        conversation_data=stored.items(),
-        updated_at=stored.updated_at,
-        ttl=stored.ttl,
-        recent_writes=stored.recent_writes,
-        pages=stored.pages,
-    )
+    schema = schema_of(record)
+    declared = decode_declared(schema, raw, session_id=stored.session_id, table_name=table_name)
+    try:
+        return record(
+            session_id=stored.session_id,
+            conversation_data=stored.items(),
+            updated_at=stored.updated_at,
+            ttl=stored.ttl,
+            recent_writes=stored.recent_writes,
+            pages=stored.pages,
+            **declared,
+        )
+    except ValidationError as exc:
+        fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+        raise CorruptSessionError(
+            f"Stored {describe(stored.session_id, table_name)} is corrupt: attribute(s) "
+            f"{fields} do not validate as {record.__name__} declares them. Fix: rewrite them "
+            "with set_attributes (or a backfill), or read the session with the record it "
+            "was written with.",
+            session_id=stored.session_id,
+            table_name=table_name,
+        ) from None
 
 
 def _plain_string(value: Any) -> str | None:

@@ -5,13 +5,21 @@ names, DynamoDB types, the partition key, the TTL attribute and the optimistic
 locking version. The PynamoDB model, the CreateTable request and the codec in
 this package are all derived from the `DynamoAttribute` metadata on its fields;
 nothing else in the library spells an attribute name.
+
+A team extends the record by subclassing it: fields with the roles
+``"attribute"`` (set per session by the application) and ``"derived"`` (computed
+from the conversation on every write), and global secondary indexes over them
+(`GlobalIndex`). `schema_of` resolves and checks any such subclass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -23,13 +31,18 @@ __all__ = [
     "RECENT_WRITES_KEPT",
     "RESERVED_PREFIX",
     "SCHEMA",
+    "SESSION_ROLES",
+    "TEAM_ROLES",
     "DynamoAttribute",
+    "GlobalIndex",
+    "HistoryView",
     "PageIndex",
     "PageRecord",
     "PageRef",
     "PageSchema",
     "Schema",
     "SessionRecord",
+    "schema_of",
 ]
 
 ITEM_SIZE_LIMIT = 400 * 1024
@@ -60,7 +73,49 @@ Role = Literal[
     "page_of",
     "page_data",
     "created_at",
+    "attribute",
+    "derived",
 ]
+
+SESSION_ROLES: tuple[str, ...] = (
+    "partition_key",
+    "payload",
+    "version",
+    "ttl",
+    "write_log",
+    "pages",
+)
+"""Roles whose attributes every session write computes itself. Every other
+attribute of a stored head is carried over by a write unless the session sets it."""
+
+TEAM_ROLES: tuple[str, ...] = ("attribute", "derived")
+"""Roles a team gives its own fields; unlike the others, several fields may have one."""
+
+ConversationItem = dict[str, JsonValue]
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """What a ``derive`` function sees: the conversation as the write stores it.
+
+    Attributes:
+        session_id: The session.
+        items: The conversation items held in the head item, oldest first. While
+            the session fits in one item that is the whole history; once it is
+            paged, it is only the newest items the head keeps (possibly none, e.g.
+            after pops reached into the pages). Use `count` and `size` for the
+            whole history.
+        count: Items in the whole history, pages included.
+        size: Uncompressed JSON bytes of the whole history, pages included, as
+            counted against ``max_session_bytes``.
+        paged: Whether older items live in history pages.
+    """
+
+    session_id: str
+    items: tuple[ConversationItem, ...]
+    count: int
+    size: int
+    paged: bool
 
 
 @dataclass(frozen=True)
@@ -69,16 +124,61 @@ class DynamoAttribute:
 
     Attributes:
         type: The DynamoDB attribute type.
-        role: What the library uses the attribute for.
+        role: What the library uses the attribute for. A team's own fields use
+            ``"attribute"`` (set per session by the application, through
+            ``attributes=`` or `SessionStore.set_attributes`) or ``"derived"``
+            (computed by `derive` on every write).
         json: The value is stored as a JSON-encoded string.
+        derive: For role ``"derived"`` only (and required there): computes the
+            value from the `HistoryView` of the state a write stores; None means
+            the attribute is absent. It must be a pure function: it may run more
+            than once per write (e.g. again after a conflict).
+
+    Raises:
+        TypeError: `derive` is missing for a derived field or given for another role.
     """
 
     type: DynamoType
     role: Role
     json: bool = False
+    derive: Callable[[HistoryView], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.role == "derived" and not callable(self.derive):
+            raise TypeError(
+                "a DynamoAttribute with role 'derived' needs derive=<a function of "
+                f"HistoryView>, got {type(self.derive).__name__}. In a class body a field "
+                "hides a function of the same name (last_role: ... derive=last_role): give "
+                "the function another name, e.g. last_role_of."
+            )
+        if self.role != "derived" and self.derive is not None:
+            raise TypeError(f"derive= is only for role 'derived', not {self.role!r}")
+        if self.json and self.type != "S":
+            raise TypeError(f"json=True needs type 'S', not {self.type!r}")
 
 
-ConversationItem = dict[str, JsonValue]
+_INDEX_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+@dataclass(frozen=True)
+class GlobalIndex:
+    """A global secondary index a team declares on its `SessionRecord` subclass.
+
+    Declared in the record's ``indexes`` class variable; the CreateTable request,
+    `global_index_request` and the PynamoDB model include it.
+
+    Attributes:
+        name: The index name (3 to 255 of ``A-Z a-z 0-9 _ . -``).
+        partition_key: A declared field of scalar type S, N or B.
+        sort_key: A declared field of scalar type S, N or B, or None.
+        projection: ``"ALL"``, ``"KEYS_ONLY"``, or a tuple of attribute names
+            projected besides the keys (DynamoDB's ``INCLUDE``).
+    """
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    projection: Literal["ALL", "KEYS_ONLY"] | tuple[str, ...] = "ALL"
 
 
 class PageRef(NamedTuple):
@@ -136,6 +236,10 @@ class SessionRecord(BaseModel):
     page threshold, older items move into `PageRecord` items and `pages` indexes
     them; `conversation_data` then holds only the newest items.
 
+    A team subclasses it to add its own attributes (roles ``"attribute"`` and
+    ``"derived"``, each with a default such as None) and global secondary indexes
+    (the ``indexes`` class variable); see `schema_of`.
+
     Attributes:
         session_id: Partition key (S).
         conversation_data: The items, oldest first; stored as a JSON string (S).
@@ -151,6 +255,9 @@ class SessionRecord(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    indexes: ClassVar[tuple[GlobalIndex, ...]] = ()
+    """Global secondary indexes a subclass declares (none on the base record)."""
 
     session_id: Annotated[str, DynamoAttribute("S", "partition_key"), Field(min_length=1)]
     conversation_data: Annotated[
@@ -200,6 +307,13 @@ class PageRecord(BaseModel):
 def _attributes_by_role(
     model: type[BaseModel],
 ) -> tuple[dict[str, DynamoAttribute], dict[str, str]]:
+    if not getattr(model, "__pydantic_complete__", True):
+        # Postponed annotations pydantic could not resolve yet carry no metadata.
+        raise TypeError(
+            f"{model.__name__} is not fully defined: pydantic could not resolve its "
+            "annotations (a name it uses is not importable from its module). Fix: define "
+            f"it at module level, or call {model.__name__}.model_rebuild() once every name exists"
+        )
     attributes: dict[str, DynamoAttribute] = {}
     for name, info in model.model_fields.items():
         found = [m for m in info.metadata if isinstance(m, DynamoAttribute)]
@@ -208,15 +322,80 @@ def _attributes_by_role(
         attributes[name] = found[0]
     by_role: dict[str, str] = {}
     for name, attribute in attributes.items():
+        if attribute.role in TEAM_ROLES:
+            if model.model_fields[name].is_required():
+                raise TypeError(
+                    f"{model.__name__}.{name} needs a default (e.g. = None): items written "
+                    "before it was declared, and cleared sessions, do not have it"
+                )
+            continue
         if attribute.role in by_role:
             raise TypeError(f"role {attribute.role!r} is declared twice")
         by_role[attribute.role] = name
     return attributes, by_role
 
 
+def _check_indexes(
+    model: type[BaseModel], attributes: dict[str, DynamoAttribute], indexes: Any
+) -> tuple[GlobalIndex, ...]:
+    owner = model.__name__
+    if not isinstance(indexes, tuple) or not all(isinstance(i, GlobalIndex) for i in indexes):
+        raise TypeError(f"{owner}.indexes must be a tuple of GlobalIndex")
+    seen: set[str] = set()
+    for index in indexes:
+        where = f"index {index.name!r} of {owner}"
+        if not isinstance(index.name, str) or not _INDEX_NAME.fullmatch(index.name):
+            raise TypeError(f"{where}: a name needs 3 to 255 of A-Z a-z 0-9 _ . -")
+        if index.name in seen:
+            raise TypeError(f"{where} is declared twice")
+        if index.name in attributes:
+            raise TypeError(f"{where} has the name of a field")
+        seen.add(index.name)
+        keys = [("partition_key", index.partition_key)]
+        if index.sort_key is not None:
+            keys.append(("sort_key", index.sort_key))
+        for kind, key in keys:
+            spec = attributes.get(key)
+            if spec is None:
+                raise TypeError(f"{where}: {kind} {key!r} is not a declared field")
+            if spec.type not in ("S", "N", "B"):
+                raise TypeError(
+                    f"{where}: {kind} {key!r} has type {spec.type!r}; index keys need S, N or B"
+                )
+        if index.sort_key == index.partition_key:
+            raise TypeError(f"{where}: the sort key repeats the partition key")
+        projection = index.projection
+        if isinstance(projection, tuple):
+            unknown = [n for n in projection if n not in attributes]
+            if not projection or unknown:
+                raise TypeError(
+                    f"{where}: an INCLUDE projection names declared fields, got unknown {unknown}"
+                )
+        elif projection not in ("ALL", "KEYS_ONLY"):
+            raise TypeError(f"{where}: projection must be 'ALL', 'KEYS_ONLY' or a tuple of names")
+    return indexes
+
+
 @dataclass(frozen=True)
 class Schema:
-    """Attribute names by role, read off `SessionRecord`'s field metadata."""
+    """Attribute names by role, read off a `SessionRecord` (sub)class's field metadata.
+
+    Attributes:
+        attributes: Every declared attribute, the team's included.
+        partition_key: The key attribute.
+        payload: The conversation items (JSON).
+        version: The optimistic-locking version.
+        ttl: The expiry.
+        write_log: The versions of the last writes.
+        pages: The page index (JSON).
+        plain: The team's ``"attribute"`` fields: set per session by the application.
+        derived: The team's ``"derived"`` fields: computed on every write.
+        indexes: The global secondary indexes the record declares.
+        record: The record class the schema was read from.
+        computed: Names of the attributes every session write computes itself
+            (the `SESSION_ROLES`); a write carries every other attribute of the
+            stored head over unless it sets it.
+    """
 
     attributes: dict[str, DynamoAttribute]
     partition_key: str
@@ -225,12 +404,64 @@ class Schema:
     ttl: str
     write_log: str
     pages: str
+    _: KW_ONLY
+    plain: dict[str, DynamoAttribute] = field(default_factory=dict)
+    derived: dict[str, DynamoAttribute] = field(default_factory=dict)
+    indexes: tuple[GlobalIndex, ...] = ()
+    record: type[SessionRecord] = field(default_factory=lambda: SessionRecord)
+    computed: frozenset[str] = frozenset()
 
     @classmethod
     def from_model(cls, model: type[BaseModel]) -> Schema:
-        """Collect the `DynamoAttribute` metadata of every field of `model`."""
+        """Collect the `DynamoAttribute` metadata of every field of `model`.
+
+        Raises:
+            TypeError: A field lacks metadata, a core role is declared twice, a team
+                field has no default, an index is malformed, or `model` is not a
+                `SessionRecord` class.
+        """
         attributes, by_role = _attributes_by_role(model)
-        return cls(attributes=attributes, **by_role)
+        if not issubclass(model, SessionRecord):
+            raise TypeError(f"{model.__name__} is not SessionRecord or a subclass of it")
+        indexes = _check_indexes(model, attributes, getattr(model, "indexes", ()))
+        return cls(
+            attributes=attributes,
+            **by_role,
+            plain={n: a for n, a in attributes.items() if a.role == "attribute"},
+            derived={n: a for n, a in attributes.items() if a.role == "derived"},
+            indexes=indexes,
+            record=model,
+            computed=frozenset(by_role[role] for role in SESSION_ROLES if role in by_role),
+        )
+
+    @property
+    def team(self) -> dict[str, DynamoAttribute]:
+        """The team's attributes: plain and derived."""
+        return {**self.plain, **self.derived}
+
+    def index(self, name: str) -> GlobalIndex:
+        """The declared index called `name`.
+
+        Raises:
+            KeyError: No such index.
+        """
+        for index in self.indexes:
+            if index.name == name:
+                return index
+        raise KeyError(f"{name!r} is not an index of {self.record!r}")
+
+
+@functools.cache
+def schema_of(record: type[SessionRecord]) -> Schema:
+    """The resolved, checked schema of `SessionRecord` or a subclass of it (cached).
+
+    Raises:
+        TypeError: `record` is not a `SessionRecord` class, or its declaration is
+            malformed (see `Schema.from_model`).
+    """
+    if not isinstance(record, type) or not issubclass(record, SessionRecord):
+        raise TypeError(f"{record!r} is not SessionRecord or a subclass of it")
+    return Schema.from_model(record)
 
 
 @dataclass(frozen=True)
@@ -251,8 +482,8 @@ class PageSchema:
         return cls(attributes=attributes, **by_role)
 
 
-SCHEMA = Schema.from_model(SessionRecord)
-"""The schema of `SessionRecord`, resolved once at import."""
+SCHEMA = schema_of(SessionRecord)
+"""The schema of the base `SessionRecord`, resolved once at import."""
 
 PAGE_SCHEMA = PageSchema.from_model(PageRecord)
 """The schema of `PageRecord`, resolved once at import."""

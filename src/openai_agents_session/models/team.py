@@ -1,0 +1,321 @@
+"""A team's own attributes on the session head: validated, encoded and derived.
+
+A `SessionRecord` subclass may declare plain attributes (role ``"attribute"``,
+set per session by the application) and derived ones (role ``"derived"``,
+computed from the conversation by their ``derive`` function). `TeamAttributes`
+holds one session's plain values, already validated and encoded, and computes
+the attributes the head item carries on each write: the carried-over ones, the
+plain values on top, and every derived value recomputed from the new state.
+Values are validated by the field's own type annotation (pydantic), then encoded
+by the field's `DynamoAttribute`; nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from ..errors import CorruptSessionError, DerivedAttributeError, InvalidAttributeError, describe
+from .attrs import decode_value, encode_value, number_text
+from .schema import (
+    MAX_KEY_BYTES,
+    DynamoAttribute,
+    HistoryView,
+    Schema,
+    SessionRecord,
+    schema_of,
+)
+
+__all__ = [
+    "AttributeValue",
+    "TeamAttributes",
+    "decode_declared",
+    "encode_declared",
+    "validate_plain",
+]
+
+AttributeValue = dict[str, Any]
+"""One low-level DynamoDB attribute value, such as ``{"S": "t1"}``."""
+
+# DynamoDB's limit on an index sort key value, in bytes (the partition key's is
+# MAX_KEY_BYTES, as for the table's own key).
+_MAX_SORT_KEY_BYTES = 1024
+
+
+@functools.cache
+def _adapter(record: type[SessionRecord], name: str) -> TypeAdapter[Any]:
+    # The field's annotation with its constraints (Field(min_length=...) etc.);
+    # pydantic ignores the DynamoAttribute among them.
+    return TypeAdapter(record.model_fields[name].rebuild_annotation())
+
+
+@functools.cache
+def _key_limits(record: type[SessionRecord]) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for index in schema_of(record).indexes:
+        limits[index.partition_key] = MAX_KEY_BYTES
+        if index.sort_key is not None:
+            limits.setdefault(index.sort_key, _MAX_SORT_KEY_BYTES)
+    return limits
+
+
+def _encode_checked(schema: Schema, name: str, value: Any) -> AttributeValue | None:
+    """Validate `value` by the field's type and encode it; None for an absent value.
+
+    Raises:
+        ValueError: The field's type rejects the value (pydantic's ValidationError
+            is one), or it cannot be an index key.
+        TypeError: The validated value cannot be stored as the declared type.
+    """
+    if value is None:
+        return None
+    spec = schema.attributes[name]
+    adapter = _adapter(schema.record, name)
+    valid = adapter.validate_python(value)
+    if valid is None:
+        return None
+    if spec.json:
+        encoded = encode_value("S", adapter.dump_json(valid).decode())
+    elif spec.type == "S":
+        # JSON mode gives an enum's value, a datetime's ISO text: what reads back.
+        text = adapter.dump_python(valid, mode="json")
+        if not isinstance(text, str):
+            raise TypeError(f"the field's type gives {type(text).__name__}, not a string")
+        encoded = encode_value("S", text)
+    elif spec.type == "N":
+        encoded = {"N": number_text(valid)}
+    elif spec.type == "B":
+        if not isinstance(valid, (bytes, bytearray)):
+            raise TypeError(f"the field's type gives {type(valid).__name__}, not bytes")
+        encoded = encode_value("B", valid)
+    else:
+        encoded = encode_value(spec.type, valid)
+    limit = _key_limits(schema.record).get(name)
+    if encoded is not None and limit is not None:
+        ((kind, body),) = encoded.items()
+        size = len(body.encode("utf-8", "surrogatepass")) if kind == "S" else len(body)
+        if kind in ("S", "B") and not 0 < size <= limit:
+            raise ValueError(
+                f"an index key needs 1 to {limit} bytes, the value has {size}"
+                if size
+                else "an index key cannot be empty"
+            )
+    return encoded
+
+
+def _problem(exc: Exception) -> str:
+    """What was wrong, without the value itself (it may be a user's content)."""
+    if isinstance(exc, ValidationError):
+        kinds = sorted({str(e["type"]) for e in exc.errors()})
+        return f"the field's type rejects it ({', '.join(kinds)})"
+    return str(exc)
+
+
+def _type_text(schema: Schema, name: str) -> str:
+    annotation = schema.record.model_fields[name].annotation
+    shown = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+    return f"{shown} stored as {schema.attributes[name].type}"
+
+
+def validate_plain(
+    schema: Schema,
+    values: Mapping[str, Any],
+    *,
+    session_id: str,
+    table_name: str,
+) -> tuple[dict[str, Any], dict[str, AttributeValue | None]]:
+    """Check plain attribute values against the record; no network call.
+
+    Args:
+        schema: The session's resolved schema.
+        values: Attribute name to value; a None value means the attribute is absent.
+        session_id: Named in error messages.
+        table_name: Named in error messages.
+
+    Returns:
+        The validated values, and their encodings (None where absent).
+
+    Raises:
+        InvalidAttributeError: An unknown or derived name, or a value the field rejects.
+    """
+    where = describe(session_id, table_name)
+    record = schema.record.__name__
+    validated: dict[str, Any] = {}
+    encoded: dict[str, AttributeValue | None] = {}
+    for name, value in values.items():
+        if name not in schema.plain:
+            if name in schema.derived:
+                problem = "is derived: computed from the conversation on every write"
+                fix = f"drop it; {record} computes it"
+            else:
+                known = ", ".join(sorted(schema.plain)) or "none"
+                problem = f"is not an attribute field of {record} (attribute fields: {known})"
+                fix = (
+                    f'declare it on {record} with DynamoAttribute(type, "attribute"), '
+                    "or pass record= the class that declares it"
+                )
+            raise InvalidAttributeError(
+                f"attribute {name!r} for {where} {problem}. Fix: {fix}.",
+                attribute=name,
+                session_id=session_id,
+                table_name=table_name,
+            )
+        try:
+            encoded[name] = _encode_checked(schema, name, value)
+            validated[name] = _adapter(schema.record, name).validate_python(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidAttributeError(
+                f"attribute {name!r} for {where} cannot be stored: {_problem(exc)}. Fix: pass "
+                f"a value of the field's type ({_type_text(schema, name)}), or None to leave "
+                "it out.",
+                attribute=name,
+                session_id=session_id,
+                table_name=table_name,
+            ) from None
+    return validated, encoded
+
+
+@dataclass(frozen=True)
+class TeamAttributes:
+    """One session's team attributes: what each write puts on the head.
+
+    Attributes:
+        schema: The session's resolved schema.
+        plain: Encoded plain values this session sets on every write, by name;
+            None means the attribute is left out. Names not here are carried over.
+    """
+
+    schema: Schema
+    plain: Mapping[str, AttributeValue | None] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Whether a write changes anything beyond carrying attributes over."""
+        return bool(self.plain or self.schema.derived)
+
+    def head_attributes(
+        self,
+        carried: Mapping[str, Any],
+        view: Callable[[], HistoryView],
+        *,
+        overrides: Mapping[str, AttributeValue | None] | None = None,
+        session_id: str,
+        table_name: str,
+    ) -> Mapping[str, Any]:
+        """The non-core attributes of a head about to be written.
+
+        Args:
+            carried: The raw attributes of the stored head the write does not
+                compute (`StoredItem.extra`): kept unless set here.
+            view: Builds the `HistoryView` of the new state (called only when the
+                record has derived attributes).
+            overrides: Encoded plain values set by this write on top of `plain`.
+            session_id: Named in error messages.
+            table_name: Named in error messages.
+
+        Raises:
+            DerivedAttributeError: A ``derive`` raised, or returned a value its
+                field rejects.
+        """
+        plain = {**self.plain, **(overrides or {})}
+        derived = self.schema.derived
+        if not plain and not derived:
+            return carried
+        result = {k: v for k, v in carried.items() if k not in plain and k not in derived}
+        result.update({k: v for k, v in plain.items() if v is not None})
+        if derived:
+            state = view()
+            for name, spec in derived.items():
+                encoded = self._derive(name, spec, state, session_id, table_name)
+                if encoded is not None:
+                    result[name] = encoded
+        return result
+
+    def _derive(
+        self,
+        name: str,
+        spec: DynamoAttribute,
+        state: HistoryView,
+        session_id: str,
+        table_name: str,
+    ) -> AttributeValue | None:
+        assert spec.derive is not None
+        where = describe(session_id, table_name)
+        function = getattr(spec.derive, "__qualname__", repr(spec.derive))
+        try:
+            value = spec.derive(state)
+        except Exception as exc:
+            raise DerivedAttributeError(
+                f"derived attribute {name!r} of {where}: {function}() raised "
+                f"{type(exc).__name__}. Nothing was written. Fix: make it return a value "
+                "for every history (None leaves the attribute out); the cause is chained.",
+                attribute=name,
+                session_id=session_id,
+                table_name=table_name,
+            ) from exc
+        try:
+            return _encode_checked(self.schema, name, value)
+        except (ValueError, TypeError) as exc:
+            raise DerivedAttributeError(
+                f"derived attribute {name!r} of {where}: {function}() returned a "
+                f"{type(value).__name__} that cannot be stored: {_problem(exc)}. Nothing was "
+                f"written. Fix: return the field's type ({_type_text(self.schema, name)}), "
+                "or None to leave it out.",
+                attribute=name,
+                session_id=session_id,
+                table_name=table_name,
+            ) from None
+
+
+def decode_declared(
+    schema: Schema, raw: Mapping[str, Any], *, session_id: str | None, table_name: str | None
+) -> dict[str, Any]:
+    """The Python values of the declared attributes no session write computes.
+
+    The team's attributes (and any other declared one beyond the session's own),
+    read from a stored head for `SessionRecord` validation.
+
+    Raises:
+        CorruptSessionError: A stored value is not of its declared type.
+    """
+    values: dict[str, Any] = {}
+    for name, spec in schema.attributes.items():
+        stored = raw.get(name)
+        if name in schema.computed or stored is None:
+            continue
+        try:
+            if not isinstance(stored, Mapping) or spec.type not in stored:
+                raise ValueError(f"not a {spec.type} value")
+            value = decode_value(spec, stored)
+            values[name] = json.loads(value) if spec.json else value
+        except ValueError as exc:
+            raise CorruptSessionError(
+                f"Stored {describe(session_id, table_name)} is corrupt: attribute {name!r} "
+                f"is unreadable as declared by {schema.record.__name__} ({exc}). Fix: "
+                "rewrite it with set_attributes (or a backfill), or read the session with "
+                "the record it was written with.",
+                session_id=session_id,
+                table_name=table_name,
+            ) from None
+    return values
+
+
+def encode_declared(schema: Schema, record: SessionRecord) -> dict[str, AttributeValue]:
+    """The attribute values of a record's declared fields beyond the session's own.
+
+    Raises:
+        ValueError: A value cannot be stored as declared.
+    """
+    encoded: dict[str, AttributeValue] = {}
+    for name in schema.attributes:
+        if name in schema.computed:
+            continue
+        value = _encode_checked(schema, name, getattr(record, name))
+        if value is not None:
+            encoded[name] = value
+    return encoded
