@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "Run a short agent conversation (with a tool call) stored in DynamoDB."),
     "migrate": (
         "migrate",
-        "Versioned migrations of the session table: up, plan, status, check, stamp, down.",
+        "Versioned migrations of the session table: up, plan, status, check, stamp, down, new.",
     ),
     "sessions": (
         "sessions",

@@ -38,6 +38,7 @@ from ._common import (
     EXIT_CODES_HELP,
     ExitCode,
     JsonOption,
+    ReadableCommand,
     ReadableGroup,
     Target,
     console,
@@ -55,7 +56,7 @@ __all__ = ["app"]
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Versioned migrations of the session table: up, plan, status, check, stamp, down.",
+    help="Versioned migrations of the session table: up, plan, status, check, stamp, down, new.",
     epilog=EXIT_CODES_HELP,
     cls=ReadableGroup,
     no_args_is_help=True,
@@ -103,6 +104,17 @@ RenewOption = Annotated[
         metavar="SECONDS",
         help="Seconds between lease renewals (a third of the lease by default); each renewal "
         "is one write to the lock item, seen by DynamoDB Streams consumers.",
+        show_default=False,
+    ),
+]
+SchemaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        envvar="OAS_SCHEMA",
+        metavar="MODULE:CLASS",
+        help="Your SessionRecord subclass, e.g. myapp.records:ChatRecord (default: the one "
+        "the newest team migration names).",
         show_default=False,
     ),
 ]
@@ -419,6 +431,7 @@ def check(
         ),
     ] = None,
     migrations_dir: MigrationsDirOption = None,
+    schema: SchemaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fail (exit 4) when the schema, the migrations and the live table disagree."""
@@ -428,14 +441,20 @@ def check(
         report: CheckReport = _execute(
             target,
             lambda client: migrations.check(
-                client, target.table, migrations_dir=migrations_dir, billing_mode=expected
+                client,
+                target.table,
+                migrations_dir=migrations_dir,
+                billing_mode=expected,
+                record=schema,
             ),
             as_json=as_json,
         )
     else:
 
         async def offline() -> CheckReport:
-            return await migrations.check(None, target.table, migrations_dir=migrations_dir)
+            return await migrations.check(
+                None, target.table, migrations_dir=migrations_dir, record=schema
+            )
 
         report = run(offline, as_json=as_json)
     if as_json:
@@ -601,3 +620,51 @@ def unlock(
         _say(
             f"{target.table}: released the lock held by {previous.holder} (token {previous.token})"
         )
+
+
+# ---------------------------------------------------------------------- new
+
+
+@app.command(cls=ReadableCommand)
+def new(
+    slug: Annotated[
+        str, typer.Argument(metavar="SLUG", help="What it does, e.g. add_message_stats.")
+    ],
+    migrations_dir: Annotated[
+        Path,
+        typer.Option(
+            "--migrations-dir",
+            envvar="OAS_MIGRATIONS_DIR",
+            metavar="DIR",
+            help="Your migrations folder (created if missing).",
+            file_okay=False,
+        ),
+    ],
+    autogenerate: Annotated[
+        bool,
+        typer.Option(
+            "--autogenerate",
+            help="Compare --schema with the newest team migration's snapshot and write the "
+            "indexes and backfills that close the gap.",
+        ),
+    ] = False,
+    schema: SchemaOption = None,
+    message: Annotated[
+        str | None,
+        typer.Option("--message", "-m", metavar="TEXT", help="One-line description."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the next migration file of your folder (offline: no AWS needed)."""
+
+    async def write() -> Path:
+        record = migrations.import_record(schema) if schema else None
+        return migrations.new_migration(
+            migrations_dir, slug, description=message, record=record, autogenerate=autogenerate
+        )
+
+    path = run(write, as_json=as_json)
+    if as_json:
+        print_json({"path": str(path), "revision": path.stem})
+    else:
+        _say(f"wrote {path}")

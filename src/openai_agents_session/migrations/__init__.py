@@ -21,6 +21,14 @@ checkpoints live in the session table under session ids starting with
 ``__oas__#``, which `DynamoDBSession` refuses.
 """
 
+from .autogen import (
+    defaults_backfill,
+    derived_backfill,
+    import_record,
+    new_migration,
+    removal_backfill,
+    team_snapshot,
+)
 from .backfill import BackfillFunction, BackfillItem, BackfillResult, CapacityLimiter
 from .context import MigrationContext
 from .drift import schema_fingerprint, schema_snapshot
@@ -106,19 +114,25 @@ __all__ = [
     "build_graph",
     "check",
     "checkpoint_id",
+    "defaults_backfill",
+    "derived_backfill",
     "down",
     "history",
+    "import_record",
     "is_reserved",
     "ledger_event_id",
     "load_ledger",
     "load_migrations",
+    "new_migration",
     "plan",
     "read_ledger",
     "read_lock",
+    "removal_backfill",
     "schema_fingerprint",
     "schema_snapshot",
     "stamp",
     "status",
+    "team_snapshot",
     "unlock",
     "up",
 ]

@@ -170,6 +170,35 @@ class MigrationContext:
             await self.wait_for_index(name)
         return created
 
+    async def drop_global_index(self, name: str, *, wait: bool = True) -> bool:
+        """Delete a global secondary index if it exists, then wait until it is gone.
+
+        Returns:
+            True if this call deleted it.
+        """
+        table = await self.describe_table()
+        existing = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+        if name not in existing:
+            return False
+        self.info(f"{'would delete' if self.dry_run else 'deleting'} index {name!r}")
+        await self.update_table(GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": name}}])
+        if self.dry_run:
+            return False
+        deadline = time.monotonic() + 6 * 3600.0
+        pause = min(0.2, self.poll_interval)
+        while wait:
+            self.check_lease()
+            table = await self.describe_table()
+            if name not in {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}:
+                break
+            if time.monotonic() > deadline:
+                raise MigrationError(
+                    f"{self.revision}: index {name!r} is still being deleted. Fix: rerun."
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.poll_interval)
+        return True
+
     async def wait_for_index(self, name: str, *, timeout: float = 6 * 3600.0) -> None:
         """Wait until global secondary index `name` is ACTIVE and no longer backfilling.
 

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TableNotFoundError
+from ..models.schema import SessionRecord
 from ..store import validate_table_name
 from ..tables import replica_warning
+from .autogen import import_record, team_differences
 from .context import MigrationContext
 from .drift import (
     billing_differences,
@@ -945,6 +947,7 @@ async def check(
     *,
     migrations_dir: str | Path | None = None,
     billing_mode: str | None = None,
+    record: type[SessionRecord] | str | None = None,
 ) -> CheckReport:
     """Compare the declared schema with the migrations and, given a client, the live table.
 
@@ -961,12 +964,17 @@ async def check(
         migrations_dir: The team's migrations folder, if any.
         billing_mode: The billing mode the table should have; by default the one
             the ledger recorded (PAY_PER_REQUEST when it recorded none).
+        record: The team's record (or its ``module:Class`` path), compared with the
+            newest team migration's snapshot; by default the one that snapshot names.
 
     Returns:
         The report; `CheckReport.raise_for_problems` turns it into an error.
     """
     graph = _load(migrations_dir, table_name)
-    report = CheckReport(table=table_name, offline=offline_differences(graph))
+    team = import_record(record) if isinstance(record, str) else record
+    report = CheckReport(
+        table=table_name, offline=[*offline_differences(graph), *team_differences(graph, team)]
+    )
     if client is None:
         return report
     report.live_checked = True
