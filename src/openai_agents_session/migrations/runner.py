@@ -1,9 +1,10 @@
 """The migration verbs: plan, up, status, history, check, stamp, down and unlock.
 
-Each public coroutine is what one CLI verb calls, and each has the same shape:
+Each public coroutine is what one CLI verb calls (its result type is in
+`reports`), and each has the same shape:
 read the table and the ledger, let a pure function of `planning` decide the
-steps, then run them through `_Executor`, which records every step in the
-ledger through one function (`_Executor.record`) under the lock's fence.
+steps, then run them through `executor.Executor`, which records every step in
+the ledger through one function (`Executor.record`) under the lock's fence.
 
 ``up`` runs the first built-in migration (create the table) before taking the
 lock, because the lock and the ledger live in the table; it is idempotent.
@@ -14,12 +15,10 @@ recorded that the table does not have.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,6 @@ from ..models.schema import SessionRecord
 from ..store import validate_table_name
 from ..tables import replica_warning
 from .autogen import import_record, team_differences
-from .context import MigrationContext
 from .drift import (
     billing_differences,
     key_differences,
@@ -38,19 +36,13 @@ from .drift import (
 )
 from .dynamo import aws_errors
 from .errors import (
-    DirtyLedgerError,
     DriftError,
-    LeaseLostError,
-    MigrationError,
-    MigrationFailedError,
 )
-from .keys import checkpoint_id, key
+from .executor import Executor, Run, backfill_counts
 from .ledger import (
     DONE,
-    Action,
     Ledger,
     LedgerEvent,
-    LedgerRecord,
     LedgerState,
     analyse,
     load_ledger,
@@ -59,13 +51,22 @@ from .loader import Migration, MigrationGraph, load_migrations
 from .lock import (
     DEFAULT_LEASE_SECONDS,
     LockInfo,
-    MigrationLock,
     force_unlock,
     read_lock,
-    runner_identity,
 )
-from .planning import BASE, PlanStep, plan_down, plan_stamp, plan_up, selected
+from .planning import PlanStep, plan_down, plan_stamp, plan_up, selected
 from .progress import Reporter, default_reporter
+from .reports import (
+    CheckReport,
+    DownResult,
+    HistoryReport,
+    Plan,
+    StampResult,
+    StatusEntry,
+    StatusReport,
+    UpResult,
+    dirty_error,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -94,262 +95,11 @@ _BATCH = 90  # deletes per fenced transaction (TransactWriteItems takes 100 entr
 NO_TTL_API = "the endpoint has no TTL API"
 
 
-# ---------------------------------------------------------------------- reports
-
-
-class _Report:
-    """JSON form of a report: its fields, through `dataclasses.asdict`."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return asdict(self)  # type: ignore[call-overload,no-any-return]
-
-
-@dataclass
-class UpResult(_Report):
-    """What `up` did (or, with ``dry_run``, would do).
-
-    Attributes:
-        table: The table.
-        target: The revision the run went to.
-        dry_run: Nothing was written.
-        created_table: This run created the table.
-        adopted: Revisions recorded as ``adopted`` (the table already had them).
-        applied: Revisions applied (including resumed ones).
-        resumed: Revisions that continued an interrupted run.
-        head: The last applied revision afterwards.
-        backfills: Backfill counts by revision.
-        duration: Seconds.
-    """
-
-    table: str
-    target: str
-    dry_run: bool = False
-    created_table: bool = False
-    adopted: list[str] = field(default_factory=list)
-    applied: list[str] = field(default_factory=list)
-    resumed: list[str] = field(default_factory=list)
-    head: str | None = None
-    backfills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    duration: float = 0.0
-
-    @property
-    def changed(self) -> bool:
-        """Whether the run applied or adopted anything."""
-        return bool(self.adopted or self.applied or self.created_table)
-
-
-@dataclass
-class Plan(_Report):
-    """What `up` would do, found without writing anything.
-
-    Attributes:
-        table: The table.
-        table_exists: Whether it exists.
-        target: The revision `up` would go to.
-        head: The last applied revision now.
-        steps: The steps, in order.
-        problems: Why the ledger is dirty (`up` would refuse), if it is.
-        drift: Why the live table differs from the ledger or the schema (`up`
-            would refuse), if it does.
-    """
-
-    table: str
-    table_exists: bool
-    target: str
-    head: str | None
-    steps: list[PlanStep]
-    problems: list[str] = field(default_factory=list)
-    drift: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class StatusEntry:
-    """One migration's state.
-
-    Attributes:
-        revision: The migration.
-        description: What it does.
-        state: ``applied``, ``adopted``, ``pending``, ``running`` (a live
-            runner holds the lock), ``interrupted`` (resumed by the next
-            ``up``), ``failed``, ``reverting`` (a rollback did not finish) or
-            ``modified`` (edited after it was applied).
-        chain: ``builtin`` or ``team``.
-        applied_at: When its latest event ended, if it did.
-        applied_by: Who ran it.
-    """
-
-    revision: str
-    description: str
-    state: str
-    chain: str = "builtin"
-    applied_at: str | None = None
-    applied_by: str | None = None
-
-
-@dataclass
-class StatusReport(_Report):
-    """The table's migration state.
-
-    Attributes:
-        table: The table.
-        table_exists: Whether it exists.
-        head: The last applied revision.
-        target: The last migration on disk.
-        migrations: Every migration on disk, in order of application.
-        pending: Revisions not applied yet.
-        problems: Why the ledger is dirty, if it is.
-        dirty: Whether there are problems.
-        lock: The lock item, if there is one.
-        lock_live: Whether its lease is still valid.
-        lease_expires_at: When the lease ends (ISO 8601 UTC), if held.
-        adoptable: The table exists without a ledger (`up` or `stamp` adopts it).
-        billing_mode: The billing mode the ledger recorded.
-    """
-
-    table: str
-    table_exists: bool
-    head: str | None
-    target: str
-    migrations: list[StatusEntry]
-    pending: list[str]
-    problems: list[str]
-    dirty: bool = False
-    lock: LockInfo | None = None
-    lock_live: bool = False
-    lease_expires_at: str | None = None
-    adoptable: bool = False
-    billing_mode: str | None = None
-
-    @property
-    def entries(self) -> list[StatusEntry]:
-        """The migrations' states (alias of `migrations`)."""
-        return self.migrations
-
-
-@dataclass
-class HistoryReport(_Report):
-    """The ledger's every event, oldest first.
-
-    Attributes:
-        table: The table.
-        events: Every event.
-        problems: Inconsistencies found in the ledger, with their fixes.
-    """
-
-    table: str
-    events: list[LedgerEvent]
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CheckReport(_Report):
-    """Drift between the schema, the migrations and (optionally) the live table.
-
-    Attributes:
-        table: The table.
-        offline: The declared schema against the migrations' snapshots, and
-            migration files edited after a successor was written.
-        live: The live table against the schema and the ledger (empty when not checked).
-        live_checked: Whether a live table was compared.
-        dirty: Why the ledger is dirty (live check only).
-        pending: Migrations not applied yet (live check only; not drift).
-        warnings: Things not compared, and why.
-    """
-
-    table: str
-    offline: list[str]
-    live: list[str] = field(default_factory=list)
-    live_checked: bool = False
-    dirty: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def drift(self) -> list[str]:
-        """Every difference, offline then live."""
-        return [*self.offline, *self.live]
-
-    @property
-    def ok(self) -> bool:
-        """No drift and a clean ledger."""
-        return not self.drift and not self.dirty
-
-    def raise_for_problems(self) -> None:
-        """Raise `DriftError` on drift, else `DirtyLedgerError` on a dirty ledger."""
-        if self.drift:
-            raise DriftError(
-                f"drift in {self.table!r}: " + "; ".join(self.drift),
-                table_name=self.table,
-                differences=self.drift,
-            )
-        if self.dirty:
-            raise _dirty(self.table, self.dirty)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form, with ``ok``."""
-        return {**super().to_dict(), "ok": self.ok}
-
-
-@dataclass
-class StampResult(_Report):
-    """What `stamp` recorded (or, with ``dry_run``, would record).
-
-    Attributes:
-        table: The table.
-        target: The revision the ledger ends at.
-        dry_run: Nothing was written.
-        stamped: Revisions recorded as applied without running.
-        kept: Revisions whose records were already correct.
-        unstamped: Revisions recorded as not applied (``--force``).
-        unverified: Stamped revisions that have no ``verify`` to check them.
-        repaired: Ledger problems accepted (``--force`` on a tampered ledger).
-    """
-
-    table: str
-    target: str
-    dry_run: bool = False
-    stamped: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    unstamped: list[str] = field(default_factory=list)
-    unverified: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DownResult(_Report):
-    """What `down` reverted (or, with ``dry_run``, would revert).
-
-    Attributes:
-        table: The table.
-        target: The revision the chain is back at (None: before its first).
-        dry_run: Nothing was written.
-        reverted: Revisions reverted, newest first.
-        backfills: Backfill counts of each downgrade, by revision.
-        duration: Seconds.
-    """
-
-    table: str
-    target: str | None
-    dry_run: bool = False
-    reverted: list[str] = field(default_factory=list)
-    backfills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    duration: float = 0.0
-
-
 # ---------------------------------------------------------------------- helpers
 
 
 def _text(exc: BaseException) -> str:
     return str(exc).rstrip(". ")
-
-
-def _dirty(table_name: str, problems: Sequence[str]) -> DirtyLedgerError:
-    return DirtyLedgerError(
-        f"the migration ledger of {table_name!r} is dirty: " + " | ".join(problems),
-        table_name=table_name,
-        problems=problems,
-    )
 
 
 def _drift(table_name: str, differences: Sequence[str], *, adopting: bool) -> DriftError:
@@ -387,81 +137,6 @@ def _billing_of(table: Mapping[str, Any]) -> str:
 
 
 @dataclass
-class _Run:
-    """Settings shared by the coroutines of one invocation."""
-
-    client: DynamoDBClient
-    table_name: str
-    graph: MigrationGraph
-    reporter: Reporter
-    dry_run: bool = False
-    billing_mode: str = "PAY_PER_REQUEST"
-    max_rcu: float | None = None
-    max_wcu: float | None = None
-    poll_interval: float = 5.0
-    params: Mapping[str, Any] = field(default_factory=dict)
-    clock: Callable[[], float] = time.time
-    lease_seconds: float = DEFAULT_LEASE_SECONDS
-    renew_interval: float | None = None
-
-    def context(
-        self, migration: Migration, *, attempt: str = "", fence: MigrationLock | None = None
-    ) -> MigrationContext:
-        return MigrationContext(
-            client=self.client,
-            table_name=self.table_name,
-            revision=migration.revision,
-            dry_run=self.dry_run or fence is None,
-            attempt=attempt or uuid.uuid4().hex,
-            billing_mode=self.billing_mode,
-            max_rcu=self.max_rcu,
-            max_wcu=self.max_wcu,
-            poll_interval=self.poll_interval,
-            params=self.params,
-            reporter=self.reporter,
-            fence=fence,
-            clock=self.clock,
-        )
-
-    def lock(self) -> MigrationLock:
-        return MigrationLock(
-            self.client,
-            self.table_name,
-            lease_seconds=self.lease_seconds,
-            renew_interval=self.renew_interval,
-        )
-
-    async def verify(self, migrations: Sequence[Migration]) -> list[str]:
-        """The differences between the live table and what `migrations` leave it in."""
-        differences: list[str] = []
-        for migration in migrations:
-            if migration.verify is not None:
-                found = await migration.verify(self.context(migration))
-                differences += [f"{migration.revision}: {d}" for d in found]
-        return differences
-
-    async def adoptable(self, chain: Sequence[Migration]) -> tuple[list[Migration], list[str]]:
-        """The leading migrations the live table already has, or the drift that forbids it."""
-        adopted: list[Migration] = []
-        for migration in chain:
-            if migration.verify is None:
-                break
-            differences = await migration.verify(self.context(migration))
-            if differences:
-                if not adopted:
-                    return [], differences
-                break
-            adopted.append(migration)
-        if not adopted:
-            return [], [f"{chain[0].revision} has no verify step; the table cannot be adopted"]
-        return adopted, []
-
-    async def ttl(self) -> dict[str, Any] | None:
-        ctx = self.context(self.graph.chain[0])
-        return await ctx.describe_ttl()
-
-
-@dataclass
 class _Survey:
     """The table, its ledger and what `up` would do, read without writing."""
 
@@ -482,7 +157,7 @@ class _Survey:
 
 
 async def _live_drift(
-    run: _Run, table: Mapping[str, Any], ledger: Ledger, state: LedgerState
+    run: Run, table: Mapping[str, Any], ledger: Ledger, state: LedgerState
 ) -> list[str]:
     """What the live table lacks of what the ledger says, and what no migration can fix."""
     differences = key_differences(table)
@@ -505,7 +180,7 @@ async def _live_drift(
     return differences
 
 
-async def _survey(run: _Run, to: str | None) -> _Survey:
+async def _survey(run: Run, to: str | None) -> _Survey:
     """Read-only: the table, the ledger, the drift, and the steps `up` would take."""
     graph = run.graph
     table = await _describe(run.client, run.table_name)
@@ -523,135 +198,6 @@ async def _survey(run: _Run, to: str | None) -> _Survey:
             adopt, drift = await run.adoptable(selected(graph, to))
     steps = plan_up(graph, state, to=to, table_exists=table is not None, adopt=adopt)
     return _Survey(table, ledger, state, adopt, drift, steps)
-
-
-# ---------------------------------------------------------------------- executor
-
-
-class _Executor:
-    """Runs steps and records each in the ledger, through the lock's fence."""
-
-    def __init__(self, run: _Run, lock: MigrationLock, ledger: Ledger) -> None:
-        self.run = run
-        self.lock = lock
-        self.ledger = ledger
-        self.identity = runner_identity()
-
-    def event(
-        self, migration: Migration, action: Action, attempt: str, **changes: Any
-    ) -> LedgerEvent:
-        return LedgerEvent.of(migration, action, by=self.identity, attempt=attempt, **changes)
-
-    async def record(self, *events: LedgerEvent, billing_mode: str | None = None) -> None:
-        """Append `events` to the ledger (the one place the ledger is written)."""
-        await self.ledger.append(self.lock, events, billing_mode=billing_mode)
-
-    async def mark(
-        self, migrations: Sequence[Migration], action: Action, *, billing_mode: str | None = None
-    ) -> None:
-        """Record `migrations` as adopted or stamped, without running them."""
-        events = [self.event(m, action, uuid.uuid4().hex) for m in migrations]
-        await self.record(*events, billing_mode=billing_mode)
-
-    async def step(
-        self,
-        migration: Migration,
-        *,
-        down: bool,
-        attempt: str,
-        begin: LedgerEvent,
-        target: str | None = None,
-    ) -> MigrationContext:
-        """Record `begin`, run the upgrade or downgrade, record how it ended."""
-        run = self.run
-        await self.record(begin)
-        ctx = run.context(migration, attempt=attempt, fence=self.lock)
-        function = migration.downgrade if down else migration.upgrade
-        assert function is not None
-        started = time.monotonic()
-        phase = {"phase": "down", "target": target or BASE} if down else {}
-        try:
-            await function(ctx)
-            ctx.check_lease()
-        except asyncio.CancelledError:
-            again = f"`migrate down --to {target}`" if down else "`migrate up`"
-            run.reporter.warning(
-                f"{migration.revision} interrupted; {again} resumes it from its checkpoints"
-            )
-            raise
-        except LeaseLostError:
-            raise
-        except Exception as exc:
-            failed = self.event(
-                migration,
-                "failed",
-                attempt,
-                duration=time.monotonic() - started,
-                error=f"{type(exc).__name__}: {exc}",
-                details={**ctx.notes, **phase},
-            )
-            # Without the lease the begin event stands and the next run resumes it.
-            with contextlib.suppress(LeaseLostError):
-                await self.record(failed)
-            if isinstance(exc, MigrationError):
-                raise
-            verb = "downgrade" if down else "migration"
-            fix = (
-                "repair the table by hand, then rerun `migrate down`"
-                if down
-                else "correct the migration, then `openai-agents-session migrate stamp --force "
-                f"--to {migration.down_revision or run.graph.builtin_head.revision}` and "
-                "`migrate up` again"
-            )
-            raise MigrationFailedError(
-                f"{verb} {migration.revision} failed: {type(exc).__name__}: {_text(exc)}. "
-                f"The ledger records it as failed. Fix: {fix}.",
-                table_name=run.table_name,
-                revision=migration.revision,
-            ) from exc
-        end: Action = "reverted" if down else "applied"
-        await self.record(
-            self.event(
-                migration,
-                end,
-                attempt,
-                duration=time.monotonic() - started,
-                details={**ctx.notes, **phase},
-            )
-        )
-        await self.clean_checkpoints(ctx)
-        return ctx
-
-    async def apply(self, migration: Migration, resume: LedgerRecord | None) -> MigrationContext:
-        attempt = resume.attempt if resume else uuid.uuid4().hex
-        verb = "resuming" if resume else "applying"
-        self.run.reporter.info(f"{verb} {migration.revision}: {migration.description}")
-        begin = self.event(migration, "applying", attempt)
-        return await self.step(migration, down=False, attempt=attempt, begin=begin)
-
-    async def revert(
-        self, migration: Migration, target: str | None, resume: LedgerRecord | None
-    ) -> MigrationContext:
-        attempt = resume.attempt if resume else uuid.uuid4().hex
-        self.run.reporter.info(f"reverting {migration.revision}")
-        begin = self.event(migration, "reverting", attempt, details={"target": target or BASE})
-        return await self.step(migration, down=True, attempt=attempt, begin=begin, target=target)
-
-    async def clean_checkpoints(self, ctx: MigrationContext) -> None:
-        deletes = [
-            {"Delete": {"TableName": ctx.table_name, "Key": key(checkpoint_id(b.name, n))}}
-            for b in ctx.backfills
-            for n in range(b.segments)
-        ]
-        try:
-            for start in range(0, len(deletes), _BATCH):
-                await self.lock.write(deletes[start : start + _BATCH])
-        except Exception as exc:  # stale checkpoints are ignored by the next attempt anyway
-            ctx.reporter.warning(f"could not delete the checkpoints of {ctx.revision}: {exc}")
-
-
-def _backfills(ctx: MigrationContext) -> list[dict[str, Any]]:
-    return [b.to_dict() for b in ctx.backfills]
 
 
 # ---------------------------------------------------------------------- plan
@@ -674,7 +220,7 @@ async def plan(
     """
     graph = _load(migrations_dir, table_name)
     target = selected(graph, to)[-1].revision
-    run = _Run(client, table_name, graph, default_reporter(), dry_run=True)
+    run = Run(client, table_name, graph, default_reporter(), dry_run=True)
     survey = await _survey(run, to)
     return Plan(
         table=table_name,
@@ -745,7 +291,7 @@ async def up(
     """
     started = time.monotonic()
     graph = _load(migrations_dir, table_name)
-    run = _Run(
+    run = Run(
         client,
         table_name,
         graph,
@@ -771,14 +317,14 @@ async def up(
     return result
 
 
-def _refuse(run: _Run, survey: _Survey) -> None:
+def _refuse(run: Run, survey: _Survey) -> None:
     if survey.state.problems:
-        raise _dirty(run.table_name, survey.state.problems)
+        raise dirty_error(run.table_name, survey.state.problems)
     if survey.drift:
         raise _drift(run.table_name, survey.drift, adopting=survey.adopting)
 
 
-async def _up_dry(run: _Run, to: str | None, result: UpResult) -> None:
+async def _up_dry(run: Run, to: str | None, result: UpResult) -> None:
     survey = await _survey(run, to)
     _refuse(run, survey)
     result.head = survey.state.head
@@ -794,13 +340,13 @@ async def _up_dry(run: _Run, to: str | None, result: UpResult) -> None:
             ctx = run.context(migration)
             await migration.upgrade(ctx)
             if ctx.backfills:
-                result.backfills[step.revision] = _backfills(ctx)
+                result.backfills[step.revision] = backfill_counts(ctx)
         else:
             run.reporter.info(f"{step.revision}: would apply (the table does not exist yet)")
 
 
-async def _up(run: _Run, to: str | None, result: UpResult, lock_timeout: float) -> None:
-    graph, table_name = run.graph, run.table_name
+async def _up(run: Run, to: str | None, result: UpResult, lock_timeout: float) -> None:
+    graph = run.graph
     root = graph.builtin[0]
     # The lock and the ledger live in the table, so the first migration runs before
     # the lock: it creates a missing table and refuses one whose key differs from
@@ -814,7 +360,7 @@ async def _up(run: _Run, to: str | None, result: UpResult, lock_timeout: float) 
     lock = run.lock()
     async with lock.held(lock_timeout):
         survey = await _survey(run, to)
-        executor = _Executor(run, lock, survey.ledger)
+        executor = Executor(run, lock, survey.ledger)
         records = survey.ledger.records()
         first = records.get(root.revision)
         if created and (survey.ledger.empty or (first is not None and first.status == "adopted")):
@@ -855,12 +401,10 @@ async def _up(run: _Run, to: str | None, result: UpResult, lock_timeout: float) 
             if resume is not None:
                 result.resumed.append(migration.revision)
             if done.backfills:
-                result.backfills[migration.revision] = _backfills(done)
+                result.backfills[migration.revision] = backfill_counts(done)
             run.reporter.info(f"applied {migration.revision}")
         state = analyse(graph, executor.ledger.records())
         result.head = state.head
-    if not result.changed:
-        run.reporter.info(f"{table_name}: up to date at {result.head}")
 
 
 # ---------------------------------------------------------------------- status / history
@@ -992,7 +536,7 @@ async def check(
         # With another key the ledger items cannot even be addressed.
         report.warnings.append("ledger and TTL not read: the table's key differs")
         return report
-    run = _Run(client, table_name, graph, default_reporter(), dry_run=True)
+    run = Run(client, table_name, graph, default_reporter(), dry_run=True)
     ledger = await load_ledger(client, table_name)
     state = analyse(graph, ledger.records(), ledger.tampering)
     report.dirty = list(state.problems)
@@ -1058,7 +602,7 @@ async def stamp(
         TableNotFoundError: The table does not exist.
     """
     graph = _load(migrations_dir, table_name)
-    run = _Run(
+    run = Run(
         client,
         table_name,
         graph,
@@ -1081,7 +625,7 @@ async def stamp(
 
     async def decide(ledger: Ledger) -> tuple[StampResult, Any]:
         if ledger.tampering and not force:
-            raise _dirty(table_name, ledger.tampering)
+            raise dirty_error(table_name, ledger.tampering)
         decided = plan_stamp(graph, ledger.records(), to=to, force=force)
         result = StampResult(
             table=table_name,
@@ -1111,7 +655,7 @@ async def stamp(
     async with lock.held(lock_timeout):
         ledger = await load_ledger(client, table_name)
         result, decided = await decide(ledger)
-        executor = _Executor(run, lock, ledger)
+        executor = Executor(run, lock, ledger)
         records = ledger.records()
         events: list[LedgerEvent] = []
         if ledger.tampering:
@@ -1186,7 +730,7 @@ async def down(
     """
     started = time.monotonic()
     graph = _load(migrations_dir, table_name)
-    run = _Run(
+    run = Run(
         client,
         table_name,
         graph,
@@ -1204,10 +748,12 @@ async def down(
         reverting = state.reverting.revision if state.reverting else None
         blocking = [p for p in state.problems if not (reverting and reverting in p)]
         if blocking:
-            raise _dirty(table_name, blocking)
+            raise dirty_error(table_name, blocking)
         if state.interrupted:
             names = ", ".join(r.revision for r in state.interrupted.values())
-            raise _dirty(table_name, [f"{names} was interrupted. Fix: finish it with `migrate up`"])
+            raise dirty_error(
+                table_name, [f"{names} was interrupted. Fix: finish it with `migrate up`"]
+            )
         return state, plan_down(graph, state, to=to)
 
     try:
@@ -1221,14 +767,14 @@ async def down(
                 await migration.downgrade(ctx)
                 result.reverted.append(step.revision)
                 if ctx.backfills:
-                    result.backfills[step.revision] = _backfills(ctx)
+                    result.backfills[step.revision] = backfill_counts(ctx)
         else:
             lock = run.lock()
             async with lock.held(lock_timeout):
                 ledger = await load_ledger(client, table_name)
                 state, decided = decide(ledger)
                 result = DownResult(table=table_name, target=decided.target)
-                executor = _Executor(run, lock, ledger)
+                executor = Executor(run, lock, ledger)
                 for step in decided.steps:
                     migration = graph.get(step.revision)
                     resume = state.reverting
@@ -1237,7 +783,7 @@ async def down(
                     ctx = await executor.revert(migration, decided.target, resume)
                     result.reverted.append(migration.revision)
                     if ctx.backfills:
-                        result.backfills[migration.revision] = _backfills(ctx)
+                        result.backfills[migration.revision] = backfill_counts(ctx)
     finally:
         run.reporter.close()
     result.duration = round(time.monotonic() - started, 3)
