@@ -213,3 +213,55 @@ def test_new_without_autogenerate_scaffolds_the_next_file(tmp_path: Path) -> Non
     path.write_text(path.read_text() + "# edited\n")
     edited = _cli("check", "--offline", "--migrations-dir", str(tmp_path))
     assert edited.exit_code == 4 and "0001_add_roles was edited after 0002_more" in edited.output
+
+
+CONCURRENT_BACKFILL = """
+import asyncio
+
+from openai_agents_session.migrations.autogen import derived_backfill, import_record
+
+
+async def upgrade(ctx):
+    inner = derived_backfill(import_record("tests.support.team:ChatRecord"))
+
+    async def decide(item):
+        ctx.params["started"].set()
+        await asyncio.sleep(0)  # let the application's writes interleave
+        return inner(item)
+
+    await ctx.backfill(decide, segments=2, page_size=5)
+"""
+
+
+async def test_sessions_written_during_a_derived_backfill_are_always_current(
+    client: Any, table: str, tmp_path: Path
+) -> None:
+    # The trial's reproduction: sessions created or written while the backfill ran kept
+    # stale or missing values. A session of the extended record derives them itself.
+    from openai_agents_session.migrations import up as migrate_up
+    from tests.support.migrations import write_migration
+    from tests.support.team import ChatRecord
+
+    for n in range(30):
+        await DynamoDBSession(f"old-{n}", client, table).add_items(
+            [{"role": "user", "content": "x"}] * (n % 4 + 1)
+        )
+    write_migration(tmp_path, "0001_message_stats", None, CONCURRENT_BACKFILL)
+    started = asyncio.Event()
+
+    async def application() -> None:
+        await started.wait()
+        for n in range(40):
+            target = f"old-{n % 30}" if n % 2 else f"new-{n}"
+            session = DynamoDBSession(target, client, table, record=ChatRecord)
+            await session.add_items([{"role": "assistant", "content": str(n)}])
+
+    writer = asyncio.create_task(application())
+    await migrate_up(client, table, migrations_dir=tmp_path, params={"started": started})
+    await writer
+    items = await session_items(client, table)
+    assert len(items) == 30 + 20
+    for session_id, item in items.items():
+        stored = await DynamoDBSession(session_id, client, table).get_items()
+        assert item["message_count"] == {"N": str(len(stored))}, session_id
+        assert item["last_role"] == {"S": stored[-1]["role"]}, session_id
