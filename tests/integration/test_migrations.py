@@ -31,13 +31,12 @@ from openai_agents_session.models.table import create_table_request, ttl_specifi
 from tests.conftest import count_calls
 from tests.support.migrations import (
     BUILTIN_HEAD,
+    BUILTINS,
     REVERSIBLE_FLAG,
     reserved_items,
     session_items,
     write_migration,
 )
-
-BUILTINS = ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD]
 
 
 @pytest.fixture
@@ -93,8 +92,7 @@ async def test_plan_shows_what_up_would_do_and_writes_nothing(client: Any, name:
     assert not fresh.table_exists
     assert [(s.revision, s.action) for s in fresh.steps] == [
         ("0001_create_table", "create"),
-        ("0002_enable_ttl", "apply"),
-        (BUILTIN_HEAD, "apply"),
+        *((revision, "apply") for revision in BUILTINS[1:]),
     ]
     tables = (await client.list_tables())["TableNames"]
     assert name not in tables
@@ -129,7 +127,7 @@ async def test_table_from_the_helper_with_sessions_is_adopted_untouched(
         assert result.adopted == BUILTINS and result.applied == []
     else:  # dynalite reports TTL disabled, so 0002 is applied (and degrades) instead
         assert result.adopted == ["0001_create_table"]
-        assert result.applied == ["0002_enable_ttl", BUILTIN_HEAD]
+        assert result.applied == BUILTINS[1:]
     assert await session_items(client, table) == before  # every session byte-for-byte
     ledger = await read_ledger(client, table)
     assert sorted(ledger) == BUILTINS
@@ -148,7 +146,7 @@ async def test_table_without_ttl_is_adopted_then_ttl_is_enabled(client: Any, nam
     assert report.live == [f"TTL: expected ENABLED on attribute {SCHEMA.ttl!r}, found DISABLED"]
     result = await up(client, name)
     assert result.adopted == ["0001_create_table"]
-    assert result.applied == ["0002_enable_ttl", BUILTIN_HEAD]
+    assert result.applied == BUILTINS[1:]
     assert (await check(client, name)).ok
 
 
@@ -204,7 +202,7 @@ async def test_edited_applied_migration_is_detected(client: Any, name: str, tmp_
     path.write_text(path.read_text() + "\n# an innocent-looking edit\n")
     report = await status(client, name, migrations_dir=tmp_path)
     assert report.dirty
-    assert [e.state for e in report.entries] == ["applied", "applied", "applied", "modified"]
+    assert [e.state for e in report.entries] == ["applied"] * len(BUILTINS) + ["modified"]
     assert "0003_team was edited after it was applied" in report.problems[0]
     with pytest.raises(DirtyLedgerError) as raised:
         await up(client, name, migrations_dir=tmp_path)
@@ -255,11 +253,14 @@ async def test_down_reverts_a_reversible_team_migration_only(
     assert (await session_items(client, name))["user-1"]["flag"] == {"S": "on"}
     with pytest.raises(
         IrreversibleMigrationError,
-        match="cannot go down past 0003_history_pages, 0002_enable_ttl: no downgrade",
+        match=(
+            f"cannot go down past {BUILTIN_HEAD}, 0003_history_pages, 0002_enable_ttl: no downgrade"
+        ),
     ):
         await down(client, name, to="0001_create_table", migrations_dir=tmp_path)
     with pytest.raises(
-        IrreversibleMigrationError, match="cannot go down past 0003_history_pages: no downgrade"
+        IrreversibleMigrationError,
+        match=f"cannot go down past {BUILTIN_HEAD}, 0003_history_pages: no downgrade",
     ):
         await down(client, name, to="0002_enable_ttl", migrations_dir=tmp_path)
     assert "0003_flag" in await read_ledger(client, name)  # refused: nothing reverted

@@ -42,7 +42,7 @@ from openai_agents_session.migrations.ledger import analyse
 from openai_agents_session.migrations.loader import checksum, load_file
 from openai_agents_session.models.schema import RESERVED_PREFIX, SCHEMA
 from openai_agents_session.models.table import create_table_request
-from tests.support.migrations import BUILTIN_HEAD, write_migration
+from tests.support.migrations import BUILTIN_HEAD, BUILTINS, write_migration
 
 
 async def _noop(ctx: Any) -> None:
@@ -108,20 +108,14 @@ def test_unknown_revision_is_a_usage_error() -> None:
 
 def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
     builtin = load_migrations()
-    assert builtin.revisions == ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD]
+    assert builtin.revisions == BUILTINS
     assert all(x.builtin for x in builtin.chain)
     assert not any(x.reversible for x in builtin.chain)
     write_migration(tmp_path, "0003_team", BUILTIN_HEAD)
     write_migration(tmp_path, "0004_more", "0003_team")
     (tmp_path / "helpers.py").write_text("raise RuntimeError('not a migration')\n")
     graph = load_migrations(tmp_path)
-    assert graph.revisions == [
-        "0001_create_table",
-        "0002_enable_ttl",
-        BUILTIN_HEAD,
-        "0003_team",
-        "0004_more",
-    ]
+    assert graph.revisions == [*BUILTINS, "0003_team", "0004_more"]
     assert graph.builtin_head.revision == BUILTIN_HEAD
     assert not graph.get("0003_team").builtin
 
@@ -335,6 +329,7 @@ FROZEN = {
     "0001_create_table": "b56cdca75f1f6ff0ae06fcbed7c5e6374e86b1af9213ee62c03f60eaa0209144",
     "0002_enable_ttl": "8f05e20dd03bca749937d914986852128e00a7e74ffb627c1dc88fc787217c35",
     "0003_history_pages": "09311704a7e0613aaff5649f6e70a821d8ca133afd3d70f7fe2a329c6dbdad9e",
+    "0004_item_schema_version": "ae24eefc39fad17ab45986bf3f0596d739160aa041e57581b07418444a78ae6e",
 }
 
 
@@ -348,6 +343,7 @@ def test_builtin_versions_folder_is_inside_the_package() -> None:
         "0001_create_table.py",
         "0002_enable_ttl.py",
         "0003_history_pages.py",
+        "0004_item_schema_version.py",
     ]
 
 

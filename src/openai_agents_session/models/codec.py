@@ -5,6 +5,10 @@ Encoding and decoding go through the PynamoDB model derived from
 format is the schema's. The hot path keeps `conversation_data` as the JSON string
 it will send (`StoredItem`), so an append does not re-encode the whole history.
 Item sizes are computed by DynamoDB's rule, before anything is sent.
+
+`schema_version` is declared (and type-checked on read) but the session never
+changes it: it belongs to backfills, so `StoredItem` keeps it raw in `extra`
+and every session write puts it back as it was read.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ __all__ = [
 
 AttributeMap = dict[str, dict[str, Any]]
 
+# Declared attributes the session carries over unchanged, like undeclared ones.
+_CARRIED = frozenset({SCHEMA.schema_version})
+
 _REPAIR = "read it with `openai-agents-session sessions show`, then repair or delete the item"
 
 
@@ -65,7 +72,8 @@ class StoredItem:
         ttl: Expiry in Unix seconds, or None.
         recent_writes: Versions of the last writes (see `SessionRecord`).
         extra: Attributes the schema does not declare (e.g. added by a team
-            migration), carried over unchanged by every write.
+            migration), and `schema_version`, raw; carried over unchanged by
+            every write but a clear's tombstone.
         pages: Index of the pages holding older items; None while the session
             fits in one item.
     """
@@ -128,8 +136,9 @@ def encode_item(
 ) -> AttributeMap:
     """Encode one session head item to the attribute-value map aiobotocore sends.
 
-    `extra` holds raw attribute values the schema does not declare; they are
-    written back unchanged so that a session write never erases them. Without
+    `extra` holds raw attribute values the schema does not declare (and the
+    raw `schema_version`); they are written back unchanged so that a session
+    write never erases them. Without
     pages the item is exactly the spec's single-item layout.
     """
     values: dict[str, Any] = {
@@ -149,12 +158,17 @@ def encode_item(
 def encode_record(record: SessionRecord) -> AttributeMap:
     """Encode a validated `SessionRecord` (conversation encoded canonically)."""
     conversation = "[" + ",".join(dumps_item(i) for i in record.conversation_data) + "]"
+    carried = encode_values(
+        {SCHEMA.schema_version: SCHEMA.attributes[SCHEMA.schema_version]},
+        {SCHEMA.schema_version: record.schema_version},
+    )
     return encode_item(
         record.session_id,
         conversation,
         record.updated_at,
         record.ttl,
         record.recent_writes,
+        extra=carried,
         pages=record.pages,
     )
 
@@ -224,7 +238,7 @@ def decode_item(
         updated_at=version,
         ttl=None if ttl is None else int(ttl),
         recent_writes=decoded.get(SCHEMA.write_log) or frozenset(),
-        extra={k: v for k, v in raw.items() if k not in SCHEMA.attributes},
+        extra={k: v for k, v in raw.items() if k not in SCHEMA.attributes or k in _CARRIED},
         pages=decode_index(decoded.get(SCHEMA.pages), session_id=session_id, table_name=table_name),
         _parsed=parsed if keep_items else None,
     )
@@ -233,6 +247,7 @@ def decode_item(
 def decode_record(raw: Mapping[str, Any], *, table_name: str | None) -> SessionRecord:
     """Decode an attribute-value map into a validated `SessionRecord`."""
     stored = decode_item(raw, table_name=table_name)
+    applied = stored.extra.get(SCHEMA.schema_version)
     return SessionRecord(
         session_id=stored.session_id,
         conversation_data=stored.items(),
@@ -240,6 +255,12 @@ def decode_record(raw: Mapping[str, Any], *, table_name: str | None) -> SessionR
         ttl=stored.ttl,
         recent_writes=stored.recent_writes,
         pages=stored.pages,
+        # decode_item has checked its type already.
+        schema_version=(
+            frozenset()
+            if applied is None
+            else decode_value(SCHEMA.attributes[SCHEMA.schema_version], applied)
+        ),
     )
 
 

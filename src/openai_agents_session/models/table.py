@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import Attribute, BinaryAttribute, UnicodeAttribute
-from pynamodb.constants import NUMBER, NUMBER_SET
+from pynamodb.constants import NUMBER, NUMBER_SET, STRING_SET
 from pynamodb.models import Model
 
 from .schema import PAGE_SCHEMA, SCHEMA, DynamoAttribute, SessionRecord
@@ -20,6 +20,7 @@ from .schema import PAGE_SCHEMA, SCHEMA, DynamoAttribute, SessionRecord
 __all__ = [
     "ExactNumberAttribute",
     "ExactNumberSetAttribute",
+    "StringSetAttribute",
     "create_table_request",
     "page_model",
     "session_model",
@@ -63,6 +64,27 @@ class ExactNumberSetAttribute(Attribute[frozenset[Decimal]]):
         return frozenset(Decimal(v) for v in value)
 
 
+class StringSetAttribute(Attribute[frozenset[str]]):
+    """A string set; sorted on the wire, like the codec's, and empty sets left out.
+
+    PynamoDB's `UnicodeSetAttribute` keeps Python's set order, so the same set
+    could be sent in two orders.
+    """
+
+    attr_type = STRING_SET
+    null = True
+
+    def serialize(self, value: Any) -> list[str] | None:
+        """Encode the set; `None` for an empty one, which DynamoDB cannot store."""
+        if not value:
+            return None
+        return sorted(str(v) for v in value)
+
+    def deserialize(self, value: list[str]) -> frozenset[str]:
+        """Decode the set."""
+        return frozenset(value)
+
+
 def _pynamodb_attribute(spec: DynamoAttribute, *, required: bool) -> Attribute[Any]:
     if spec.type == "S":
         return UnicodeAttribute(hash_key=spec.role == "partition_key", null=not required)
@@ -70,6 +92,8 @@ def _pynamodb_attribute(spec: DynamoAttribute, *, required: bool) -> Attribute[A
         return ExactNumberAttribute(null=not required)
     if spec.type == "B":
         return BinaryAttribute(legacy_encoding=False, null=not required)
+    if spec.type == "SS":
+        return StringSetAttribute(null=True)
     return ExactNumberSetAttribute(null=True)
 
 
