@@ -274,7 +274,8 @@ async def test_backfill_is_paced_by_consumed_write_capacity(
 ) -> None:
     await add_sessions(client, name, [f"s{n}" for n in range(12)])
     write_migration(tmp_path, "0003_paced", BUILTIN_HEAD, PARAM_BACKFILL)
-    budget = 4.0
+    # Each change is a transaction (twice the item's units, the checkpoint's, the lock check).
+    budget = 16.0
     params = {"fn": lambda item: {"paced": True}, "segments": 1, "max_wcu": budget}
     started = time.monotonic()
     result = await up(client, name, migrations_dir=tmp_path, params=params)
@@ -289,25 +290,34 @@ async def test_backfill_is_paced_by_consumed_write_capacity(
 
 
 async def test_a_backfill_write_whose_answer_was_lost_counts_once(
-    make_client: Any, endpoint: str, tmp_path: Path
+    make_client: Any, endpoint: str, tmp_path: Path, backend: str
 ) -> None:
+    # With transactions the item write is the TransactWriteItems; without, an UpdateItem.
+    op = "TransactWriteItems" if backend == "moto" else "UpdateItem"
     async with FaultProxy(endpoint) as proxy:
         client = await make_client(url=proxy.url)
         table = f"bf-{uuid.uuid4().hex[:12]}"
         await up(client, table)
         await add_sessions(client, table, ["a", "b", "c"])
-        write_migration(tmp_path, "0003_tag", BUILTIN_HEAD, PARAM_BACKFILL)
+        write_migration(tmp_path, "0005_tag", BUILTIN_HEAD, PARAM_BACKFILL)
         decided: list[str] = []
+        lost: list[Any] = []
 
         def tag(item: BackfillItem) -> dict[str, Any] | None:
             decided.append(item.session_id)
             if len(decided) == 1:
-                # This item's UpdateItem lands but its answer is lost; the resent
-                # copy fails its condition on the version the first one wrote.
-                proxy.add_rule(op="UpdateItem", fault="drop_response", times=1)
-            return None if item.get("tag") else {"tag": "x"}
+                # This item's write lands but its answer is lost; the client resends it
+                # and the copy fails its conditions on what the first one wrote.
+                lost.append(proxy.add_rule(op=op, fault="drop_response", times=1))
+            return {"tag": f"x{len(decided)}"}
 
         result = await up(client, table, migrations_dir=tmp_path, params={"fn": tag, "segments": 1})
-        (backfill,) = result.backfills["0003_tag"]
-        assert (backfill["changed"], backfill["unchanged"], backfill["conflicts"]) == (3, 0, 1)
-        assert sorted(decided) == ["a", "b", "c"]  # recognised as its own write, not re-decided
+        assert lost[0].hits == 1
+        (backfill,) = result.backfills["0005_tag"]
+        assert (backfill["changed"], backfill["unchanged"], backfill["already"]) == (3, 0, 0)
+        assert backfill["conflicts"] == 0  # recognised as its own write, not a conflict
+        assert backfill["written"] == 3
+        assert sorted(decided) == ["a", "b", "c"]  # not re-decided
+        items = await session_items(client, table)
+        assert {items[i]["tag"]["S"] for i in "abc"} == {"x1", "x2", "x3"}
+        assert all(items[i]["schema_version"] == {"SS": ["0005_tag"]} for i in "abc")

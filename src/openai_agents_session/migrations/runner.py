@@ -1113,6 +1113,7 @@ async def down(
         for migration in revert:
             assert migration.downgrade is not None
             ctx = run.context(migration, fence=lock)
+            ctx.reverting = True  # its backfills withdraw the upgrade's schema_version ids
             run.reporter.info(f"reverting {migration.revision}")
             try:
                 await migration.downgrade(ctx)
