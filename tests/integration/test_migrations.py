@@ -266,9 +266,17 @@ async def test_down_reverts_a_reversible_team_migration_only(
     assert "0003_flag" in await read_ledger(client, name)  # refused: nothing reverted
     result = await down(client, name, migrations_dir=tmp_path)
     assert result.reverted == ["0003_flag"] and result.target == BUILTIN_HEAD
-    assert "flag" not in (await session_items(client, name))["user-1"]
+    reverted = (await session_items(client, name))["user-1"]
+    assert "flag" not in reverted
+    # The downgrade's write withdrew the upgrade's id and recorded its own ...
+    assert reverted["schema_version"] == {"SS": ["-0003_flag"]}
     assert "0003_flag" not in await read_ledger(client, name)
     assert (await status(client, name, migrations_dir=tmp_path)).pending == ["0003_flag"]
+    # ... so applying it again changes the item again, and withdraws the downgrade's.
+    again = await up(client, name, migrations_dir=tmp_path)
+    assert again.backfills["0003_flag"][0]["changed"] == 1
+    reapplied = (await session_items(client, name))["user-1"]
+    assert reapplied["flag"] == {"S": "on"} and reapplied["schema_version"] == {"SS": ["0003_flag"]}
     assert await session.get_items() == [{"role": "user", "content": "x"}]
 
 

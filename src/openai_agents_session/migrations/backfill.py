@@ -25,9 +25,10 @@ a resumed run simply decides them again. When the transaction is cancelled, its
 reasons say why: the lock's check failed (`LeaseLostError`: the lock is marked
 lost and nothing more is written), the item's condition failed (a concurrent
 write: the item is re-read consistently and the function decides again; a
-deleted item is counted ``gone`` and never recreated), or both the item's and
-the checkpoint's failed (this runner's own earlier attempt committed and its
-answer was lost). The cost: a transaction writes each item twice, so a change
+deleted item is counted ``gone`` and never recreated), or the checkpoint's
+failed too (the checkpoint is read: if it holds what this runner was writing,
+its own copy of the transaction committed and only the answer was lost). The
+cost: a transaction writes each item twice, so a change
 costs twice the item's write units, plus two for the small checkpoint and about
 two for the lock's check. Consumed capacity is metered against
 ``max_rcu``/``max_wcu`` (estimated by DynamoDB's rules when an endpoint reports
@@ -566,6 +567,20 @@ class _Backfill:
         if not self.dry_run and self.fence is not None:
             state.seq += 1
 
+    async def _checkpoint_landed(self, state: _Segment) -> bool:
+        """Whether the checkpoint this runner was writing is stored (its answer was lost)."""
+        await self.read_limit.wait()
+        with aws_errors("read a backfill checkpoint", self.table_name):
+            response = await self.client.get_item(
+                TableName=self.table_name,
+                Key=key(checkpoint_id(self.name, state.number)),
+                ConsistentRead=True,
+                ReturnConsumedCapacity="TOTAL",
+            )
+        self.read_limit.spend(_units(response) or 1.0)
+        values = from_item(response.get("Item") or {})
+        return values.get("attempt") == self.attempt and values.get("seq") == state.seq + 1
+
     def _checkpoint_error(self, state: _Segment, code: str) -> MigrationError:
         return MigrationError(
             f"backfill {self.id}: the checkpoint of scan segment {state.number} in table "
@@ -590,9 +605,10 @@ class _Backfill:
         await self.write_limit.wait()
         outcome = await self.fence.transact([{"Update": write.request}])
         if outcome is not None:
-            if not outcome.committed:
-                raise self._checkpoint_error(state, outcome.codes[0])
             self._spend(outcome.units, 2 * write.units + _FENCE_UNITS)
+            # A resent copy of a transaction that committed fails on what it wrote.
+            if not outcome.committed and not await self._checkpoint_landed(state):
+                raise self._checkpoint_error(state, outcome.codes[0])
             self._stored(state, counts, last_key, done)
             return
         await self._put_checkpoint(state, write)
@@ -611,6 +627,8 @@ class _Backfill:
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
+                if await self._checkpoint_landed(state):
+                    return  # our own write landed; a resent copy after a lost answer failed
                 holder = await read_lock(self.client, self.table_name)
                 if holder is None or holder.owner != self.fence.owner:
                     # Another runner resumed this attempt: the lease was lost.
@@ -726,10 +744,13 @@ class _Backfill:
                 estimate = 2 * (update.units + checkpoint.units) + _FENCE_UNITS
                 self._spend(outcome.units, estimate)
                 item_code, checkpoint_code = outcome.codes or ("None", "None")
-                if outcome.committed or item_code == checkpoint_code == "ConditionalCheckFailed":
-                    # Both conditions failing means this runner's own earlier copy of the
-                    # transaction committed (its answer was lost and the client resent it):
-                    # nobody else writes this attempt's checkpoint while the lock holds.
+                if outcome.committed or (
+                    checkpoint_code == "ConditionalCheckFailed"
+                    and await self._checkpoint_landed(state)
+                ):
+                    # The second case: this runner's own copy of the transaction committed,
+                    # its answer was lost and the client resent it; nobody else writes
+                    # this attempt's checkpoint while the lease holds.
                     self._wrote(item)
                     self._stored(state, counts, item_key, False)
                     return None
