@@ -31,6 +31,7 @@ from openai_agents_session.migrations import (
     schema_fingerprint,
     schema_snapshot,
 )
+from openai_agents_session.migrations.backfill import BackfillItem, backfill_id
 from openai_agents_session.migrations.drift import (
     billing_differences,
     key_differences,
@@ -381,3 +382,18 @@ async def test_unlimited_capacity_never_waits() -> None:
         await limiter.wait()
         limiter.spend(50.0)
     assert fake.slept == []
+
+
+# ---------------------------------------------------------------- backfill ids
+
+
+def test_backfill_ids_name_the_revision_and_the_direction() -> None:
+    assert backfill_id("0005_tenant") == "0005_tenant"
+    assert backfill_id("0005_tenant", "second") == "0005_tenant:second"
+    assert backfill_id("0005_tenant", "0005_tenant") == "0005_tenant"
+    assert backfill_id("0005_tenant", downgrade=True) == "-0005_tenant"
+    assert backfill_id("0005_tenant", "second", downgrade=True) == "-0005_tenant:second"
+    item = BackfillItem("s", {"session_id": {"S": "s"}, "schema_version": {"SS": ["a", "b"]}})
+    assert item.schema_version == frozenset({"a", "b"})
+    assert BackfillItem("s", {"session_id": {"S": "s"}}).schema_version == frozenset()
+    assert "schema_version" not in item.extra  # declared, so not an "extra" attribute
