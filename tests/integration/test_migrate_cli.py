@@ -26,10 +26,9 @@ from openai_agents_session import create_table_if_not_exists
 from openai_agents_session.cli import app
 from openai_agents_session.migrations import MigrationLock
 from openai_agents_session.migrations.loader import checksum
-from tests.support.migrations import BUILTIN_HEAD, write_migration
+from tests.support.migrations import BUILTIN_HEAD, BUILTINS, write_migration
 
 T = TypeVar("T")
-BUILTINS = ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD]
 
 
 @pytest.fixture
@@ -72,8 +71,7 @@ def test_up_plan_status_history_and_their_json(endpoint: str, name: str) -> None
     assert planned.exit_code == 0, planned.output
     assert [(s["revision"], s["action"]) for s in as_json(planned)["steps"]] == [
         ("0001_create_table", "create"),
-        ("0002_enable_ttl", "apply"),
-        (BUILTIN_HEAD, "apply"),
+        *((revision, "apply") for revision in BUILTINS[1:]),
     ]
     dry = cli(endpoint, name, "up", "--dry-run")
     assert dry.exit_code == 0 and "would create the table" in dry.stdout
@@ -88,7 +86,7 @@ def test_up_plan_status_history_and_their_json(endpoint: str, name: str) -> None
     state = cli(endpoint, name, "status", "--json")
     assert state.exit_code == 0
     report = as_json(state)
-    assert [m["state"] for m in report["migrations"]] == ["applied", "applied", "applied"]
+    assert [m["state"] for m in report["migrations"]] == ["applied"] * len(BUILTINS)
     assert report["pending"] == [] and report["dirty"] is False and report["lock"] is None
     assert cli(endpoint, name, "status", "--check").exit_code == 0
     human = cli(endpoint, name, "status")

@@ -31,13 +31,12 @@ from openai_agents_session.models.table import create_table_request, ttl_specifi
 from tests.conftest import count_calls
 from tests.support.migrations import (
     BUILTIN_HEAD,
+    BUILTINS,
     REVERSIBLE_FLAG,
     reserved_items,
     session_items,
     write_migration,
 )
-
-BUILTINS = ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD]
 
 
 @pytest.fixture
@@ -93,8 +92,7 @@ async def test_plan_shows_what_up_would_do_and_writes_nothing(client: Any, name:
     assert not fresh.table_exists
     assert [(s.revision, s.action) for s in fresh.steps] == [
         ("0001_create_table", "create"),
-        ("0002_enable_ttl", "apply"),
-        (BUILTIN_HEAD, "apply"),
+        *((revision, "apply") for revision in BUILTINS[1:]),
     ]
     tables = (await client.list_tables())["TableNames"]
     assert name not in tables
@@ -129,7 +127,7 @@ async def test_table_from_the_helper_with_sessions_is_adopted_untouched(
         assert result.adopted == BUILTINS and result.applied == []
     else:  # dynalite reports TTL disabled, so 0002 is applied (and degrades) instead
         assert result.adopted == ["0001_create_table"]
-        assert result.applied == ["0002_enable_ttl", BUILTIN_HEAD]
+        assert result.applied == BUILTINS[1:]
     assert await session_items(client, table) == before  # every session byte-for-byte
     ledger = await read_ledger(client, table)
     assert sorted(ledger) == BUILTINS
@@ -152,7 +150,7 @@ async def test_table_without_ttl_is_adopted_then_ttl_is_enabled(client: Any, nam
     assert f"update-time-to-live --table-name {name}" in difference
     result = await up(client, name)
     assert result.adopted == ["0001_create_table"]
-    assert result.applied == ["0002_enable_ttl", BUILTIN_HEAD]
+    assert result.applied == BUILTINS[1:]
     assert (await check(client, name)).ok
 
 
@@ -208,7 +206,7 @@ async def test_edited_applied_migration_is_detected(client: Any, name: str, tmp_
     path.write_text(path.read_text() + "\n# an innocent-looking edit\n")
     report = await status(client, name, migrations_dir=tmp_path)
     assert report.dirty
-    assert [e.state for e in report.entries] == ["applied", "applied", "applied", "modified"]
+    assert [e.state for e in report.entries] == ["applied"] * len(BUILTINS) + ["modified"]
     assert "0003_team was edited after it was applied" in report.problems[0]
     with pytest.raises(DirtyLedgerError) as raised:
         await up(client, name, migrations_dir=tmp_path)
@@ -243,7 +241,7 @@ async def test_failed_migration_is_recorded_and_blocks_until_repaired(
     path.write_text(path.read_text().replace("raise KeyError('x')", "pass"))
     # Without --force a built-in target leaves the team chain (and its failure) alone.
     assert (await stamp(client, name, to=BUILTIN_HEAD, migrations_dir=tmp_path)).unstamped == []
-    with pytest.raises(DirtyLedgerError, match="stamp --force --to 0003_history_pages"):
+    with pytest.raises(DirtyLedgerError, match=f"stamp --force --to {BUILTIN_HEAD}"):
         await up(client, name, migrations_dir=tmp_path)
     cleared = await stamp(client, name, to=BUILTIN_HEAD, force=True, migrations_dir=tmp_path)
     assert cleared.unstamped == ["0003_boom"]
@@ -263,19 +261,30 @@ async def test_down_reverts_a_reversible_team_migration_only(
     assert (await session_items(client, name))["user-1"]["flag"] == {"S": "on"}
     with pytest.raises(
         IrreversibleMigrationError,
-        match="cannot go down past 0003_history_pages, 0002_enable_ttl: no downgrade",
+        match=(
+            f"cannot go down past {BUILTIN_HEAD}, 0003_history_pages, 0002_enable_ttl: no downgrade"
+        ),
     ):
         await down(client, name, to="0001_create_table", migrations_dir=tmp_path)
     with pytest.raises(
-        IrreversibleMigrationError, match="cannot go down past 0003_history_pages: no downgrade"
+        IrreversibleMigrationError,
+        match=f"cannot go down past {BUILTIN_HEAD}, 0003_history_pages: no downgrade",
     ):
         await down(client, name, to="0002_enable_ttl", migrations_dir=tmp_path)
     assert "0003_flag" in await read_ledger(client, name)  # refused: nothing reverted
     result = await down(client, name, migrations_dir=tmp_path)
     assert result.reverted == ["0003_flag"] and result.target is None  # before the team chain
-    assert "flag" not in (await session_items(client, name))["user-1"]
+    reverted = (await session_items(client, name))["user-1"]
+    assert "flag" not in reverted
+    # The downgrade's write withdrew the upgrade's id and recorded its own ...
+    assert reverted["schema_version"] == {"SS": ["-0003_flag"]}
     assert "0003_flag" not in await read_ledger(client, name)
     assert (await status(client, name, migrations_dir=tmp_path)).pending == ["0003_flag"]
+    # ... so applying it again changes the item again, and withdraws the downgrade's.
+    again = await up(client, name, migrations_dir=tmp_path)
+    assert again.backfills["0003_flag"][0]["changed"] == 1
+    reapplied = (await session_items(client, name))["user-1"]
+    assert reapplied["flag"] == {"S": "on"} and reapplied["schema_version"] == {"SS": ["0003_flag"]}
     assert await session.get_items() == [{"role": "user", "content": "x"}]
 
 

@@ -152,21 +152,31 @@ async def test_dry_run_counts_what_would_change_and_writes_nothing(
     assert await scan_all(client, name) == before  # no item, no ledger record, no lock
 
 
-async def test_killed_backfill_resumes_and_ends_with_exact_counts(
+async def test_cancelled_backfill_resumes_and_ends_with_exact_counts(
     client: Any, name: str, tmp_path: Path
 ) -> None:
     ids = [f"conversation-{n:02d}" for n in range(40)]
     await add_sessions(client, name, ids)
-    write_migration(tmp_path, "0003_stamp_items", BUILTIN_HEAD, PARAM_BACKFILL)
+    # As if an earlier attempt had changed these: they carry the backfill's id.
+    done_before = [i for n, i in enumerate(ids) if n % 7 == 3]
+    for item_id in done_before:
+        await client.update_item(
+            TableName=name,
+            Key={SCHEMA.partition_key: {"S": item_id}},
+            UpdateExpression="SET stamped = :one ADD schema_version :id",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":id": {"SS": ["0005_stamp_items"]}},
+        )
+    left_alone = [i for n, i in enumerate(ids) if n % 5 == 0 and i not in done_before]
+    write_migration(tmp_path, "0005_stamp_items", BUILTIN_HEAD, PARAM_BACKFILL)
     decided: list[str] = []
     midway = asyncio.Event()
 
     async def stamp_item(item: BackfillItem) -> dict[str, Any] | None:
         decided.append(item.session_id)
-        if len(decided) == 15:
+        if len(decided) == 12:
             midway.set()
         await asyncio.sleep(0)  # let the test's cancellation in between items
-        return None if item.get("stamped") else {"stamped": 1}
+        return None if item.session_id in left_alone else {"stamped": 1}
 
     params = {"fn": stamp_item, "segments": 2, "page_size": 4}
     run = asyncio.create_task(up(client, name, migrations_dir=tmp_path, params=params))
@@ -175,31 +185,44 @@ async def test_killed_backfill_resumes_and_ends_with_exact_counts(
     with pytest.raises(asyncio.CancelledError):
         await run
     stopped_after = len(decided)
-    assert 15 <= stopped_after < 40
-    record = (await read_ledger(client, name))["0003_stamp_items"]
+    assert 12 <= stopped_after < 40 - len(done_before)
+    assert not set(decided) & set(done_before)  # skipped without asking the function
+    record = (await read_ledger(client, name))["0005_stamp_items"]
     assert record.status == "running"
     assert await read_lock(client, name) is None  # released on the way out
     entry = (await status(client, name, migrations_dir=tmp_path)).entries[-1]
     assert entry.state == "interrupted"
     reserved = await reserved_items(client, name)
-    checkpoints = [reserved[k] for k in (checkpoint_id("0003_stamp_items", n) for n in (0, 1))]
+    checkpoints = [reserved[k] for k in (checkpoint_id("0005_stamp_items", n) for n in (0, 1))]
     assert {c["attempt"]["S"] for c in checkpoints} == {record.attempt}
-    # Every item decided before the stop is in a checkpoint, and was written.
-    assert sum(int(c["scanned"]["N"]) for c in checkpoints) == stopped_after
-    stamped = [k for k, v in (await session_items(client, name)).items() if "stamped" in v]
-    assert sorted(stamped) == sorted(decided)
+
+    def total(count: str) -> int:
+        return sum(int(c[count]["N"]) for c in checkpoints)
+
+    # Every item examined before the stop is in a checkpoint, and each change was written.
+    assert total("scanned") == stopped_after + total("already")
+    assert total("unchanged") == len(set(decided) & set(left_alone))
+    stamped = {k for k, v in (await session_items(client, name)).items() if "stamped" in v}
+    assert stamped == (set(decided) - set(left_alone)) | set(done_before)
+    assert total("changed") == len(set(decided) - set(left_alone))
 
     result = await up(client, name, migrations_dir=tmp_path, params=params)
-    assert result.resumed == ["0003_stamp_items"]
-    (backfill,) = result.backfills["0003_stamp_items"]
+    assert result.resumed == ["0005_stamp_items"]
+    (backfill,) = result.backfills["0005_stamp_items"]
     assert backfill["resumed"] == 2
-    assert (backfill["scanned"], backfill["changed"], backfill["unchanged"]) == (40, 40, 0)
-    assert sorted(decided) == sorted(ids)  # each item decided exactly once in total
+    changed = 40 - len(done_before) - len(left_alone)
+    assert (backfill["scanned"], backfill["changed"]) == (40, changed)
+    assert (backfill["unchanged"], backfill["already"]) == (len(left_alone), len(done_before))
+    assert backfill["changed"] + backfill["unchanged"] + backfill["already"] == len(ids)
+    # Each item decided exactly once in total, the ones done before never.
+    assert sorted(decided) == sorted(set(ids) - set(done_before))
     items = await session_items(client, name)
-    assert all(items[i]["stamped"] == {"N": "1"} for i in ids)
-    done = (await read_ledger(client, name))["0003_stamp_items"]
+    assert all(items[i]["stamped"] == {"N": "1"} for i in ids if i not in left_alone)
+    assert all(items[i]["schema_version"] == {"SS": ["0005_stamp_items"]} for i in stamped)
+    assert not any("schema_version" in items[i] for i in left_alone)
+    done = (await read_ledger(client, name))["0005_stamp_items"]
     assert done.status == "applied" and done.attempt == record.attempt
-    assert done.details["backfills"][0]["changed"] == 40
+    assert done.details["backfills"][0]["changed"] == changed
     leftovers = [k for k in await reserved_items(client, name) if "#checkpoint#" in k]
     assert leftovers == []
 
@@ -235,7 +258,7 @@ async def test_application_write_racing_a_backfill_survives(
     assert ("racer", 2) in seen  # decided again on the re-read item
     assert ("doomed", 0) in seen  # decided again on the tombstone
     items = await session_items(client, name)
-    assert "expired" not in items  # a deleted session is not resurrected by UpdateItem
+    assert "expired" not in items  # a deleted session is not resurrected by the update
     # The cleared session stays cleared: the backfill only labelled its tombstone.
     assert is_cleared(items["doomed"]) and items["doomed"]["label"] == {"S": "0 items"}
     assert await DynamoDBSession("doomed", client, name).get_items() == []
@@ -249,6 +272,7 @@ async def test_application_write_racing_a_backfill_survives(
     await stale.add_items([{"role": "user", "content": "after"}])
     after = (await session_items(client, name))["racer"]
     assert after["label"] == {"S": "2 items"}
+    assert after["schema_version"] == {"SS": ["0003_label"]}
     assert [i["content"] for i in await stale.get_items()] == ["racer", "racing", "after"]
 
 
@@ -274,7 +298,8 @@ async def test_backfill_is_paced_by_consumed_write_capacity(
 ) -> None:
     await add_sessions(client, name, [f"s{n}" for n in range(12)])
     write_migration(tmp_path, "0003_paced", BUILTIN_HEAD, PARAM_BACKFILL)
-    budget = 4.0
+    # Each change is a transaction (twice the item's units, the checkpoint's, the lock check).
+    budget = 16.0
     params = {"fn": lambda item: {"paced": True}, "segments": 1, "max_wcu": budget}
     started = time.monotonic()
     result = await up(client, name, migrations_dir=tmp_path, params=params)
@@ -289,25 +314,58 @@ async def test_backfill_is_paced_by_consumed_write_capacity(
 
 
 async def test_a_backfill_write_whose_answer_was_lost_counts_once(
-    make_client: Any, endpoint: str, tmp_path: Path
+    make_client: Any, endpoint: str, tmp_path: Path, backend: str
 ) -> None:
+    # With transactions the item write is the TransactWriteItems; without, an UpdateItem.
+    op = "TransactWriteItems" if backend == "moto" else "UpdateItem"
     async with FaultProxy(endpoint) as proxy:
         client = await make_client(url=proxy.url)
         table = f"bf-{uuid.uuid4().hex[:12]}"
         await up(client, table)
         await add_sessions(client, table, ["a", "b", "c"])
-        write_migration(tmp_path, "0003_tag", BUILTIN_HEAD, PARAM_BACKFILL)
+        write_migration(tmp_path, "0005_tag", BUILTIN_HEAD, PARAM_BACKFILL)
         decided: list[str] = []
+        lost: list[Any] = []
 
         def tag(item: BackfillItem) -> dict[str, Any] | None:
             decided.append(item.session_id)
             if len(decided) == 1:
-                # This item's UpdateItem lands but its answer is lost; the resent
-                # copy fails its condition on the version the first one wrote.
-                proxy.add_rule(op="UpdateItem", fault="drop_response", times=1)
-            return None if item.get("tag") else {"tag": "x"}
+                # This item's write lands but its answer is lost; the client resends it
+                # and the copy fails its conditions on what the first one wrote.
+                lost.append(proxy.add_rule(op=op, fault="drop_response", times=1))
+            return {"tag": f"x{len(decided)}"}
 
         result = await up(client, table, migrations_dir=tmp_path, params={"fn": tag, "segments": 1})
-        (backfill,) = result.backfills["0003_tag"]
-        assert (backfill["changed"], backfill["unchanged"], backfill["conflicts"]) == (3, 0, 1)
-        assert sorted(decided) == ["a", "b", "c"]  # recognised as its own write, not re-decided
+        assert lost[0].hits == 1
+        (backfill,) = result.backfills["0005_tag"]
+        assert (backfill["changed"], backfill["unchanged"], backfill["already"]) == (3, 0, 0)
+        assert backfill["conflicts"] == 0  # recognised as its own write, not a conflict
+        assert backfill["written"] == 3
+        assert sorted(decided) == ["a", "b", "c"]  # not re-decided
+        items = await session_items(client, table)
+        assert {items[i]["tag"]["S"] for i in "abc"} == {"x1", "x2", "x3"}
+        assert all(items[i]["schema_version"] == {"SS": ["0005_tag"]} for i in "abc")
+
+
+async def test_a_checkpoint_write_whose_answer_was_lost_is_not_an_error(
+    make_client: Any, endpoint: str, tmp_path: Path, backend: str
+) -> None:
+    op = "TransactWriteItems" if backend == "moto" else "UpdateItem"
+    async with FaultProxy(endpoint) as proxy:
+        client = await make_client(url=proxy.url)
+        table = f"bf-{uuid.uuid4().hex[:12]}"
+        await up(client, table)
+        await add_sessions(client, table, ["a", "b", "c", "d"])
+        write_migration(tmp_path, "0005_look", BUILTIN_HEAD, PARAM_BACKFILL)
+        lost: list[Any] = []
+
+        def look(item: BackfillItem) -> None:
+            if not lost:
+                # Nothing changes, so the next write is the page's checkpoint alone.
+                lost.append(proxy.add_rule(op=op, fault="drop_response", times=1))
+
+        params = {"fn": look, "segments": 1, "page_size": 2}
+        result = await up(client, table, migrations_dir=tmp_path, params=params)
+        assert lost[0].hits == 1 and proxy.forwarded[op] >= 2
+        (backfill,) = result.backfills["0005_look"]
+        assert (backfill["scanned"], backfill["unchanged"], backfill["changed"]) == (4, 4, 0)

@@ -25,7 +25,7 @@ from openai_agents_session.migrations import (
 )
 from openai_agents_session.migrations.ledger import Ledger, LedgerEvent
 from openai_agents_session.migrations.loader import load_migrations
-from tests.support.migrations import BUILTIN_HEAD, GATE, write_migration
+from tests.support.migrations import BUILTIN_HEAD, BUILTINS, GATE, write_migration
 from tests.support.proxy import FaultProxy
 
 TIMEOUT = 30
@@ -59,7 +59,7 @@ async def test_two_runners_at_once_exactly_one_applies(
     assert not winner.done()
     gate.set()
     result = await asyncio.wait_for(winner, TIMEOUT)
-    assert result.applied == ["0001_create_table", "0002_enable_ttl", BUILTIN_HEAD, "0003_gate"]
+    assert result.applied == [*BUILTINS, "0003_gate"]
     ledger = await read_ledger(second, name)
     assert sorted(ledger) == sorted(result.applied)
     assert {r.status for r in ledger.values()} == {"applied"}
@@ -85,7 +85,7 @@ async def test_simultaneous_runners_keep_the_ledger_consistent(
     assert all(isinstance(f, LeaseLostError) for f in failures), failures
     assert results
     recorded = {r for result in results for r in (*result.adopted, *result.applied)}
-    assert recorded == {"0001_create_table", "0002_enable_ttl", BUILTIN_HEAD, "0003_team"}
+    assert recorded == {*BUILTINS, "0003_team"}
     ledger = await read_ledger(clients[0], name)
     assert set(ledger) == recorded
     assert {r.status for r in ledger.values()} <= {"applied", "adopted"}

@@ -61,8 +61,18 @@ def record(**overrides: Any) -> SessionRecord:
             ]
         },
         {"updated_at": Decimal("9999999999.999999999999"), "recent_writes": frozenset({V22})},
+        {"schema_version": frozenset({"0005_tenant", "0006_split:second", "-0007_x"})},
     ],
-    ids=["full", "ttl-none", "empty-list", "no-write-log", "unicode-id", "unicode-items", "max"],
+    ids=[
+        "full",
+        "ttl-none",
+        "empty-list",
+        "no-write-log",
+        "unicode-id",
+        "unicode-items",
+        "max",
+        "backfills-applied",
+    ],
 )
 def test_record_round_trip(overrides: dict[str, Any]) -> None:
     original = record(**overrides)
@@ -86,8 +96,31 @@ def test_encoded_record_is_the_wire_format() -> None:
 
 
 def test_absent_optional_attributes_are_left_out() -> None:
-    encoded = encode_record(record(ttl=None, recent_writes=frozenset()))
+    encoded = encode_record(record(ttl=None, recent_writes=frozenset(), schema_version=frozenset()))
     assert set(encoded) == {"session_id", "conversation_data", "updated_at"}
+
+
+def test_schema_version_is_declared_but_carried_raw_by_session_writes() -> None:
+    applied = {"SS": ["0004_item_schema_version", "0005_team:tenant"]}
+    raw = {**encode_record(record()), "schema_version": applied, "tenant": {"S": "acme"}}
+    stored = decode_item(raw, table_name="t")
+    # The hot path keeps it with the undeclared attributes, untouched ...
+    assert stored.extra == {"schema_version": applied, "tenant": {"S": "acme"}}
+    # ... so the next write of that state stores it exactly as it was read.
+    rewritten = encode_item(
+        stored.session_id,
+        stored.conversation_json,
+        V22_NEXT,
+        stored.ttl,
+        stored.recent_writes,
+        extra=stored.extra,
+    )
+    assert rewritten["schema_version"] == applied and rewritten["tenant"] == {"S": "acme"}
+    # The validated record decodes it as a set.
+    assert decode_record(raw, table_name="t").schema_version == frozenset(applied["SS"])
+    assert encode_record(record(schema_version=frozenset(applied["SS"])))["schema_version"] == {
+        "SS": sorted(applied["SS"])
+    }
 
 
 def test_stored_item_round_trip_keeps_undeclared_attributes() -> None:
@@ -154,6 +187,8 @@ def base_item() -> dict[str, Any]:
         ({"updated_at": {"S": "yesterday"}}, "updated_at"),
         ({"ttl": {"S": "soon"}}, "ttl"),
         ({"recent_writes": {"SS": ["a"]}}, "recent_writes"),
+        ({"schema_version": {"S": "0005_team"}}, "schema_version"),
+        ({"schema_version": {"NS": ["5"]}}, "schema_version"),
     ],
     ids=[
         "not-json",
@@ -166,6 +201,8 @@ def base_item() -> dict[str, Any]:
         "version-type-s",
         "ttl-type-s",
         "write-log-type-ss",
+        "schema-version-type-s",
+        "schema-version-type-ns",
     ],
 )
 def test_corrupt_items_raise_corrupt_session_error(change: dict[str, Any], problem: str) -> None:

@@ -35,6 +35,7 @@ from openai_agents_session.migrations import (
     schema_fingerprint,
     schema_snapshot,
 )
+from openai_agents_session.migrations.backfill import BackfillItem, backfill_id
 from openai_agents_session.migrations.drift import (
     billing_differences,
     key_differences,
@@ -48,7 +49,7 @@ from openai_agents_session.migrations.loader import checksum, load_file
 from openai_agents_session.migrations.planning import plan_down, plan_stamp, plan_up
 from openai_agents_session.models.schema import RESERVED_PREFIX, SCHEMA
 from openai_agents_session.models.table import create_table_request
-from tests.support.migrations import BUILTIN_HEAD, write_migration
+from tests.support.migrations import BUILTIN_HEAD, BUILTINS, write_migration
 
 
 async def _noop(ctx: Any) -> None:
@@ -114,8 +115,7 @@ def test_unknown_revision_is_a_usage_error() -> None:
 
 def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
     builtin = load_migrations()
-    assert builtin.revisions[:3] == ["0001_create_table", "0002_enable_ttl", "0003_history_pages"]
-    assert builtin.revisions[-1] == BUILTIN_HEAD
+    assert builtin.revisions == BUILTINS
     assert all(x.builtin for x in builtin.chain)
     assert not any(x.reversible for x in builtin.chain)
     write_migration(tmp_path, "0001_team", None)
@@ -480,6 +480,7 @@ FROZEN = {
     "0001_create_table": "b56cdca75f1f6ff0ae06fcbed7c5e6374e86b1af9213ee62c03f60eaa0209144",
     "0002_enable_ttl": "8f05e20dd03bca749937d914986852128e00a7e74ffb627c1dc88fc787217c35",
     "0003_history_pages": "09311704a7e0613aaff5649f6e70a821d8ca133afd3d70f7fe2a329c6dbdad9e",
+    "0004_item_schema_version": "ae24eefc39fad17ab45986bf3f0596d739160aa041e57581b07418444a78ae6e",
 }
 
 
@@ -493,6 +494,7 @@ def test_builtin_versions_folder_is_inside_the_package() -> None:
         "0001_create_table.py",
         "0002_enable_ttl.py",
         "0003_history_pages.py",
+        "0004_item_schema_version.py",
     ]
 
 
@@ -530,3 +532,18 @@ async def test_unlimited_capacity_never_waits() -> None:
         await limiter.wait()
         limiter.spend(50.0)
     assert fake.slept == []
+
+
+# ---------------------------------------------------------------- backfill ids
+
+
+def test_backfill_ids_name_the_revision_and_the_direction() -> None:
+    assert backfill_id("0005_tenant") == "0005_tenant"
+    assert backfill_id("0005_tenant", "second") == "0005_tenant:second"
+    assert backfill_id("0005_tenant", "0005_tenant") == "0005_tenant"
+    assert backfill_id("0005_tenant", downgrade=True) == "-0005_tenant"
+    assert backfill_id("0005_tenant", "second", downgrade=True) == "-0005_tenant:second"
+    item = BackfillItem("s", {"session_id": {"S": "s"}, "schema_version": {"SS": ["a", "b"]}})
+    assert item.schema_version == frozenset({"a", "b"})
+    assert BackfillItem("s", {"session_id": {"S": "s"}}).schema_version == frozenset()
+    assert "schema_version" not in item.extra  # declared, so not an "extra" attribute

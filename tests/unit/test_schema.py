@@ -34,6 +34,7 @@ SPEC_ATTRIBUTES = {
     "ttl": "N",
     "recent_writes": "NS",
     "pages": "S",
+    "schema_version": "SS",
 }
 
 # The history pages the library stores in the same table (not in the user's spec).
@@ -69,6 +70,7 @@ def test_schema_roles_point_at_the_spec_attributes() -> None:
     assert SCHEMA.ttl == "ttl"
     assert SCHEMA.write_log == "recent_writes"
     assert SCHEMA.pages == "pages"
+    assert SCHEMA.schema_version == "schema_version"
     json_attributes = {"conversation_data", "pages"}
     assert all(SCHEMA.attributes[n].json for n in json_attributes)
     assert not any(s.json for n, s in SCHEMA.attributes.items() if n not in json_attributes)
@@ -194,13 +196,24 @@ def test_the_codec_and_the_pynamodb_models_write_the_same_items() -> None:
     # writes through the PynamoDB models. Both must produce the same attribute maps.
     from decimal import Decimal
 
-    from openai_agents_session.models.codec import encode_item
+    from openai_agents_session.models.codec import encode_record
     from openai_agents_session.models.pages import encode_page
     from openai_agents_session.models.schema import PageIndex, PageRef
+    from openai_agents_session.models.table import to_record
 
     version = Decimal("1764067000.123456789012")
     index = PageIndex(ttl=5, pages=(PageRef("ab", 1, 0, 2, 10),))
-    ours = encode_item("s", '[{"a":1}]', version, 1_800_000_000, frozenset({version}), pages=index)
+    applied = frozenset({"0005_team", "0004_item_schema_version", "0006_x:second"})
+    record = SessionRecord(
+        session_id="s",
+        conversation_data=[{"a": 1}],
+        updated_at=version,
+        ttl=1_800_000_000,
+        recent_writes=frozenset({version}),
+        pages=index,
+        schema_version=applied,
+    )
+    ours = encode_record(record)
     model = session_model("t")
     theirs = model(
         session_id="s",
@@ -209,8 +222,11 @@ def test_the_codec_and_the_pynamodb_models_write_the_same_items() -> None:
         ttl=1_800_000_000,
         recent_writes=frozenset({version}),
         pages=index.model_dump_json(),
+        schema_version=applied,
     ).serialize()
     assert ours == theirs
+    assert ours["schema_version"] == {"SS": sorted(applied)}
+    assert to_record(model.from_raw_data(ours)) == record
     assert model.from_raw_data(ours).serialize() == ours
     _, (part,) = encode_page("s", "ab", ['{"a":1}'], ttl=None, created_at=Decimal("1.5"))
     page = page_model("t").from_raw_data(part)

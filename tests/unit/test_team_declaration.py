@@ -89,7 +89,8 @@ def test_the_base_schema_is_unchanged() -> None:
     assert schema_of(SessionRecord) is SCHEMA
     assert SCHEMA.plain == {} and SCHEMA.derived == {} and SCHEMA.indexes == ()
     assert SCHEMA.record is SessionRecord
-    assert SCHEMA.computed == set(SCHEMA.attributes)
+    # Every base attribute but schema_version, which backfills own and writes carry over.
+    assert SCHEMA.computed == set(SCHEMA.attributes) - {SCHEMA.schema_version}
 
 
 def test_several_fields_may_share_a_team_role() -> None:
@@ -485,7 +486,7 @@ def test_every_write_carries_the_team_attributes_of_the_new_state() -> None:
 def test_the_tombstone_carries_no_team_attribute_and_nothing_carried() -> None:
     base = _state([msg("a")], tenant_id={"S": "t1"}, legacy={"S": "x"})
     cleared = _plan(base, Clear().apply(base, {}), TEAM)
-    assert set(cleared.item) == set(SCHEMA.attributes) - {"pages"}
+    assert set(cleared.item) == set(SCHEMA.attributes) - {"pages", SCHEMA.schema_version}
 
 
 def test_set_attributes_changes_only_the_attribute() -> None:

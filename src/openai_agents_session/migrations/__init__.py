@@ -29,7 +29,13 @@ from .autogen import (
     removal_backfill,
     team_snapshot,
 )
-from .backfill import BackfillFunction, BackfillItem, BackfillResult, CapacityLimiter
+from .backfill import (
+    BackfillFunction,
+    BackfillItem,
+    BackfillLeaseLostError,
+    BackfillResult,
+    CapacityLimiter,
+)
 from .context import MigrationContext
 from .drift import schema_fingerprint, schema_snapshot
 from .errors import (
@@ -77,6 +83,7 @@ __all__ = [
     "LOCK_ID",
     "BackfillFunction",
     "BackfillItem",
+    "BackfillLeaseLostError",
     "BackfillResult",
     "CapacityLimiter",
     "CheckReport",

@@ -3,8 +3,9 @@
 It carries the client, the table name and the dry-run flag, and offers the
 idempotent building blocks a migration needs: describe the table, update it,
 add a global secondary index and wait for it to finish backfilling, and run a
-data backfill (`run_backfill`) fenced by the run's lock and checkpointed under
-the migration's attempt id.
+data backfill (`run_backfill`) that changes each item exactly once (it records
+its id in the item's ``schema_version``), fenced by the run's lock and
+checkpointed under the migration's attempt id.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..errors import TableNotFoundError
-from .backfill import BackfillFunction, BackfillResult, run_backfill
+from .backfill import (
+    BackfillFunction,
+    BackfillLeaseLostError,
+    BackfillResult,
+    backfill_id,
+    lease_lost_error,
+    run_backfill,
+)
 from .dynamo import aws_errors, error_code
 from .errors import MigrationError
 from .progress import Reporter, default_reporter
@@ -55,9 +63,11 @@ class MigrationContext:
         logger: The ``openai_agents_session.migrations`` logger.
         notes: What the step recorded with `note`; stored in its ledger record.
         backfills: Results of the backfills this step ran.
-        fence: The run's lock; backfill checkpoints are written through it
-            (None in a dry run).
+        fence: The run's lock; backfill item writes and checkpoints are
+            fenced by it (None in a dry run).
         clock: Unix time, used for new ``updated_at`` versions.
+        reverting: The step is a ``downgrade``: backfills record the
+            downgrade's id (``-<revision>``) and withdraw the upgrade's.
     """
 
     client: DynamoDBClient
@@ -76,6 +86,7 @@ class MigrationContext:
     backfills: list[BackfillResult] = field(default_factory=list)
     fence: MigrationLock | None = None
     clock: Callable[[], float] = time.time
+    reverting: bool = False
 
     def info(self, message: str) -> None:
         """Report a step message (prefixed with the revision)."""
@@ -260,21 +271,34 @@ class MigrationContext:
         name: str | None = None,
         page_size: int = 100,
     ) -> BackfillResult:
-        """Apply `fn` to every session item, safely alongside live traffic.
+        """Apply `fn` to every session item exactly once, safely alongside live traffic.
+
+        Each change is one transaction with the lock's check and the segment's
+        checkpoint, and adds the backfill's id (``"<revision>"``, or
+        ``"<revision>:<name>"``) to the item's ``schema_version``; items that
+        carry it are skipped without calling `fn`.
 
         Args:
             fn: Called with a `BackfillItem`; returns the attributes to set (a
                 None value removes that attribute), or None to leave the item
-                alone. It may be async. It must be idempotent: it is asked again
-                after a conflict and after a resume.
+                alone. It may be async. It is applied once per item, but may be
+                asked again to decide (after a conflict, or for an item it left
+                alone before a resume), so deciding must have no side effects.
             segments: Parallel scan segments.
             max_rcu: Read capacity per second (the run's ``--max-rcu`` by default).
             max_wcu: Write capacity per second (the run's ``--max-wcu`` by default).
-            name: Checkpoint name; needed only for a second backfill in one migration.
-            page_size: Items per Scan page (one checkpoint per page).
+            name: Needed only for a second backfill in one migration: its
+                checkpoint name and the second part of its id.
+            page_size: Items per Scan page.
 
         Returns:
             The counts; also stored in the migration's ledger record.
+
+        Raises:
+            BackfillLeaseLostError: The lock was lost; the message says what
+                this runner changed, per backfill of this step.
+            MigrationError: `fn` raised (the message names the session) or
+                returned something unusable.
         """
         label = name or self.revision
         if any(b.name == label for b in self.backfills):
@@ -282,21 +306,30 @@ class MigrationContext:
                 f"{self.revision}: a second backfill needs its own name= (checkpoints are "
                 "kept per name)."
             )
-        result = await run_backfill(
-            client=self.client,
-            table_name=self.table_name,
-            fn=fn,
-            name=label,
-            attempt=self.attempt,
-            segments=segments,
-            page_size=page_size,
-            dry_run=self.dry_run,
-            fence=self.fence,
-            reporter=self.reporter,
-            max_rcu=max_rcu if max_rcu is not None else self.max_rcu,
-            max_wcu=max_wcu if max_wcu is not None else self.max_wcu,
-            clock=self.clock,
-        )
+        try:
+            result = await run_backfill(
+                client=self.client,
+                table_name=self.table_name,
+                fn=fn,
+                name=label,
+                attempt=self.attempt,
+                backfill_id=backfill_id(self.revision, name, downgrade=self.reverting),
+                segments=segments,
+                page_size=page_size,
+                dry_run=self.dry_run,
+                fence=self.fence,
+                reporter=self.reporter,
+                max_rcu=max_rcu if max_rcu is not None else self.max_rcu,
+                max_wcu=max_wcu if max_wcu is not None else self.max_wcu,
+                clock=self.clock,
+            )
+        except BackfillLeaseLostError as exc:
+            if not self.backfills:
+                raise
+            # Say what every backfill of this step wrote, not only the interrupted one.
+            written = {b.id: b.written for b in self.backfills} | exc.written
+            last_keys = {b.id: b.last_written for b in self.backfills} | exc.last_keys
+            raise lease_lost_error(self.table_name, written, last_keys) from exc
         self.backfills.append(result)
         self.note("backfills", [b.to_dict() for b in self.backfills])
         return result

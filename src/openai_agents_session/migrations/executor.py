@@ -151,6 +151,8 @@ class Executor:
         run = self.run
         await self.record(begin)
         ctx = run.context(migration, attempt=attempt, fence=self.lock)
+        # A downgrade's backfills withdraw the upgrade's schema_version ids.
+        ctx.reverting = down
         function = migration.downgrade if down else migration.upgrade
         assert function is not None
         started = time.monotonic()

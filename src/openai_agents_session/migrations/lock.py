@@ -7,8 +7,10 @@ runs. Every write the runner makes to the ledger or to a checkpoint is a
 TransactWriteItems whose first entry is a ConditionCheck on the lock item (same
 owner, same token, lease not expired by the writer's clock), so a runner that
 lost its lease cannot write: the transaction is cancelled and `LeaseLostError`
-raised. Endpoints without transactions (dynalite) get a read-then-write fence
-and a warning.
+raised. Backfills put their item writes in the same kind of transaction
+(`MigrationLock.transact`). Endpoints without transactions (dynalite) get a
+read-then-write fence for the ledger and a warning; backfills there check the
+lease's expiry by this runner's clock instead (`MigrationLock.ensure_lease`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "LockInfo",
     "MigrationLock",
+    "TransactOutcome",
     "force_unlock",
     "read_lock",
     "runner_identity",
@@ -123,6 +126,28 @@ async def read_lock(client: DynamoDBClient, table_name: str) -> LockInfo | None:
     return LockInfo.from_raw(item) if item and _NAMES["#owner"] in item else None
 
 
+@dataclass(frozen=True)
+class TransactOutcome:
+    """What one fenced TransactWriteItems did (the lease held, or it would have raised).
+
+    Attributes:
+        committed: Every operation was written.
+        codes: When cancelled, one code per operation (the fence's own check left
+            out): ``"None"`` where that operation's condition held, else
+            DynamoDB's reason, e.g. ``"ConditionalCheckFailed"`` or
+            ``"TransactionConflict"``.
+        items: When cancelled, the current item DynamoDB returned for each
+            operation whose condition failed (when asked for with
+            ``ReturnValuesOnConditionCheckFailure``), else None.
+        units: Write capacity DynamoDB reported, or None when it reported none.
+    """
+
+    committed: bool
+    codes: tuple[str, ...] = ()
+    items: tuple[Mapping[str, Any] | None, ...] = ()
+    units: float | None = None
+
+
 def _released(raw: Mapping[str, Any] | None) -> LockInfo | None:
     return LockInfo.from_raw(raw) if raw and _NAMES["#owner"] in raw else None
 
@@ -195,6 +220,9 @@ class MigrationLock:
         self._clock = clock
         self._renewer: asyncio.Task[None] | None = None
         self._transactions = True
+        # The lease's end as this runner last wrote it (its own clock): the
+        # stored value, whatever the request's latency.
+        self._expires_at = 0.0
 
     # ------------------------------------------------------------------ acquire
 
@@ -270,10 +298,12 @@ class MigrationLock:
                 # Our own acquisition landed and a resent copy (lost response) failed.
                 self.token = info.token
                 self.lost = False
+                self._expires_at = info.expires_at
                 return None
         info = LockInfo.from_raw(response["Attributes"])
         self.token = info.token
         self.lost = False
+        self._expires_at = info.expires_at
         logger.info("migration lock on %r acquired (token %d)", self.table_name, info.token)
         return None
 
@@ -304,6 +334,7 @@ class MigrationLock:
             raise LeaseLostError(
                 "the migration lock was never acquired", table_name=self.table_name
             )
+        expires = float(_number(self._clock() + self.lease_seconds))
         with aws_errors("renew the migration lock", self.table_name):
             try:
                 await self.client.update_item(
@@ -315,7 +346,7 @@ class MigrationLock:
                         k: _NAMES[k] for k in ("#expires", "#owner", "#token")
                     },
                     ExpressionAttributeValues={
-                        ":expires": {"N": _number(self._clock() + self.lease_seconds)},
+                        ":expires": {"N": _number(expires)},
                         ":owner": {"S": self.owner},
                         ":token": {"N": str(self.token)},
                     },
@@ -325,6 +356,7 @@ class MigrationLock:
                     self.lost = True
                     raise self.lost_error() from exc
                 raise
+        self._expires_at = max(self._expires_at, expires)
 
     async def release(self) -> None:
         """Stop renewing and end the lease if this runner still holds it."""
@@ -370,6 +402,36 @@ class MigrationLock:
 
     # ------------------------------------------------------------------ fenced writes
 
+    @property
+    def transactions(self) -> bool:
+        """Whether fenced writes are atomic (False once the endpoint refused TransactWriteItems)."""
+        return self._transactions
+
+    def lease_remaining(self) -> float:
+        """Seconds left on the lease by this runner's clock, as of its last renewal."""
+        return self._expires_at - self._clock()
+
+    async def ensure_lease(self, margin: float) -> None:
+        """Return only while the lease has more than `margin` seconds left by this runner's clock.
+
+        The fence of writes that cannot be transactions (see `transact`). When
+        less is left (renewals were missed), the lease is renewed first; that
+        conditional write fails if another runner took the lock over.
+
+        Raises:
+            LeaseLostError: The lease was lost, or could not be renewed with
+                more than `margin` seconds to spare.
+        """
+        if self.token is None or self.lost:
+            raise self.lost_error()
+        if self.lease_remaining() > margin:
+            return
+        await self.renew()
+        if self.lease_remaining() <= margin:
+            # The renewal itself took most of the lease: too slow to write safely.
+            self.lost = True
+            raise self.lost_error()
+
     def lost_error(self) -> LeaseLostError:
         return LeaseLostError(
             f"this runner's lease on the migration lock of {self.table_name!r} expired or was "
@@ -410,10 +472,39 @@ class MigrationLock:
             raise self.lost_error()
         if not operations:
             return 0.0
-        if not self._transactions:
+        outcome = await self.transact(operations)
+        if outcome is None:
             return await self._write_degraded(operations)
+        if not outcome.committed:
+            raise MigrationError(
+                f"a fenced write to {self.table_name!r} was cancelled "
+                f"({', '.join(outcome.codes)}); nothing was written. Fix: rerun "
+                "`openai-agents-session migrate up`.",
+                table_name=self.table_name,
+            )
+        return outcome.units or 0.0
+
+    async def transact(self, operations: Sequence[Mapping[str, Any]]) -> TransactOutcome | None:
+        """One TransactWriteItems: the lease's ConditionCheck first, then `operations`.
+
+        Args:
+            operations: At most 99 ``{"Put": ...}``, ``{"Update": ...}``,
+                ``{"Delete": ...}`` or ``{"ConditionCheck": ...}`` entries.
+
+        Returns:
+            The outcome; a cancellation by another entry's condition is an
+            outcome, not an error. None when the endpoint has no
+            TransactWriteItems (`transactions` is then False; nothing was written).
+
+        Raises:
+            LeaseLostError: The lease expired or was taken over; nothing was written.
+        """
+        if self.token is None or self.lost:
+            raise self.lost_error()
+        if not self._transactions:
+            return None
         items = [{"ConditionCheck": self._fence_condition()}, *operations]
-        with aws_errors("write the migration ledger", self.table_name):
+        with aws_errors("fenced write", self.table_name):
             try:
                 response = await self.client.transact_write_items(
                     TransactItems=items,  # type: ignore[arg-type]
@@ -424,19 +515,25 @@ class MigrationLock:
                 if code == "UnknownOperationException":
                     self._transactions = False
                     logger.warning(
-                        "the endpoint has no TransactWriteItems: ledger writes on %r are "
-                        "checked against the lock by a read first, not atomically",
+                        "the endpoint has no TransactWriteItems: migration writes on %r are "
+                        "checked against the lock first, not atomically",
                         self.table_name,
                     )
-                    return await self._write_degraded(operations)
-                if code == "TransactionCanceledException":
-                    reasons: list[Any] = list(exc.response.get("CancellationReasons") or [])
-                    first = reasons[0].get("Code") if reasons else None
-                    if first == "ConditionalCheckFailed":
-                        self.lost = True
-                        raise self.lost_error() from exc
-                raise
-        return sum(float(c.get("CapacityUnits") or 0) for c in response.get("ConsumedCapacity", []))
+                    return None
+                reasons: list[Any] = list(exc.response.get("CancellationReasons") or [])
+                if code != "TransactionCanceledException" or len(reasons) != len(items):
+                    raise
+                if reasons[0].get("Code") == "ConditionalCheckFailed":
+                    self.lost = True
+                    raise self.lost_error() from exc
+                return TransactOutcome(
+                    committed=False,
+                    codes=tuple(str(r.get("Code") or "None") for r in reasons[1:]),
+                    items=tuple(r.get("Item") or None for r in reasons[1:]),
+                )
+        reported = response.get("ConsumedCapacity")
+        units = sum(float(c.get("CapacityUnits") or 0) for c in reported) if reported else None
+        return TransactOutcome(committed=True, units=units)
 
     async def _write_degraded(self, operations: Sequence[Mapping[str, Any]]) -> float:
         current = await read_lock(self.client, self.table_name)

@@ -764,6 +764,7 @@ async def down(
                 migration = graph.get(step.revision)
                 assert migration.downgrade is not None
                 ctx = run.context(migration)
+                ctx.reverting = True  # its backfills withdraw the upgrade's schema_version ids
                 await migration.downgrade(ctx)
                 result.reverted.append(step.revision)
                 if ctx.backfills:

@@ -38,9 +38,11 @@ def encode_value(kind: str, value: Any) -> dict[str, Any] | None:
         return {"N": number_text(value)}
     if kind == "B":
         return {"B": bytes(value)}
-    # NS: DynamoDB cannot store an empty set, so an empty one is left out.
+    # Sets: DynamoDB cannot store an empty one, so an empty one is left out.
     if not value:
         return None
+    if kind == "SS":
+        return {"SS": sorted(str(v) for v in value)}
     return {"NS": [number_text(v) for v in sorted(value)]}
 
 
@@ -75,6 +77,8 @@ def decode_value(spec: DynamoAttribute, raw: Mapping[str, Any]) -> Any:
             return bytes(body)
         if spec.type == "NS" and isinstance(body, list):
             return frozenset(Decimal(v) for v in body)
+        if spec.type == "SS" and isinstance(body, list) and all(isinstance(v, str) for v in body):
+            return frozenset(body)
     except (InvalidOperation, TypeError) as exc:
         raise ValueError(f"unreadable {spec.type} value") from exc
     raise ValueError(f"not a {spec.type} value")

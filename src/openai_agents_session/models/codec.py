@@ -5,6 +5,10 @@ Encoding and decoding go through the PynamoDB model derived from
 format is the schema's. The hot path keeps `conversation_data` as the JSON string
 it will send (`StoredItem`), so an append does not re-encode the whole history.
 Item sizes are computed by DynamoDB's rule, before anything is sent.
+
+`schema_version` is declared (and type-checked on read) but the session never
+changes it: it belongs to backfills, so `StoredItem` keeps it raw in `extra`
+and every session write puts it back as it was read.
 """
 
 from __future__ import annotations
@@ -68,9 +72,10 @@ class StoredItem:
         ttl: Expiry in Unix seconds, or None.
         recent_writes: Versions of the last writes (see `SessionRecord`).
         extra: Every stored attribute a session write does not compute itself
-            (`Schema.computed`): undeclared ones (e.g. added by a team
-            migration) and a team's declared ones, raw. Carried over unchanged
-            by every write unless the write sets them.
+            (`Schema.computed`), raw: undeclared ones (e.g. added by a team
+            migration), a team's declared ones, and `schema_version`. Carried
+            over unchanged by every write (but a clear's tombstone) unless the
+            write sets them.
         pages: Index of the pages holding older items; None while the session
             fits in one item.
     """
@@ -165,7 +170,7 @@ def encode_record(record: SessionRecord) -> AttributeMap:
         record.updated_at,
         record.ttl,
         record.recent_writes,
-        extra=encode_declared(schema_of(type(record)), record),
+        extra=encode_declared(schema_of(type(record)), record),  # schema_version included
         pages=record.pages,
     )
 
@@ -264,7 +269,7 @@ def decode_record(
             ttl=stored.ttl,
             recent_writes=stored.recent_writes,
             pages=stored.pages,
-            **declared,
+            **declared,  # schema_version and the team's attributes
         )
     except ValidationError as exc:
         fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})

@@ -62,7 +62,7 @@ RECENT_WRITES_KEPT = 16
 """How many recent write versions an item remembers, to recognise a write whose
 response was lost even after other writers wrote on top of it."""
 
-DynamoType = Literal["S", "N", "NS", "B"]
+DynamoType = Literal["S", "N", "NS", "SS", "B"]
 Role = Literal[
     "partition_key",
     "payload",
@@ -75,6 +75,7 @@ Role = Literal[
     "created_at",
     "attribute",
     "derived",
+    "schema_version",
 ]
 
 SESSION_ROLES: tuple[str, ...] = (
@@ -230,7 +231,7 @@ class PageIndex(BaseModel):
 
 
 class SessionRecord(BaseModel):
-    """One session's head item, as stored: the spec's four attributes plus the write log.
+    """One session's head item, as stored: the spec's four attributes plus the library's own.
 
     A session that fits in one item is exactly this with `pages` absent. Past the
     page threshold, older items move into `PageRecord` items and `pages` indexes
@@ -252,6 +253,13 @@ class SessionRecord(BaseModel):
             own write after others wrote on top of it.
         pages: Index of the pages holding older history (S, JSON); absent while
             the session fits in one item.
+        schema_version: The backfills applied to this item (SS), each by its id:
+            ``"<revision>"``, or ``"<revision>:<name>"`` for a named one. A set of
+            ids rather than one number, because the library's migrations and a
+            team's are independent chains. A backfill adds its id in the same
+            write that changes the item and skips items that already carry it,
+            which is what makes it apply exactly once. Absent (empty) until a
+            backfill changes the item; session writes carry it over unchanged.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -267,6 +275,7 @@ class SessionRecord(BaseModel):
     ttl: Annotated[int | None, DynamoAttribute("N", "ttl")] = None
     recent_writes: Annotated[frozenset[Decimal], DynamoAttribute("NS", "write_log")] = frozenset()
     pages: Annotated[PageIndex | None, DynamoAttribute("S", "pages", json=True)] = None
+    schema_version: Annotated[frozenset[str], DynamoAttribute("SS", "schema_version")] = frozenset()
 
     @property
     def items(self) -> list[ConversationItem]:
@@ -404,6 +413,7 @@ class Schema:
     ttl: str
     write_log: str
     pages: str
+    schema_version: str
     _: KW_ONLY
     plain: dict[str, DynamoAttribute] = field(default_factory=dict)
     derived: dict[str, DynamoAttribute] = field(default_factory=dict)

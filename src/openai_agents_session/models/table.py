@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import Attribute, BinaryAttribute, UnicodeAttribute
-from pynamodb.constants import NUMBER, NUMBER_SET
+from pynamodb.constants import NUMBER, NUMBER_SET, STRING_SET
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
@@ -30,6 +30,7 @@ from .schema import PAGE_SCHEMA, SCHEMA, DynamoAttribute, GlobalIndex, SessionRe
 __all__ = [
     "ExactNumberAttribute",
     "ExactNumberSetAttribute",
+    "StringSetAttribute",
     "create_table_request",
     "page_model",
     "session_model",
@@ -73,6 +74,27 @@ class ExactNumberSetAttribute(Attribute[frozenset[Decimal]]):
         return frozenset(Decimal(v) for v in value)
 
 
+class StringSetAttribute(Attribute[frozenset[str]]):
+    """A string set; sorted on the wire, like the codec's, and empty sets left out.
+
+    PynamoDB's `UnicodeSetAttribute` keeps Python's set order, so the same set
+    could be sent in two orders.
+    """
+
+    attr_type = STRING_SET
+    null = True
+
+    def serialize(self, value: Any) -> list[str] | None:
+        """Encode the set; `None` for an empty one, which DynamoDB cannot store."""
+        if not value:
+            return None
+        return sorted(str(v) for v in value)
+
+    def deserialize(self, value: list[str]) -> frozenset[str]:
+        """Decode the set."""
+        return frozenset(value)
+
+
 def _pynamodb_attribute(
     spec: DynamoAttribute,
     *,
@@ -89,6 +111,8 @@ def _pynamodb_attribute(
         return BinaryAttribute(
             legacy_encoding=False, hash_key=hash_key, range_key=range_key, null=null
         )
+    if spec.type == "SS":
+        return StringSetAttribute(null=True)
     return ExactNumberSetAttribute(null=True)
 
 
