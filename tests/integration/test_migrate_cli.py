@@ -316,3 +316,56 @@ def test_sigterm_stops_up_cleanly_and_the_next_up_resumes(
     )
     assert resumed.exit_code == 0, resumed.output
     assert as_json(resumed)["resumed"] == ["0003_slow"]
+
+
+@pytest.mark.parametrize(
+    "verb", [[], ["migrate"], ["migrate", "up"], ["migrate", "stamp"], ["sessions", "list"]]
+)
+def test_help_shows_readable_value_names_and_the_exit_codes(verb: list[str]) -> None:
+    shown = CliRunner().invoke(app, [*verb, "--help"])
+    assert shown.exit_code == 0, shown.output
+    assert "<bool>" not in shown.output and "<float>" not in shown.output
+    if verb[1:]:
+        assert "Exit codes: 0 ok" in shown.output and "11 AWS" in shown.output
+
+
+def test_usage_errors_are_json_under_json(endpoint: str, name: str) -> None:
+    script = Path(sys.executable).with_name("openai-agents-session")
+    for argv in (["migrate", "up", "--json", "--bogus"], ["migrate", "up", "--json", "--to"]):
+        done = subprocess.run(
+            [str(script), *argv], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 2, done.stderr
+        body = json.loads(done.stdout)
+        assert body["exit_code"] == 2 and body["error"]
+        assert body["usage"] is None or "Usage:" in body["usage"]
+
+
+def test_status_shows_when_the_lease_expires_and_ci_output_is_never_wrapped(
+    endpoint: str, name: str, tmp_path: Path
+) -> None:
+    assert cli(endpoint, name, "up").exit_code == 0
+
+    async def hold(client: Any) -> None:
+        lock = MigrationLock(client, name, lease_seconds=600, renew_interval=0, holder="ci@box")
+        await lock.acquire(timeout=0)
+
+    with_client(endpoint, hold)
+    shown = cli(endpoint, name, "status")
+    (line,) = [x for x in shown.stdout.splitlines() if x.startswith("lock held by ci@box")]
+    assert "lease expires at 20" in line and line.endswith("Z")
+    assert as_json(cli(endpoint, name, "status", "--json"))["lease_expires_at"].endswith("Z")
+    # A long problem line stays one line in a CI log (no terminal: no 80-column wrap).
+    long_revision = "0001_" + "x" * 120
+    write_migration(tmp_path, long_revision, None, "async def upgrade(ctx):\n    pass\n")
+    pending = cli(endpoint, name, "status", "--migrations-dir", str(tmp_path))
+    assert any(long_revision in x for x in pending.stdout.splitlines())
+    assert f"pending: {long_revision}" in pending.stdout
+
+
+def test_up_prints_its_summary_once(endpoint: str, name: str) -> None:
+    result = cli(endpoint, name, "up")
+    assert result.exit_code == 0
+    again = cli(endpoint, name, "up")
+    combined = again.stdout + again.stderr
+    assert combined.count("up to date") == 1, combined

@@ -60,6 +60,7 @@ app = typer.Typer(
     epilog=EXIT_CODES_HELP,
     cls=ReadableGroup,
     no_args_is_help=True,
+    add_completion=False,
 )
 
 MigrationsDirOption = Annotated[

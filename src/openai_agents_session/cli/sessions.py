@@ -72,6 +72,7 @@ app = typer.Typer(
     ),
     cls=ReadableGroup,
     no_args_is_help=True,
+    add_completion=False,
 )
 
 # Rows printed per Rich table while streaming, so output starts before the scan ends.
