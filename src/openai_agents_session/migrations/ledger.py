@@ -71,7 +71,7 @@ DONE: frozenset[str] = frozenset({"applied", "adopted"})
 """Statuses of a migration whose effect is in the table."""
 
 _BATCH = 90  # events per transaction (TransactWriteItems takes 100 entries)
-_READS = 32  # concurrent GetItems while reading the ledger
+_BATCH_READ = 100  # keys per BatchGetItem (its limit)
 
 
 def utc_now() -> str:
@@ -418,10 +418,33 @@ async def _get(client: DynamoDBClient, table_name: str, item_id: str) -> dict[st
     return dict(item) if item else None
 
 
+async def _get_many(
+    client: DynamoDBClient, table_name: str, seqs: Sequence[int]
+) -> dict[int, dict[str, Any] | None]:
+    """Events by sequence number (None: absent), in BatchGetItems of 100 consistent reads."""
+    found: dict[int, dict[str, Any] | None] = dict.fromkeys(seqs)
+    by_id = {ledger_event_id(seq): seq for seq in seqs}
+    keys = [key(item_id) for item_id in by_id]
+    for start in range(0, len(keys), _BATCH_READ):
+        pending: list[dict[str, Any]] = keys[start : start + _BATCH_READ]
+        while pending:
+            response = await client.batch_get_item(
+                RequestItems={table_name: {"Keys": pending, "ConsistentRead": True}}
+            )
+            for item in response.get("Responses", {}).get(table_name, []):
+                found[by_id[item[SCHEMA.partition_key]["S"]]] = dict(item)
+            unprocessed = response.get("UnprocessedKeys", {}).get(table_name)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
+            if pending:
+                await asyncio.sleep(0.05)  # throttled: DynamoDB hands the rest back
+    return found
+
+
 async def load_ledger(client: DynamoDBClient, table_name: str) -> Ledger:
     """Read the whole ledger with strongly consistent reads, and check it.
 
-    One GetItem for the index, one per event, and one past the last; no Scan.
+    One GetItem for the index, then BatchGetItems of 100 events (and the one past
+    the last); no Scan.
     """
     ledger = Ledger(table_name=table_name)
     fix = (
@@ -438,13 +461,7 @@ async def load_ledger(client: DynamoDBClient, table_name: str) -> Ledger:
             ledger.last_seq = int(values.get("last_seq", 0))
             ledger.last_hash = str(values.get("last_hash", ""))
             ledger.billing_mode = values.get("billing_mode")
-            limit = asyncio.Semaphore(_READS)
-
-            async def read(seq: int) -> None:
-                async with limit:
-                    raw[seq] = await _get(client, table_name, ledger_event_id(seq))
-
-            await asyncio.gather(*(read(n) for n in range(1, ledger.last_seq + 2)))
+            raw.update(await _get_many(client, table_name, range(1, ledger.last_seq + 2)))
             seq = ledger.last_seq + 1
             while raw.get(seq) is not None:  # events past the index: keep walking
                 seq += 1
