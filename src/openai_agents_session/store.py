@@ -627,7 +627,7 @@ class SessionStore:
             ) from exc
         self.record = record
         self._schema: Schema = schema
-        catalog = {
+        catalog: dict[str, Any] = {
             name: value
             for name, value in ((SCHEMA.owner, owner), (SCHEMA.title, title))
             if value is not None

@@ -164,7 +164,8 @@ def test_create_table_request_agrees_with_the_model() -> None:
     request = create_table_request("agent_sessions")
     keys = [(n, a) for n, a in model.get_attributes().items() if a.is_hash_key]
     index_keys = [
-        (n, model.get_attributes()[n].attr_type) for n in (BY_OWNER_INDEX.partition_key, "updated_at")
+        (n, model.get_attributes()[n].attr_type)
+        for n in (BY_OWNER_INDEX.partition_key, "updated_at")
     ]
     assert request == {
         "TableName": "agent_sessions",
@@ -183,7 +184,13 @@ def test_create_table_request_agrees_with_the_model() -> None:
                 ],
                 "Projection": {
                     "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": ["title", "created_at", "item_count", "history_size", "ttl"],
+                    "NonKeyAttributes": [
+                        "title",
+                        "created_at",
+                        "item_count",
+                        "history_size",
+                        "ttl",
+                    ],
                 },
             }
         ],

@@ -222,7 +222,7 @@ def test_create_table_request_includes_the_record_indexes() -> None:
                     {"AttributeName": "updated_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
         ],
     }
     # The base record's request has the library's index alone (the migrations' snapshot).

@@ -165,8 +165,7 @@ def encode_item(
         SCHEMA.pages: encode_index(pages),
         SCHEMA.created_at: created_at,
         SCHEMA.item_count: count + pages_count,
-        SCHEMA.history_size: pages_size
-        + len(conversation_json.encode("utf-8", "surrogatepass")),
+        SCHEMA.history_size: pages_size + len(conversation_json.encode("utf-8", "surrogatepass")),
     }
     encoded: AttributeMap = encode_values(SCHEMA.attributes, values)
     if extra:

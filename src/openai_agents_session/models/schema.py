@@ -25,13 +25,13 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "BY_OWNER_INDEX",
+    "CATALOG_ROLES",
     "ITEM_SIZE_LIMIT",
     "MAX_KEY_BYTES",
     "PAGE_PREFIX",
     "PAGE_SCHEMA",
     "RECENT_WRITES_KEPT",
-    "BY_OWNER_INDEX",
-    "CATALOG_ROLES",
     "RESERVED_PREFIX",
     "SCHEMA",
     "SESSION_ROLES",
@@ -355,9 +355,9 @@ class SessionRecord(BaseModel):
     schema_version: Annotated[frozenset[str], DynamoAttribute("SS", "schema_version")] = frozenset()
     owner: Annotated[str | None, DynamoAttribute("S", "owner")] = None
     title: Annotated[str | None, DynamoAttribute("S", "title"), Field(max_length=1024)] = None
-    metadata: Annotated[dict[str, JsonValue] | None, DynamoAttribute("S", "metadata", json=True)] = (
-        None
-    )
+    metadata: Annotated[
+        dict[str, JsonValue] | None, DynamoAttribute("S", "metadata", json=True)
+    ] = None
     created_at: Annotated[Decimal | None, DynamoAttribute("N", "created_at")] = None
     item_count: Annotated[int | None, DynamoAttribute("N", "item_count")] = None
     history_size: Annotated[int | None, DynamoAttribute("N", "history_size")] = None

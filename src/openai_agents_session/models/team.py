@@ -24,10 +24,10 @@ from ..errors import CorruptSessionError, DerivedAttributeError, InvalidAttribut
 from .attrs import decode_value, encode_value, number_text
 from .schema import (
     MAX_KEY_BYTES,
+    TITLE_CHARS,
     DynamoAttribute,
     HistoryView,
     Schema,
-    TITLE_CHARS,
     SessionRecord,
     schema_of,
 )
