@@ -153,7 +153,11 @@ def encode_item(
     pages too.
     """
     if count is None:
-        count = len(json.loads(conversation_json))
+        try:
+            parsed = json.loads(conversation_json)
+            count = len(parsed) if isinstance(parsed, list) else None
+        except ValueError:
+            count = None  # raw text for a repair or a test: no counters to keep
     pages_count = 0 if pages is None else pages.count
     pages_size = 0 if pages is None else pages.size
     values: dict[str, Any] = {
@@ -164,8 +168,10 @@ def encode_item(
         SCHEMA.write_log: recent_writes,
         SCHEMA.pages: encode_index(pages),
         SCHEMA.created_at: created_at,
-        SCHEMA.item_count: count + pages_count,
-        SCHEMA.history_size: pages_size + len(conversation_json.encode("utf-8", "surrogatepass")),
+        SCHEMA.item_count: None if count is None else count + pages_count,
+        SCHEMA.history_size: None
+        if count is None
+        else pages_size + len(conversation_json.encode("utf-8", "surrogatepass")),
     }
     encoded: AttributeMap = encode_values(SCHEMA.attributes, values)
     if extra:
