@@ -644,11 +644,19 @@ def plan_write(
     page_ttl, restamp_needed = _page_ttl(before, ttl, layout)
     conversation_json, count = change.conversation_json, change.count
 
+    if change.tombstone:
+        created_at: Decimal | None = None
+    elif base is not None and base.created_at is not None:
+        created_at = base.created_at
+    else:
+        # The write that creates the session: first, after a clear, after expiry.
+        created_at = Decimal(int(now * 1000)).scaleb(-3)
+
     def history_view(refs: Sequence[PageRef]) -> HistoryView:
         head_bytes = len(conversation_json.encode("utf-8", "surrogatepass"))
         return HistoryView(
             session_id=session_id,
-            items=tuple(json.loads(conversation_json)),
+            items_json=conversation_json,
             count=count + sum(ref.length for ref in refs),
             size=head_bytes + sum(ref.size for ref in refs),
             paged=bool(refs),
@@ -668,7 +676,15 @@ def plan_write(
                 table_name=table_name,
             )
         return encode_item(
-            session_id, conversation_json, version, ttl, log, extra=head_extra, pages=index
+            session_id,
+            conversation_json,
+            version,
+            ttl,
+            log,
+            extra=head_extra,
+            pages=index,
+            created_at=created_at,
+            count=count,
         )
 
     item = head(pages)
@@ -752,6 +768,7 @@ def plan_write(
         recent_writes=log,
         extra=head_extra,
         pages=PageIndex(ttl=page_ttl, pages=tuple(pages)) if pages else None,
+        created_at=created_at,
     )
     return WritePlan(
         item=item,

@@ -102,7 +102,7 @@ class InvalidAttributeError(InvalidArgumentError):
 
 
 class InvalidSessionIdError(SessionStoreError, ValueError):
-    """The session id is empty, longer than DynamoDB's key limit, or reserved."""
+    """The session id is empty, too long for a key, reserved, or outside a tenant's key prefix."""
 
 
 class InvalidItemError(SessionStoreError, ValueError):

@@ -109,8 +109,10 @@ __all__ = [
     "RetryPolicy",
     "SessionOptions",
     "SessionStore",
+    "check_key_prefix",
     "validate_session_id",
     "validate_table_name",
+    "within_prefix",
 ]
 
 logger = logging.getLogger("openai_agents_session")
@@ -258,6 +260,50 @@ def validate_session_id(session_id: object, *, table_name: str | None = None) ->
     return session_id
 
 
+def check_key_prefix(key_prefix: object, *, table_name: str | None = None) -> str | None:
+    """Check a tenant key prefix (None, or a non-empty string outside the reserved prefix)."""
+    if key_prefix is None:
+        return None
+    if (
+        not isinstance(key_prefix, str)
+        or not key_prefix
+        or key_prefix.startswith(RESERVED_PREFIX)
+        or RESERVED_PREFIX.startswith(key_prefix)
+    ):
+        raise InvalidArgumentError(
+            f"key_prefix must be a non-empty string that does not overlap "
+            f"{RESERVED_PREFIX!r}, got {key_prefix!r} (table {table_name!r}). Fix: use a "
+            "tenant prefix such as 'tenant-a#'.",
+            table_name=table_name,
+        )
+    return key_prefix
+
+
+def within_prefix(
+    value: str,
+    key_prefix: str | None,
+    *,
+    table_name: str | None = None,
+    what: str = "session_id",
+    of: str | None = None,
+) -> str:
+    """Return `value` if it starts with `key_prefix` (or there is none).
+
+    Raises:
+        InvalidSessionIdError: `value` (a session id, or an owner) is outside the prefix.
+    """
+    if key_prefix is None or value.startswith(key_prefix):
+        return value
+    session_id = value if what == "session_id" else of
+    raise InvalidSessionIdError(
+        f"{what} {value!r} is outside this tenant's key_prefix {key_prefix!r} (table "
+        f"{table_name!r}); nothing was sent. Fix: use ids and owners that start with "
+        f"{key_prefix!r}, or the key_prefix of the tenant that owns them.",
+        session_id=session_id,
+        table_name=table_name,
+    )
+
+
 def validate_table_name(table_name: object) -> str:
     """Check a DynamoDB table name (3-255 of ``A-Z a-z 0-9 _ . -``) and return it."""
     if not isinstance(table_name, str) or not _TABLE_NAME.fullmatch(table_name):
@@ -350,6 +396,11 @@ class SessionOptions(TypedDict, total=False):
     time_source: Literal["dynamodb", "host"]
     record: type[SessionRecord]
     attributes: Mapping[str, Any] | None
+    owner: str | None
+    title: str | None
+    metadata: Mapping[str, Any] | None
+    auto_title: bool
+    key_prefix: str | None
 
 
 class _Settled(Exception):
@@ -412,6 +463,11 @@ class SessionStore:
         time_source: Literal["dynamodb", "host"] = "dynamodb",
         record: type[SessionRecord] = SessionRecord,
         attributes: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        auto_title: bool = False,
+        key_prefix: str | None = None,
     ) -> None:
         """Create a session over an aiobotocore DynamoDB client the caller owns.
 
@@ -464,15 +520,28 @@ class SessionStore:
                 write of this object puts on the head (None: leave it out).
                 Attributes not named here are carried over as stored. Validated
                 here, by each field's type, without a network call.
+            owner: The user or tenant the session belongs to; every write puts
+                it on the head, which lists the session in `list_sessions`.
+            title: The session's title; every write puts it on the head.
+            metadata: A small JSON map of the application's own, put on every write.
+            auto_title: When no title is stored or set, take the first user
+                message's text (trimmed to 80 characters) as the title.
+            key_prefix: A tenant's prefix (such as ``"tenant-a#"``): the session
+                id, and the owner when given, must start with it; checked here,
+                before any call, so an IAM policy on ``dynamodb:LeadingKeys``
+                and the library agree.
 
         Raises:
-            InvalidSessionIdError: The session id is empty, too long or reserved.
+            InvalidSessionIdError: The session id is empty, too long or reserved,
+                or outside `key_prefix`.
             InvalidAttributeError: An `attributes` name is not an attribute field
                 of `record`, or its value is not of the field's type.
             InvalidArgumentError: Another argument is out of range.
         """
         self.table_name = validate_table_name(table_name)
         self.session_id = validate_session_id(session_id, table_name=table_name)
+        self.key_prefix = check_key_prefix(key_prefix, table_name=table_name)
+        within_prefix(session_id, key_prefix, table_name=table_name)
         if ttl_seconds is not None and (
             isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0
         ):
@@ -558,11 +627,23 @@ class SessionStore:
             ) from exc
         self.record = record
         self._schema: Schema = schema
+        catalog: dict[str, Any] = {
+            name: value
+            for name, value in ((SCHEMA.owner, owner), (SCHEMA.title, title))
+            if value is not None
+        }
+        if metadata is not None:
+            catalog[SCHEMA.metadata] = dict(metadata)
         validated, encoded = validate_plain(
-            schema, dict(attributes or {}), session_id=session_id, table_name=table_name
+            schema,
+            {**dict(attributes or {}), **catalog},
+            session_id=session_id,
+            table_name=table_name,
         )
+        self._owner_within_prefix(validated)
         self._attributes = validated
-        self._team = TeamAttributes(schema, encoded)
+        self.auto_title = bool(auto_title)
+        self._team = TeamAttributes(schema, encoded, auto_title=self.auto_title)
         self._server_time: ServerClock | None = None
         # Items of the newest page this object read or wrote, by page id.
         self._page_cache: dict[str, list[ConversationItem]] = {}
@@ -914,6 +995,7 @@ class SessionStore:
         validated, encoded = validate_plain(
             self._schema, values, session_id=self.session_id, table_name=self.table_name
         )
+        self._owner_within_prefix(validated)
         if not validated:
             return False
         operation = SetAttributes(encoded)
@@ -928,9 +1010,18 @@ class SessionStore:
         }
         plain = {**self._team.plain, **encoded}
         self._team = TeamAttributes(
-            self._schema, {k: v for k, v in plain.items() if k not in removed}
+            self._schema,
+            {k: v for k, v in plain.items() if k not in removed},
+            auto_title=self.auto_title,
         )
         return bool(written)
+
+    def _owner_within_prefix(self, values: Mapping[str, Any]) -> None:
+        owner = values.get(SCHEMA.owner)
+        if self.key_prefix is not None and owner is not None:
+            within_prefix(
+                owner, self.key_prefix, table_name=self.table_name, what="owner", of=self.session_id
+            )
 
     # -------------------------------------------------------------- internals
 

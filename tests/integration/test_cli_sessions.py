@@ -292,3 +292,39 @@ def test_view_item_kinds() -> None:
     assert envelope.kind == "other" and '"payload":"x"' in envelope.text
     shell = view_item({"type": "web_search_call", "id": "ws_1", "status": "completed"})
     assert shell.kind == "tool_call"
+
+
+# ------------------------------------------------------------------ by owner
+
+
+@pytest.fixture
+async def owned(client: Any, table: str) -> str:
+    """Three sessions of erin (one titled), one of frank."""
+    for sid in ("e1", "e2", "e3"):
+        session = DynamoDBSession(sid, client, table, owner="erin", auto_title=True)
+        await session.add_items([{"role": "user", "content": f"erin asks {sid}"}])
+    await DynamoDBSession("f1", client, table, owner="frank").add_items(
+        [{"role": "user", "content": "frank asks"}]
+    )
+    return table
+
+
+def test_list_owner_pages_by_index_and_delete_owner_erases(endpoint: str, owned: str) -> None:
+    first = cli(endpoint, owned, "list", "--owner", "erin", "--limit", "2", "--json")
+    assert first.exit_code == 0, first.output
+    page = json.loads(first.stdout)
+    assert [s["session_id"] for s in page["sessions"]] == ["e3", "e2"]
+    assert page["sessions"][0]["title"] == "erin asks e3" and page["cursor"]
+    rest = cli(endpoint, owned, "list", "--owner", "erin", "--cursor", page["cursor"], "--json")
+    assert [s["session_id"] for s in json.loads(rest.stdout)["sessions"]] == ["e1"]
+    text = cli(endpoint, owned, "list", "--owner", "erin", "--limit", "2")
+    assert "e3" in text.stdout and "Next page: --cursor" in text.stdout
+
+    erased = cli(endpoint, owned, "delete", "--owner", "erin", "--yes")
+    assert erased.exit_code == 0, erased.output
+    assert "Erased 3 session(s) of owner 'erin'" in erased.stdout
+    assert stored_ids(endpoint, owned) == {"f1"}
+    after = cli(endpoint, owned, "list", "--owner", "erin", "--json")
+    assert json.loads(after.stdout)["sessions"] == []
+    refused = cli(endpoint, owned, "delete", "--owner", "frank")  # no --yes, answers no
+    assert refused.exit_code != 0 and stored_ids(endpoint, owned) == {"f1"}

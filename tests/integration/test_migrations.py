@@ -262,13 +262,15 @@ async def test_down_reverts_a_reversible_team_migration_only(
     with pytest.raises(
         IrreversibleMigrationError,
         match=(
-            f"cannot go down past {BUILTIN_HEAD}, 0003_history_pages, 0002_enable_ttl: no downgrade"
+            # 0005_session_catalog can go down (it drops its index); 0004 and older cannot.
+            "cannot go down past 0004_item_schema_version, 0003_history_pages, "
+            "0002_enable_ttl: no downgrade"
         ),
     ):
         await down(client, name, to="0001_create_table", migrations_dir=tmp_path)
     with pytest.raises(
         IrreversibleMigrationError,
-        match=f"cannot go down past {BUILTIN_HEAD}, 0003_history_pages: no downgrade",
+        match="cannot go down past 0004_item_schema_version, 0003_history_pages: no downgrade",
     ):
         await down(client, name, to="0002_enable_ttl", migrations_dir=tmp_path)
     assert "0003_flag" in await read_ledger(client, name)  # refused: nothing reverted

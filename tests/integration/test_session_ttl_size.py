@@ -218,16 +218,33 @@ async def test_replacing_an_expired_item_is_conditional_on_its_version(
 V22 = Decimal("1764067000.123456789012")
 
 
-def padding_for(session_id: str, history: list[Any], target: int, versions: int) -> int:
+def padding_for(
+    session_id: str,
+    history: list[Any],
+    target: int,
+    versions: int,
+    created_at: Decimal | None = None,
+) -> int:
     """Characters of ASCII content that make the next item exactly `target` bytes.
 
-    Assumes versions of 22 significant digits (12 bytes); one in a hundred has
-    trailing zeros and is shorter, which callers detect and retry.
+    Assumes versions of 22 significant digits (12 bytes) and a millisecond
+    `created_at` of 13 (the current time's, unless given); one in a hundred has
+    trailing zeros and is shorter, which callers detect and retry. The item's
+    counters grow with the padding, so the size is solved for by iterating.
     """
-    conversation = json.dumps([*history, message("")], separators=(",", ":"))
     log = frozenset(V22 + Decimal(n + 1).scaleb(-12) for n in range(versions))
-    base = item_size(encode_item(session_id, conversation, V22, None, log))
-    return target - base
+    if created_at is None:
+        created_at = Decimal(int(time.time() * 1000) // 10 * 10 + 7).scaleb(-3)
+    pad = 0
+    for _ in range(6):
+        conversation = json.dumps([*history, message("p" * pad)], separators=(",", ":"))
+        size = item_size(
+            encode_item(session_id, conversation, V22, None, log, created_at=created_at)
+        )
+        if size == target:
+            break
+        pad += target - size
+    return pad
 
 
 async def test_up_to_the_threshold_a_session_stays_the_spec_item(
@@ -239,18 +256,24 @@ async def test_up_to_the_threshold_a_session_stays_the_spec_item(
         session = DynamoDBSession(session_id, client, table)
         await session.add_items(history)
         sizes = PutSizes().attach(client)
-        pad = padding_for(session_id, history, DEFAULT_PAGE_THRESHOLD, versions=2)
+        first = await raw_get(raw, table, session_id)
+        assert first is not None
+        created = Decimal(first["created_at"]["N"])
+        pad = padding_for(session_id, history, DEFAULT_PAGE_THRESHOLD, 2, created_at=created)
         await session.add_items([message("p" * pad)])
         if sizes[-1] != DEFAULT_PAGE_THRESHOLD:
             continue
         stored = await raw_get(raw, table, session_id)
         assert stored is not None and item_size(stored) == DEFAULT_PAGE_THRESHOLD
-        # Exactly the spec's attributes plus the write log: no page index, no pages.
+        # The spec's attributes plus the write log and the catalog's: no page index, no pages.
         assert set(stored) == {
             "session_id",
             "conversation_data",
             "updated_at",
             "recent_writes",
+            "created_at",
+            "item_count",
+            "history_size",
         }
         assert await scan_pages(raw, table, session_id) == []
         # One byte more and the older items move into a page; nothing is lost.

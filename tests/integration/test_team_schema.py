@@ -70,15 +70,16 @@ async def by_tenant(client: Any, table: str, tenant: str) -> list[str]:
 
 async def test_the_table_has_the_declared_index(client: Any, table: str) -> None:
     described = (await client.describe_table(TableName=table))["Table"]
-    (index,) = described["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by_tenant"
+    by_name = {i["IndexName"]: i for i in described["GlobalSecondaryIndexes"]}
+    assert set(by_name) == {"sessions_by_owner", "by_tenant"}  # the library's and the team's
+    index = by_name["by_tenant"]
     assert index["KeySchema"] == [
         {"AttributeName": "tenant_id", "KeyType": "HASH"},
         {"AttributeName": "updated_at", "KeyType": "RANGE"},
     ]
     assert index["Projection"] == {"ProjectionType": "ALL"}
     types = {d["AttributeName"]: d["AttributeType"] for d in described["AttributeDefinitions"]}
-    assert types == {"session_id": "S", "tenant_id": "S", "updated_at": "N"}
+    assert types == {"session_id": "S", "owner": "S", "tenant_id": "S", "updated_at": "N"}
 
 
 async def test_every_write_carries_the_team_attributes(client: Any, table: str, raw: Any) -> None:
@@ -397,7 +398,8 @@ async def test_an_index_added_to_an_existing_table(client: Any, raw: Any, endpoi
         TableName=table, **global_index_request(schema_of(ChatRecord), "by_tenant")
     )
     described = (await client.describe_table(TableName=table))["Table"]
-    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_tenant"]
+    indexes = {i["IndexName"] for i in described["GlobalSecondaryIndexes"]}
+    assert indexes == {"sessions_by_owner", "by_tenant"}
     await chat(session_id, client, table).add_items([message("again")])
     assert await by_tenant(raw, table, "t1") == [session_id]
 

@@ -9,8 +9,14 @@ from typing import Any
 from openai_agents_session.migrations import is_reserved
 from openai_agents_session.models.schema import SCHEMA
 
-BUILTIN_HEAD = "0004_item_schema_version"
-BUILTINS = ["0001_create_table", "0002_enable_ttl", "0003_history_pages", BUILTIN_HEAD]
+BUILTIN_HEAD = "0005_session_catalog"
+BUILTINS = [
+    "0001_create_table",
+    "0002_enable_ttl",
+    "0003_history_pages",
+    "0004_item_schema_version",
+    BUILTIN_HEAD,
+]
 
 
 def write_migration(

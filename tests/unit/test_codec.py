@@ -78,7 +78,14 @@ def test_record_round_trip(overrides: dict[str, Any]) -> None:
     original = record(**overrides)
     encoded = encode_record(original)
     decoded = decode_record(encoded, table_name="t")
-    assert decoded == original
+    # The counters are the library's: whatever a record says, the stored ones are computed.
+    history = "[" + ",".join(dumps_item(i) for i in original.conversation_data) + "]"
+    assert decoded == original.model_copy(
+        update={
+            "item_count": len(original.conversation_data),
+            "history_size": len(history.encode()),
+        }
+    )
     # Exactness matters: the version is compared by DynamoDB's condition.
     assert str(decoded.updated_at) == str(original.updated_at)
     assert decoded.recent_writes == original.recent_writes
@@ -92,12 +99,21 @@ def test_encoded_record_is_the_wire_format() -> None:
         "updated_at": {"N": "1764067000.123456789012"},
         "ttl": {"N": "1764070600"},
         "recent_writes": {"NS": ["1764067000.123456789012", "1764067000.123457000001"]},
+        # The catalog's counters: the whole history's items and JSON bytes.
+        "item_count": {"N": "1"},
+        "history_size": {"N": "35"},
     }
 
 
 def test_absent_optional_attributes_are_left_out() -> None:
     encoded = encode_record(record(ttl=None, recent_writes=frozenset(), schema_version=frozenset()))
-    assert set(encoded) == {"session_id", "conversation_data", "updated_at"}
+    assert set(encoded) == {
+        "session_id",
+        "conversation_data",
+        "updated_at",
+        "item_count",
+        "history_size",
+    }
 
 
 def test_schema_version_is_declared_but_carried_raw_by_session_writes() -> None:
@@ -280,8 +296,10 @@ def test_item_size_of_a_whole_session_item() -> None:
         + len("updated_at") + 12
         + len("ttl") + 5  # "17640706" after trimming zeros: 8 digits
         + len("recent_writes") + 12
+        + len("item_count") + 2  # "1"
+        + len("history_size") + 2  # "9"
     )  # fmt: skip
-    assert expected == 94
+    assert expected == 120
     assert item_size(encoded) == expected
 
 

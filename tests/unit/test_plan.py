@@ -159,7 +159,17 @@ def test_pop_walks_into_the_newest_page_and_shrinks_its_view() -> None:
 
 def test_a_head_under_the_threshold_is_the_spec_item() -> None:
     written = plan(None, Append([dumps_item(msg("a"))]).apply(None, {}))
-    assert set(written.item) == {"session_id", "conversation_data", "updated_at", "recent_writes"}
+    # The spec's item, plus the catalog's counters and creation time.
+    assert set(written.item) == {
+        "session_id",
+        "conversation_data",
+        "updated_at",
+        "recent_writes",
+        "created_at",
+        "item_count",
+        "history_size",
+    }
+    assert written.item["item_count"] == {"N": "1"}
     assert written.page_items == [] and written.released == []
     assert "attribute_not_exists" in written.condition["ConditionExpression"]
 

@@ -117,7 +117,8 @@ def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
     builtin = load_migrations()
     assert builtin.revisions == BUILTINS
     assert all(x.builtin for x in builtin.chain)
-    assert not any(x.reversible for x in builtin.chain)
+    # Only the catalog's index can be taken back (dropping it loses no data).
+    assert [x.revision for x in builtin.chain if x.reversible] == ["0005_session_catalog"]
     write_migration(tmp_path, "0001_team", None)
     write_migration(tmp_path, "0002_more", "0001_team")
     (tmp_path / "_helpers.py").write_text("raise RuntimeError('only imported on demand')\n")
@@ -427,7 +428,7 @@ def test_down_plans_newest_first_and_refuses_irreversible(tmp_path: Path) -> Non
     state = analyse(graph, applied_records(graph, len(graph.chain)))
     one = plan_down(graph, state, to=None)
     assert [s.revision for s in one.steps] == ["0002_more"] and one.target == "0001_team"
-    with pytest.raises(IrreversibleMigrationError, match=BUILTIN_HEAD):
+    with pytest.raises(IrreversibleMigrationError, match="0004_item_schema_version"):
         plan_down(graph, state, to="0001_create_table")
     other = team_graph(tmp_path / "irreversible", reversible=False)
     state = analyse(other, applied_records(other, len(other.chain)))
@@ -481,6 +482,7 @@ FROZEN = {
     "0002_enable_ttl": "8f05e20dd03bca749937d914986852128e00a7e74ffb627c1dc88fc787217c35",
     "0003_history_pages": "09311704a7e0613aaff5649f6e70a821d8ca133afd3d70f7fe2a329c6dbdad9e",
     "0004_item_schema_version": "ae24eefc39fad17ab45986bf3f0596d739160aa041e57581b07418444a78ae6e",
+    "0005_session_catalog": "93eab71089ad8c89534a48386e38d13a2bbdb61249f5037c8b472c3e80bb886a",
 }
 
 
@@ -495,6 +497,7 @@ def test_builtin_versions_folder_is_inside_the_package() -> None:
         "0002_enable_ttl.py",
         "0003_history_pages.py",
         "0004_item_schema_version.py",
+        "0005_session_catalog.py",
     ]
 
 

@@ -23,7 +23,7 @@ from openai_agents_session.models import (
     session_model,
     ttl_specification,
 )
-from openai_agents_session.models.schema import PAGE_SCHEMA, PageRecord
+from openai_agents_session.models.schema import BY_OWNER_INDEX, PAGE_SCHEMA, PageRecord
 from openai_agents_session.models.table import page_model
 
 # The spec's table, plus the write log and the page index the library adds.
@@ -35,6 +35,14 @@ SPEC_ATTRIBUTES = {
     "recent_writes": "NS",
     "pages": "S",
     "schema_version": "SS",
+    # The session catalog (0005): set by the application, kept by every write, carried.
+    "owner": "S",
+    "title": "S",
+    "metadata": "S",
+    "created_at": "N",
+    "item_count": "N",
+    "history_size": "N",
+    "usage": "S",
 }
 
 # The history pages the library stores in the same table (not in the user's spec).
@@ -71,7 +79,14 @@ def test_schema_roles_point_at_the_spec_attributes() -> None:
     assert SCHEMA.write_log == "recent_writes"
     assert SCHEMA.pages == "pages"
     assert SCHEMA.schema_version == "schema_version"
-    json_attributes = {"conversation_data", "pages"}
+    assert (SCHEMA.owner, SCHEMA.title, SCHEMA.metadata) == ("owner", "title", "metadata")
+    assert (SCHEMA.created_at, SCHEMA.item_count, SCHEMA.history_size) == (
+        "created_at",
+        "item_count",
+        "history_size",
+    )
+    assert SCHEMA.usage == "usage"
+    json_attributes = {"conversation_data", "pages", "metadata", "usage"}
     assert all(SCHEMA.attributes[n].json for n in json_attributes)
     assert not any(s.json for n, s in SCHEMA.attributes.items() if n not in json_attributes)
     assert PAGE_SCHEMA.partition_key == "session_id"
@@ -148,18 +163,46 @@ def test_create_table_request_agrees_with_the_model() -> None:
     model = session_model("agent_sessions")
     request = create_table_request("agent_sessions")
     keys = [(n, a) for n, a in model.get_attributes().items() if a.is_hash_key]
+    index_keys = [
+        (n, model.get_attributes()[n].attr_type)
+        for n in (BY_OWNER_INDEX.partition_key, "updated_at")
+    ]
     assert request == {
         "TableName": "agent_sessions",
         "KeySchema": [{"AttributeName": n, "KeyType": "HASH"} for n, _ in keys],
         "AttributeDefinitions": [
             {"AttributeName": n, "AttributeType": a.attr_type} for n, a in keys
-        ],
+        ]
+        + [{"AttributeName": n, "AttributeType": t} for n, t in index_keys],
         "BillingMode": "PAY_PER_REQUEST",
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "sessions_by_owner",
+                "KeySchema": [
+                    {"AttributeName": "owner", "KeyType": "HASH"},
+                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": [
+                        "title",
+                        "created_at",
+                        "item_count",
+                        "history_size",
+                        "ttl",
+                    ],
+                },
+            }
+        ],
     }
+    # The PynamoDB model declares the same index.
+    assert "sessions_by_owner" in {i.Meta.index_name for i in model._indexes.values()}
     # And, written out from the spec, what that must be.
     assert request["KeySchema"] == [{"AttributeName": "session_id", "KeyType": "HASH"}]
     assert request["AttributeDefinitions"] == [
-        {"AttributeName": "session_id", "AttributeType": "S"}
+        {"AttributeName": "session_id", "AttributeType": "S"},
+        {"AttributeName": "owner", "AttributeType": "S"},
+        {"AttributeName": "updated_at", "AttributeType": "N"},
     ]
 
 
@@ -223,10 +266,14 @@ def test_the_codec_and_the_pynamodb_models_write_the_same_items() -> None:
         recent_writes=frozenset({version}),
         pages=index.model_dump_json(),
         schema_version=applied,
+        item_count=3,  # 1 in the head + 2 in the page
+        history_size=19,  # 9 bytes of head JSON + 10 of page
     ).serialize()
     assert ours == theirs
     assert ours["schema_version"] == {"SS": sorted(applied)}
-    assert to_record(model.from_raw_data(ours)) == record
+    assert to_record(model.from_raw_data(ours)) == record.model_copy(
+        update={"item_count": 3, "history_size": 19}
+    )
     assert model.from_raw_data(ours).serialize() == ours
     _, (part,) = encode_page("s", "ab", ['{"a":1}'], ttl=None, created_at=Decimal("1.5"))
     page = page_model("t").from_raw_data(part)

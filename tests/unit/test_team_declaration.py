@@ -49,7 +49,7 @@ from openai_agents_session.models.codec import (
     dumps_item,
     encode_record,
 )
-from openai_agents_session.models.schema import PageIndex, PageRef
+from openai_agents_session.models.schema import BY_OWNER_INDEX, PageIndex, PageRef
 from openai_agents_session.models.table import to_record
 from openai_agents_session.models.team import TeamAttributes, validate_plain
 from tests.support.team import ChatRecord, count_items, last_role_of
@@ -71,7 +71,12 @@ def test_a_team_record_resolves_with_its_roles_and_index() -> None:
     assert set(CHAT.derived) == {"message_count", "last_role"}
     assert CHAT.derived["message_count"].derive is count_items
     assert CHAT.derived["last_role"].derive is last_role_of
-    assert CHAT.indexes == (GlobalIndex("by_tenant", "tenant_id", "updated_at", "ALL"),)
+    # The team's index adds to the library's own (the catalog's by-owner index).
+    assert CHAT.indexes == (
+        BY_OWNER_INDEX,
+        GlobalIndex("by_tenant", "tenant_id", "updated_at", "ALL"),
+    )
+    assert CHAT.team_indexes == (GlobalIndex("by_tenant", "tenant_id", "updated_at", "ALL"),)
     # The session's own attributes are the base record's, under the same roles.
     assert CHAT.computed == SCHEMA.computed
     assert {n: a for n, a in CHAT.attributes.items() if n in SCHEMA.attributes} == (
@@ -87,10 +92,18 @@ def test_a_team_record_resolves_with_its_roles_and_index() -> None:
 
 def test_the_base_schema_is_unchanged() -> None:
     assert schema_of(SessionRecord) is SCHEMA
-    assert SCHEMA.plain == {} and SCHEMA.derived == {} and SCHEMA.indexes == ()
+    assert SCHEMA.plain == {} and SCHEMA.derived == {} and SCHEMA.team_indexes == ()
+    assert SCHEMA.indexes == (BY_OWNER_INDEX,)
     assert SCHEMA.record is SessionRecord
-    # Every base attribute but schema_version, which backfills own and writes carry over.
-    assert SCHEMA.computed == set(SCHEMA.attributes) - {SCHEMA.schema_version}
+    # Every base attribute but those writes carry over: schema_version (backfills own
+    # it), the catalog's owner, title and metadata (the application sets them) and usage.
+    assert SCHEMA.computed == set(SCHEMA.attributes) - {
+        SCHEMA.schema_version,
+        SCHEMA.owner,
+        SCHEMA.title,
+        SCHEMA.metadata,
+        SCHEMA.usage,
+    }
 
 
 def test_several_fields_may_share_a_team_role() -> None:
@@ -195,11 +208,13 @@ def test_create_table_request_includes_the_record_indexes() -> None:
         "KeySchema": [{"AttributeName": "session_id", "KeyType": "HASH"}],
         "AttributeDefinitions": [
             {"AttributeName": "session_id", "AttributeType": "S"},
-            {"AttributeName": "tenant_id", "AttributeType": "S"},
+            {"AttributeName": "owner", "AttributeType": "S"},
             {"AttributeName": "updated_at", "AttributeType": "N"},
+            {"AttributeName": "tenant_id", "AttributeType": "S"},
         ],
         "BillingMode": "PAY_PER_REQUEST",
         "GlobalSecondaryIndexes": [
+            create_table_request("chats")["GlobalSecondaryIndexes"][0],
             {
                 "IndexName": "by_tenant",
                 "KeySchema": [
@@ -207,11 +222,12 @@ def test_create_table_request_includes_the_record_indexes() -> None:
                     {"AttributeName": "updated_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
         ],
     }
-    # The base record's request has no index at all (the migrations' snapshot).
-    assert "GlobalSecondaryIndexes" not in create_table_request("chats")
+    # The base record's request has the library's index alone (the migrations' snapshot).
+    base = create_table_request("chats")["GlobalSecondaryIndexes"]
+    assert [i["IndexName"] for i in base] == [BY_OWNER_INDEX.name]
 
 
 def test_provisioned_indexes_get_their_own_throughput_and_shared_keys_one_definition() -> None:
@@ -230,11 +246,13 @@ def test_provisioned_indexes_get_their_own_throughput_and_shared_keys_one_defini
     assert request["ProvisionedThroughput"] == throughput
     assert [d["AttributeName"] for d in request["AttributeDefinitions"]] == [
         "session_id",
-        "tenant_id",
+        "owner",
         "updated_at",
+        "tenant_id",
         "size",
     ]
-    first, second = request["GlobalSecondaryIndexes"]
+    library, first, second = request["GlobalSecondaryIndexes"]
+    assert library["ProvisionedThroughput"] == throughput
     assert first["ProvisionedThroughput"] == second["ProvisionedThroughput"] == throughput
     assert first["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert second["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["size"]}
@@ -260,7 +278,7 @@ def test_global_index_request_adds_one_index_to_an_existing_table() -> None:
         ],
     }
     assert global_index_request(CHAT, "by_tenant") == expected
-    assert global_index_request(CHAT, CHAT.indexes[0]) == expected
+    assert global_index_request(CHAT, CHAT.team_indexes[0]) == expected
     provisioned = global_index_request(
         CHAT, "by_tenant", billing_mode="PROVISIONED", read_capacity=2
     )
@@ -293,13 +311,14 @@ def test_the_pynamodb_model_has_the_team_attributes_and_the_index() -> None:
     assert keys == {"tenant_id": ("S", True, False), "updated_at": ("N", False, True)}
     # The model's own table schema lists the index as create_table_request does.
     schema = model._get_schema()
-    (gsi,) = schema["global_secondary_indexes"]
-    assert gsi["index_name"] == "by_tenant"
+    by_name = {i["index_name"]: i for i in schema["global_secondary_indexes"]}
+    assert set(by_name) == {BY_OWNER_INDEX.name, "by_tenant"}
+    gsi = by_name["by_tenant"]
     assert (
         gsi["key_schema"]
-        == create_table_request("x", record=ChatRecord)["GlobalSecondaryIndexes"][0]["KeySchema"]
+        == create_table_request("x", record=ChatRecord)["GlobalSecondaryIndexes"][1]["KeySchema"]
     )
-    # The base model is as before: no index, no team attribute.
+    # The base model is as before: the library's index only, no team attribute.
     base = session_model("chats")
     assert set(base.get_attributes()) == set(SCHEMA.attributes)
     assert not hasattr(base, "by_tenant")
@@ -486,7 +505,10 @@ def test_every_write_carries_the_team_attributes_of_the_new_state() -> None:
 def test_the_tombstone_carries_no_team_attribute_and_nothing_carried() -> None:
     base = _state([msg("a")], tenant_id={"S": "t1"}, legacy={"S": "x"})
     cleared = _plan(base, Clear().apply(base, {}), TEAM)
-    assert set(cleared.item) == set(SCHEMA.attributes) - {"pages", SCHEMA.schema_version}
+    # Nothing carried: no owner (so the tombstone leaves the by-owner index), no usage,
+    # no created_at (the next write creates the session anew); the counters say empty.
+    assert set(cleared.item) == set(SCHEMA.computed) - {"pages", "created_at"}
+    assert (cleared.item["item_count"], cleared.item["history_size"]) == ({"N": "0"}, {"N": "2"})
 
 
 def test_set_attributes_changes_only_the_attribute() -> None:

@@ -78,6 +78,15 @@ app = typer.Typer(
 # Rows printed per Rich table while streaming, so output starts before the scan ends.
 _CHUNK = 50
 
+OwnerOption = Annotated[
+    str | None,
+    typer.Option("--owner", help="The owner (user or tenant id) the sessions belong to."),
+]
+KeyPrefixOption = Annotated[
+    str | None,
+    typer.Option("--key-prefix", help="A tenant's session-id prefix; ids outside it are refused."),
+]
+
 IncludeExpiredOption = Annotated[
     bool,
     typer.Option(
@@ -135,9 +144,21 @@ def list_sessions(
         ),
     ] = True,
     page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
+    owner: OwnerOption = None,
+    cursor: Annotated[
+        str | None,
+        typer.Option(
+            "--cursor", help="With --owner: the cursor a previous page printed.", show_default=False
+        ),
+    ] = None,
+    key_prefix: KeyPrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List sessions: id, items, pages, total size, last update and expiry.
+
+    With --owner, lists that owner's sessions newest first from the by-owner
+    index (a Query, never a Scan): --limit sessions per page (default 20), and
+    the cursor of the next page, if any, to pass back with --cursor.
 
     ITEMS counts the whole history and TOTAL is its uncompressed JSON size, pages
     included. Scans the table page by page (never all of it in memory),
@@ -148,6 +169,9 @@ def list_sessions(
     size (the head item's size by DynamoDB's rule, which its 400 KB limit
     applies to), updated_at, ttl, expired and error.
     """
+    if owner is not None:
+        _list_owner(target, owner, limit or 20, cursor, key_prefix, as_json=as_json)
+        return
     stats = ScanStats()
 
     async def body() -> None:
@@ -681,21 +705,105 @@ def import_sessions(
         raise typer.Exit(int(ExitCode.ERROR))
 
 
+def _list_owner(
+    target: Target,
+    owner: str,
+    limit: int,
+    cursor: str | None,
+    key_prefix: str | None,
+    *,
+    as_json: bool,
+) -> None:
+    from ..catalog import SessionPage
+    from ..catalog import list_sessions as list_owned
+
+    async def body() -> SessionPage:
+        async with open_client(target, warn_global=True) as client:
+            return await list_owned(
+                client, target.table, owner=owner, limit=min(limit, 1000), cursor=cursor,
+                key_prefix=key_prefix,
+            )  # fmt: skip
+
+    page = run(body, as_json=as_json)
+    if as_json:
+        print_json(
+            {"sessions": [dataclasses.asdict(s) for s in page.sessions], "cursor": page.cursor}
+        )
+        return
+    if not page.sessions:
+        console.print(
+            f"No sessions of owner {owner!r} in table {target.table!r}.",
+            highlight=False,
+            markup=False,
+        )
+    for summary in page.sessions:
+        created = "-" if summary.created_at is None else timestamp(int(summary.created_at))
+        console.print(
+            Text.assemble(
+                (summary.session_id, "bold"),
+                f"  {summary.title or '(untitled)'}  {summary.item_count} items, "
+                f"{human_size(summary.size)}, created {created}, "
+                f"updated {timestamp(int(summary.updated_at))}",
+            ),
+            soft_wrap=True,
+        )
+    if page.cursor is not None:
+        console.print(f"Next page: --cursor {page.cursor}", highlight=False, markup=False)
+
+
+def _delete_owner(
+    target: Target, owner: str, key_prefix: str | None, *, yes: bool, as_json: bool
+) -> None:
+    from ..catalog import EraseReport, delete_sessions
+
+    if not yes and not typer.confirm(
+        f"Erase every session of owner {owner!r} from table {target.table!r}?", err=as_json
+    ):
+        fail("Aborted: nothing deleted.", as_json=as_json)
+
+    async def body() -> EraseReport:
+        async with open_client(target, warn_global=True) as client:
+            return await delete_sessions(client, target.table, owner=owner, key_prefix=key_prefix)
+
+    report = run(body, as_json=as_json)
+    if as_json:
+        print_json(dataclasses.asdict(report))
+        return
+    console.print(
+        f"Erased {report.sessions} session(s) of owner {owner!r} from table "
+        f"{target.table!r} in {report.passes} pass(es).",
+        highlight=False,
+        markup=False,
+    )
+    for session_id in report.skipped:
+        err_console.print(
+            labelled("warning", "yellow", f"left {session_id!r}: outside --key-prefix."),
+            highlight=False,
+        )
+
+
 @target_command(app, "delete")
 def delete(
     target: Target,
     session_ids: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="The session id(s) to delete.", metavar="SESSION_ID", show_default=False
         ),
-    ],
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation.")
     ] = False,
+    owner: OwnerOption = None,
+    key_prefix: KeyPrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Delete sessions, after showing what each holds and asking (unless --yes).
+
+    With --owner instead of ids, erases every session of that owner, history
+    pages included, and prints the count: it repeats passes over the by-owner
+    index until one finds nothing, so writes racing it are erased too; run it
+    again if it was interrupted.
 
     Uses clear_session: the session's pages are deleted and its head is replaced
     by an empty one that expires after a day (so a late write cannot bring the
@@ -703,6 +811,15 @@ def delete(
     counts as not found. Corrupt items can be deleted too (that is how to get rid
     of one).
     """
+
+    if owner is not None:
+        if session_ids:
+            fail("Pass session ids or --owner, not both.", as_json=as_json)
+        _delete_owner(target, owner, key_prefix, yes=yes, as_json=as_json)
+        return
+    if not session_ids:
+        fail("Pass the session id(s) to delete, or --owner OWNER.", as_json=as_json)
+    session_ids = list(session_ids)
 
     async def read_all() -> list[SessionEntry | None]:
         async with open_client(target, warn_global=True) as client:

@@ -110,7 +110,7 @@ def team_snapshot(record: type[SessionRecord] | None) -> dict[str, Any]:
     return {
         "record": record_path(record),
         "attributes": attributes,
-        "indexes": sorted((_index_entry(i) for i in schema.indexes), key=lambda i: i["name"]),
+        "indexes": sorted((_index_entry(i) for i in schema.team_indexes), key=lambda i: i["name"]),
     }
 
 

@@ -78,6 +78,8 @@ class StoredItem:
             write sets them.
         pages: Index of the pages holding older items; None while the session
             fits in one item.
+        created_at: When the session was created (None: a tombstone, or a head
+            written before the catalog attributes existed).
     """
 
     session_id: str
@@ -88,6 +90,7 @@ class StoredItem:
     recent_writes: frozenset[Decimal]
     extra: Mapping[str, Any] = field(default_factory=dict)
     pages: PageIndex | None = None
+    created_at: Decimal | None = None
     # The parse made while decoding, handed out once by `items()` so a read does not
     # parse the history twice; None once taken (or when not kept).
     _parsed: list[ConversationItem] | None = field(default=None, compare=False, repr=False)
@@ -135,14 +138,28 @@ def encode_item(
     *,
     extra: Mapping[str, Any] | None = None,
     pages: PageIndex | None = None,
+    created_at: Decimal | None = None,
+    count: int | None = None,
 ) -> AttributeMap:
     """Encode one session head item to the attribute-value map aiobotocore sends.
 
     `extra` holds the raw attribute values a session write does not compute
     (carried over, or a team's attributes); they are written as given, so that
     a session write never erases them. Without pages and extra attributes the
-    item is exactly the spec's single-item layout.
+    item is the spec's single-item layout plus the catalog's counters.
+
+    `count` is the number of items in `conversation_json` (counted by parsing
+    when not given); the stored ``item_count`` and ``history_size`` cover the
+    pages too.
     """
+    if count is None:
+        try:
+            parsed = json.loads(conversation_json)
+            count = len(parsed) if isinstance(parsed, list) else None
+        except ValueError:
+            count = None  # raw text for a repair or a test: no counters to keep
+    pages_count = 0 if pages is None else pages.count
+    pages_size = 0 if pages is None else pages.size
     values: dict[str, Any] = {
         SCHEMA.partition_key: session_id,
         SCHEMA.payload: conversation_json,
@@ -150,6 +167,11 @@ def encode_item(
         SCHEMA.ttl: ttl,
         SCHEMA.write_log: recent_writes,
         SCHEMA.pages: encode_index(pages),
+        SCHEMA.created_at: created_at,
+        SCHEMA.item_count: None if count is None else count + pages_count,
+        SCHEMA.history_size: None
+        if count is None
+        else pages_size + len(conversation_json.encode("utf-8", "surrogatepass")),
     }
     encoded: AttributeMap = encode_values(SCHEMA.attributes, values)
     if extra:
@@ -172,6 +194,8 @@ def encode_record(record: SessionRecord) -> AttributeMap:
         record.recent_writes,
         extra=encode_declared(schema_of(type(record)), record),  # schema_version included
         pages=record.pages,
+        created_at=record.created_at,
+        count=len(record.conversation_data),
     )
 
 
@@ -242,6 +266,7 @@ def decode_item(
         recent_writes=decoded.get(SCHEMA.write_log) or frozenset(),
         extra={k: v for k, v in raw.items() if k not in SCHEMA.computed},
         pages=decode_index(decoded.get(SCHEMA.pages), session_id=session_id, table_name=table_name),
+        created_at=decoded.get(SCHEMA.created_at),
         _parsed=parsed if keep_items else None,
     )
 
@@ -269,7 +294,10 @@ def decode_record(
             ttl=stored.ttl,
             recent_writes=stored.recent_writes,
             pages=stored.pages,
-            **declared,  # schema_version and the team's attributes
+            created_at=stored.created_at,
+            item_count=stored.total_count,
+            history_size=stored.total_size,
+            **declared,  # schema_version, owner, title, metadata, usage, the team's
         )
     except ValidationError as exc:
         fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})

@@ -15,6 +15,7 @@ from the conversation on every write), and global secondary indexes over them
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
@@ -24,6 +25,8 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "BY_OWNER_INDEX",
+    "CATALOG_ROLES",
     "ITEM_SIZE_LIMIT",
     "MAX_KEY_BYTES",
     "PAGE_PREFIX",
@@ -33,6 +36,7 @@ __all__ = [
     "SCHEMA",
     "SESSION_ROLES",
     "TEAM_ROLES",
+    "TITLE_CHARS",
     "DynamoAttribute",
     "GlobalIndex",
     "HistoryView",
@@ -76,6 +80,12 @@ Role = Literal[
     "attribute",
     "derived",
     "schema_version",
+    "owner",
+    "title",
+    "metadata",
+    "item_count",
+    "history_size",
+    "usage",
 ]
 
 SESSION_ROLES: tuple[str, ...] = (
@@ -85,9 +95,19 @@ SESSION_ROLES: tuple[str, ...] = (
     "ttl",
     "write_log",
     "pages",
+    "created_at",
+    "item_count",
+    "history_size",
 )
 """Roles whose attributes every session write computes itself. Every other
 attribute of a stored head is carried over by a write unless the session sets it."""
+
+CATALOG_ROLES: tuple[str, ...] = ("owner", "title", "metadata")
+"""Core roles the application sets per session (``owner=``, ``title=``,
+``metadata=`` or `SessionStore.set_attributes`), like a team's plain attributes."""
+
+TITLE_CHARS = 80
+"""Characters of the first user message kept as an automatic title."""
 
 TEAM_ROLES: tuple[str, ...] = ("attribute", "derived")
 """Roles a team gives its own fields; unlike the others, several fields may have one."""
@@ -95,7 +115,6 @@ TEAM_ROLES: tuple[str, ...] = ("attribute", "derived")
 ConversationItem = dict[str, JsonValue]
 
 
-@dataclass(frozen=True)
 class HistoryView:
     """What a ``derive`` function sees: the conversation as the write stores it.
 
@@ -105,18 +124,45 @@ class HistoryView:
             the session fits in one item that is the whole history; once it is
             paged, it is only the newest items the head keeps (possibly none, e.g.
             after pops reached into the pages). Use `count` and `size` for the
-            whole history.
+            whole history. Parsed on first access only, so a write whose derive
+            functions look at `count` and `size` alone never parses the history.
         count: Items in the whole history, pages included.
         size: Uncompressed JSON bytes of the whole history, pages included, as
             counted against ``max_session_bytes``.
         paged: Whether older items live in history pages.
     """
 
-    session_id: str
-    items: tuple[ConversationItem, ...]
-    count: int
-    size: int
-    paged: bool
+    __slots__ = ("_items", "_items_json", "count", "paged", "session_id", "size")
+
+    def __init__(
+        self,
+        session_id: str,
+        items: tuple[ConversationItem, ...] | None = None,
+        count: int = 0,
+        size: int = 0,
+        paged: bool = False,
+        *,
+        items_json: str | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self._items = items
+        self._items_json = items_json
+        self.count = count
+        self.size = size
+        self.paged = paged
+
+    @property
+    def items(self) -> tuple[ConversationItem, ...]:
+        """The head's items, parsed from the stored JSON on first access."""
+        if self._items is None:
+            self._items = tuple(json.loads(self._items_json or "[]"))
+        return self._items
+
+    def __repr__(self) -> str:
+        return (
+            f"HistoryView(session_id={self.session_id!r}, count={self.count}, "
+            f"size={self.size}, paged={self.paged})"
+        )
 
 
 @dataclass(frozen=True)
@@ -180,6 +226,21 @@ class GlobalIndex:
     partition_key: str
     sort_key: str | None = None
     projection: Literal["ALL", "KEYS_ONLY"] | tuple[str, ...] = "ALL"
+
+
+BY_OWNER_INDEX = GlobalIndex(
+    name="sessions_by_owner",
+    partition_key="owner",
+    sort_key="updated_at",
+    projection=("title", "created_at", "item_count", "history_size", "ttl"),
+)
+"""The library's own index: an owner's sessions, newest write first (`list_sessions`).
+
+Sparse: only heads with an ``owner`` are in it, and a clear's tombstone has none.
+It projects what a session summary shows, and ``ttl`` so expired heads are skipped."""
+
+
+BY_OWNER_INDEX_TUPLE: tuple[GlobalIndex, ...] = (BY_OWNER_INDEX,)
 
 
 class PageRef(NamedTuple):
@@ -260,12 +321,28 @@ class SessionRecord(BaseModel):
             write that changes the item and skips items that already carry it,
             which is what makes it apply exactly once. Absent (empty) until a
             backfill changes the item; session writes carry it over unchanged.
+        owner: The user or tenant the session belongs to (S); the partition key
+            of `BY_OWNER_INDEX`. Set by the application (``owner=``); a clear's
+            tombstone drops it, so cleared sessions leave the index.
+        title: A short title (S), set by the application or, with
+            ``auto_title=True``, taken from the first user message.
+        metadata: A small map of the application's own (S, JSON).
+        created_at: Unix time of the write that created the session (N): set
+            once, and again by the first write after a clear or an expiry.
+        item_count: Items in the whole history, pages included (N); kept by
+            every write.
+        history_size: Uncompressed JSON bytes of the whole history, pages
+            included (N); kept by every write.
+        usage: Token usage of the session (S, JSON); written by the usage API,
+            carried over unchanged by every other write, dropped by a clear.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    indexes: ClassVar[tuple[GlobalIndex, ...]] = ()
-    """Global secondary indexes a subclass declares (none on the base record)."""
+    indexes: ClassVar[tuple[GlobalIndex, ...]] = (BY_OWNER_INDEX,)
+    """Global secondary indexes: the library's `BY_OWNER_INDEX`, plus those a
+    subclass declares (a subclass's ``indexes`` add to the library's, they never
+    replace it)."""
 
     session_id: Annotated[str, DynamoAttribute("S", "partition_key"), Field(min_length=1)]
     conversation_data: Annotated[
@@ -276,6 +353,15 @@ class SessionRecord(BaseModel):
     recent_writes: Annotated[frozenset[Decimal], DynamoAttribute("NS", "write_log")] = frozenset()
     pages: Annotated[PageIndex | None, DynamoAttribute("S", "pages", json=True)] = None
     schema_version: Annotated[frozenset[str], DynamoAttribute("SS", "schema_version")] = frozenset()
+    owner: Annotated[str | None, DynamoAttribute("S", "owner")] = None
+    title: Annotated[str | None, DynamoAttribute("S", "title"), Field(max_length=1024)] = None
+    metadata: Annotated[
+        dict[str, JsonValue] | None, DynamoAttribute("S", "metadata", json=True)
+    ] = None
+    created_at: Annotated[Decimal | None, DynamoAttribute("N", "created_at")] = None
+    item_count: Annotated[int | None, DynamoAttribute("N", "item_count")] = None
+    history_size: Annotated[int | None, DynamoAttribute("N", "history_size")] = None
+    usage: Annotated[dict[str, Any] | None, DynamoAttribute("S", "usage", json=True)] = None
 
     @property
     def items(self) -> list[ConversationItem]:
@@ -414,6 +500,13 @@ class Schema:
     write_log: str
     pages: str
     schema_version: str
+    owner: str
+    title: str
+    metadata: str
+    created_at: str
+    item_count: str
+    history_size: str
+    usage: str
     _: KW_ONLY
     plain: dict[str, DynamoAttribute] = field(default_factory=dict)
     derived: dict[str, DynamoAttribute] = field(default_factory=dict)
@@ -433,7 +526,11 @@ class Schema:
         attributes, by_role = _attributes_by_role(model)
         if not issubclass(model, SessionRecord):
             raise TypeError(f"{model.__name__} is not SessionRecord or a subclass of it")
-        indexes = _check_indexes(model, attributes, getattr(model, "indexes", ()))
+        own = getattr(model, "indexes", ())
+        if isinstance(own, tuple):
+            # A subclass's indexes add to the library's: the catalog needs its own.
+            own = BY_OWNER_INDEX_TUPLE + tuple(i for i in own if i not in BY_OWNER_INDEX_TUPLE)
+        indexes = _check_indexes(model, attributes, own)
         return cls(
             attributes=attributes,
             **by_role,
@@ -443,6 +540,21 @@ class Schema:
             record=model,
             computed=frozenset(by_role[role] for role in SESSION_ROLES if role in by_role),
         )
+
+    @property
+    def team_indexes(self) -> tuple[GlobalIndex, ...]:
+        """The indexes the team's subclass declares (the library's left out)."""
+        return tuple(i for i in self.indexes if i not in BY_OWNER_INDEX_TUPLE)
+
+    @property
+    def catalog(self) -> dict[str, DynamoAttribute]:
+        """The core attributes the application sets: owner, title, metadata."""
+        return {getattr(self, role): self.attributes[getattr(self, role)] for role in CATALOG_ROLES}
+
+    @property
+    def settable(self) -> dict[str, DynamoAttribute]:
+        """Every attribute `set_attributes` accepts: the catalog's and the team's plain ones."""
+        return {**self.catalog, **self.plain}
 
     @property
     def team(self) -> dict[str, DynamoAttribute]:

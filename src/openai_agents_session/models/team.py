@@ -24,6 +24,7 @@ from ..errors import CorruptSessionError, DerivedAttributeError, InvalidAttribut
 from .attrs import decode_value, encode_value, number_text
 from .schema import (
     MAX_KEY_BYTES,
+    TITLE_CHARS,
     DynamoAttribute,
     HistoryView,
     Schema,
@@ -36,6 +37,7 @@ __all__ = [
     "TeamAttributes",
     "decode_declared",
     "encode_declared",
+    "first_user_text",
     "validate_plain",
 ]
 
@@ -148,12 +150,12 @@ def validate_plain(
     validated: dict[str, Any] = {}
     encoded: dict[str, AttributeValue | None] = {}
     for name, value in values.items():
-        if name not in schema.plain:
+        if name not in schema.settable:
             if name in schema.derived:
                 problem = "is derived: computed from the conversation on every write"
                 fix = f"drop it; {record} computes it"
             else:
-                known = ", ".join(sorted(schema.plain)) or "none"
+                known = ", ".join(sorted(schema.settable)) or "none"
                 problem = f"is not an attribute field of {record} (attribute fields: {known})"
                 fix = (
                     f'declare it on {record} with DynamoAttribute(type, "attribute"), '
@@ -192,11 +194,12 @@ class TeamAttributes:
 
     schema: Schema
     plain: Mapping[str, AttributeValue | None] = field(default_factory=dict)
+    auto_title: bool = False
 
     @property
     def active(self) -> bool:
         """Whether a write changes anything beyond carrying attributes over."""
-        return bool(self.plain or self.schema.derived)
+        return bool(self.plain or self.schema.derived or self.auto_title)
 
     def head_attributes(
         self,
@@ -224,10 +227,16 @@ class TeamAttributes:
         """
         plain = {**self.plain, **(overrides or {})}
         derived = self.schema.derived
-        if not plain and not derived:
+        if not plain and not derived and not self.auto_title:
             return carried
         result = {k: v for k, v in carried.items() if k not in plain and k not in derived}
         result.update({k: v for k, v in plain.items() if v is not None})
+        title = self.schema.title
+        if self.auto_title and title not in result and title not in plain:
+            # Only while no title is stored or set: later writes never parse for it.
+            text = first_user_text(view().items)
+            if text is not None:
+                result[title] = {"S": text}
         if derived:
             state = view()
             for name, spec in derived.items():
@@ -270,6 +279,32 @@ class TeamAttributes:
                 session_id=session_id,
                 table_name=table_name,
             ) from None
+
+
+def first_user_text(items: tuple[Any, ...]) -> str | None:
+    """The text of the first user message among `items`, trimmed to `TITLE_CHARS`.
+
+    A message's content is a string, or a list of parts whose ``text`` parts
+    are joined; runs of whitespace become one space. None when there is none.
+    """
+    for item in items:
+        if not isinstance(item, Mapping) or item.get("role") != "user":
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            text = content
+        elif isinstance(content, list):
+            text = " ".join(
+                str(part["text"])
+                for part in content
+                if isinstance(part, Mapping) and isinstance(part.get("text"), str)
+            )
+        else:
+            continue
+        words = " ".join(text.split())
+        if words:
+            return words[:TITLE_CHARS].rstrip()
+    return None
 
 
 def decode_declared(
