@@ -76,6 +76,7 @@ Role = Literal[
     "attribute",
     "derived",
     "schema_version",
+    "usage",
 ]
 
 SESSION_ROLES: tuple[str, ...] = (
@@ -260,6 +261,9 @@ class SessionRecord(BaseModel):
             write that changes the item and skips items that already carry it,
             which is what makes it apply exactly once. Absent (empty) until a
             backfill changes the item; session writes carry it over unchanged.
+        usage: Token usage recorded by `store_run_usage` (S, JSON): per user
+            turn, and the user-message counts of the pages it has seen. Absent
+            until usage is stored; every write but a clear carries it over.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -275,6 +279,7 @@ class SessionRecord(BaseModel):
     ttl: Annotated[int | None, DynamoAttribute("N", "ttl")] = None
     recent_writes: Annotated[frozenset[Decimal], DynamoAttribute("NS", "write_log")] = frozenset()
     pages: Annotated[PageIndex | None, DynamoAttribute("S", "pages", json=True)] = None
+    usage: Annotated[dict[str, Any] | None, DynamoAttribute("S", "usage", json=True)] = None
     schema_version: Annotated[frozenset[str], DynamoAttribute("SS", "schema_version")] = frozenset()
 
     @property
@@ -415,6 +420,7 @@ class Schema:
     pages: str
     schema_version: str
     _: KW_ONLY
+    usage: str = "usage"
     plain: dict[str, DynamoAttribute] = field(default_factory=dict)
     derived: dict[str, DynamoAttribute] = field(default_factory=dict)
     indexes: tuple[GlobalIndex, ...] = ()
