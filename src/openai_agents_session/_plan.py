@@ -38,22 +38,26 @@ from .models.pairs import safe_cut
 from .models.schema import (
     ITEM_SIZE_LIMIT,
     RECENT_WRITES_KEPT,
+    SCHEMA,
     ConversationItem,
     HistoryView,
     PageIndex,
     PageRef,
 )
 from .models.team import AttributeValue, TeamAttributes
+from .models.usage import add_turn, count_users, user_positions
 
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",
     "DEFAULT_PAGE_THRESHOLD",
+    "TARGET_EXISTS",
     "TOMBSTONE_SECONDS",
     "Append",
     "Change",
     "Clear",
     "Conflict",
     "Failed",
+    "ForkInto",
     "Layout",
     "Lost",
     "NeedPages",
@@ -64,10 +68,12 @@ __all__ = [
     "Restamp",
     "SetAttributes",
     "Skip",
+    "StoreUsage",
     "Touch",
     "WritePlan",
     "classify",
     "plan_write",
+    "usage_record",
 ]
 
 DEFAULT_PAGE_THRESHOLD = 384 * 1024
@@ -129,6 +135,8 @@ class Change:
             without the team's attributes.
         attributes: Encoded plain team attributes this write sets, on top of the
             session's own (None values leave the attribute out).
+        extra: Raw attributes the head carries instead of the stored head's
+            (`StoredItem.extra`); None carries the stored ones over.
     """
 
     conversation_json: str
@@ -139,6 +147,7 @@ class Change:
     grows: bool = False
     tombstone: bool = False
     attributes: Mapping[str, AttributeValue | None] | None = None
+    extra: Mapping[str, Any] | None = None
 
 
 Loaded = Mapping[str, list[ConversationItem]]
@@ -373,6 +382,97 @@ class SetAttributes:
             0,
             attributes=self.attributes,
         )
+
+
+def usage_record(base: StoredItem) -> dict[str, Any]:
+    """The decoded ``usage`` attribute of a head ({} when absent or unreadable)."""
+    raw = base.extra.get(SCHEMA.usage)
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("S"), str):
+        return {}
+    try:
+        record = json.loads(raw["S"])
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+@dataclass(frozen=True)
+class StoreUsage:
+    """Add one run's token usage to the session's current user turn (the head's ``usage``).
+
+    The turn is the number of user messages in the history, pages included:
+    the page memo in the usage record answers for pages seen before, so only
+    pages new since the last call are read.
+
+    Attributes:
+        usage: The run's usage record (`models.usage.extract_usage`).
+    """
+
+    usage: Mapping[str, Any]
+    name: str = "store_run_usage"
+    needs_state: bool = True
+    tombstones: bool = False
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """The listed pages whose user messages the memo does not know yet."""
+        if base is None or not base.page_refs:
+            return []
+        known = usage_record(base).get("page_users") or {}
+        return [ref for ref in base.page_refs if ref.id not in known]
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
+        """The same history, its usage record updated; None without a user turn."""
+        if base is None or base.total_count == 0:
+            return None
+        record = usage_record(base)
+        memo: dict[str, Sequence[int]] = {}
+        known = record.get("page_users") or {}
+        for ref in base.page_refs:
+            memo[ref.id] = known[ref.id] if ref.id in known else user_positions(loaded[ref.id])
+        turn = count_users(json.loads(base.conversation_json), base.page_refs, memo)
+        if turn == 0:
+            return None
+        updated = add_turn(record, turn, self.usage, memo)
+        text = json.dumps(updated, separators=(",", ":"))
+        extra = {**base.extra, SCHEMA.usage: {"S": text}}
+        return Change(base.conversation_json, base.count, base.page_refs, turn, 0, extra=extra)
+
+
+TARGET_EXISTS = object()
+"""What `ForkInto` returns, writing nothing, when the target holds a conversation."""
+
+
+@dataclass(frozen=True)
+class ForkInto:
+    """Create a session from a copy of another's history (the target side of a fork).
+
+    The target may be absent, expired, or hold no items (a cleared tombstone,
+    or a session whose items were all popped); otherwise the operation ends
+    with `TARGET_EXISTS` and writes nothing.
+
+    Attributes:
+        encoded: The copied items, as canonical JSON.
+        extra: The raw attributes the new head starts with (plain team
+            attributes and ``schema_version`` copied from the source).
+    """
+
+    encoded: Sequence[str]
+    extra: Mapping[str, Any]
+    name: str = "fork"
+    needs_state: bool = True
+    tombstones: bool = False
+
+    def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
+        """None: nothing of the target survives."""
+        return []
+
+    def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | Skip:
+        """The copied history on a fresh head; `Skip` if the target is live."""
+        if base is not None and base.total_count > 0:
+            return Skip(TARGET_EXISTS)
+        body = "[" + ",".join(self.encoded) + "]"
+        count = len(self.encoded)
+        return Change(body, count, (), True, count, grows=True, extra=dict(self.extra))
 
 
 @dataclass(frozen=True)
@@ -639,7 +739,7 @@ def plan_write(
             # A writer whose clock is behind must not shorten a live conversation's
             # life. An empty one (a tombstone's day, say) has nothing to keep alive.
             ttl = max(ttl, base.ttl)
-        extra = seen.extra if seen else {}
+        extra = change.extra if change.extra is not None else (seen.extra if seen else {})
     before = base.pages if base is not None else None
     page_ttl, restamp_needed = _page_ttl(before, ttl, layout)
     conversation_json, count = change.conversation_json, change.count

@@ -14,6 +14,7 @@ SessionStoreError
 ├── CorruptSessionError           the stored item is not what the schema says
 ├── DerivedAttributeError         a team's derive function failed; nothing written
 ├── SessionClosedError            the session object was closed
+├── SessionExistsError            a fork's target already holds a conversation
 ├── ConcurrentModificationError   optimistic-locking retries exhausted
 └── DynamoDBError                 the service said no, mapped from its wire code
     ├── TableNotFoundError
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidItemError",
     "InvalidSessionIdError",
     "SessionClosedError",
+    "SessionExistsError",
     "SessionStoreError",
     "SessionTooLargeError",
     "TableNotFoundError",
@@ -178,6 +180,10 @@ class DerivedAttributeError(SessionStoreError):
 
 class SessionClosedError(SessionStoreError):
     """The session object was closed; every operation after `close()` raises this."""
+
+
+class SessionExistsError(SessionStoreError):
+    """A fork's target session already holds a conversation; nothing was written."""
 
 
 class ConcurrentModificationError(SessionStoreError):

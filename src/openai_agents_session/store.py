@@ -42,9 +42,11 @@ from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
     DEFAULT_PAGE_THRESHOLD,
     MIN_PAGE_THRESHOLD,
+    TARGET_EXISTS,
     Append,
     Clear,
     Failed,
+    ForkInto,
     Layout,
     Lost,
     NeedPages,
@@ -53,10 +55,12 @@ from ._plan import (
     Pop,
     SetAttributes,
     Skip,
+    StoreUsage,
     Touch,
     WritePlan,
     classify,
     plan_write,
+    usage_record,
 )
 from .boundary import aws_errors, translate
 from .clock import ServerClock
@@ -68,6 +72,7 @@ from .errors import (
     InvalidArgumentError,
     InvalidSessionIdError,
     SessionClosedError,
+    SessionExistsError,
     SessionStoreError,
     SessionTooLargeError,
     ThrottledError,
@@ -79,10 +84,12 @@ from .models.codec import (
     StoredItem,
     decode_item,
     decode_record,
+    dumps_item,
     encode_key,
 )
 from .models.items import encode_batch
 from .models.pages import decode_page, part_keys
+from .models.pairs import safe_prefix
 from .models.schema import (
     ITEM_SIZE_LIMIT,
     MAX_KEY_BYTES,
@@ -96,6 +103,7 @@ from .models.schema import (
     schema_of,
 )
 from .models.team import TeamAttributes, validate_plain
+from .models.usage import extract_usage, session_totals, turn_entries, user_positions
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -1022,6 +1030,252 @@ class SessionStore:
             within_prefix(
                 owner, self.key_prefix, table_name=self.table_name, what="owner", of=self.session_id
             )
+
+    # ------------------------------------------------------------------ usage
+
+    async def store_run_usage(self, result: Any) -> int | None:
+        """Record a run's token usage against the session's current user turn.
+
+        The usage (requests, input, output and total tokens, their details, and
+        the per-request entries) is added to the head's ``usage`` record in one
+        conditional write on the version seen, retried on conflict like every
+        write: two runs stored concurrently both count, and a write whose answer
+        was lost is recognised, not counted twice. The turn is the number of user
+        messages in the history, pages included (see the forks-and-usage docs for
+        how that is counted without reading every page each time).
+
+        Args:
+            result: What ``Runner.run`` returned (``RunResult``, or a finished
+                ``RunResultStreaming``).
+
+        Returns:
+            The turn the usage was added to; None when the session holds no user
+            message (absent, expired, cleared or without one), and nothing was stored.
+
+        Raises:
+            InvalidArgumentError: `result` has no ``context_wrapper.usage`` with
+                integer token counts. Nothing is stored.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the write
+                landed can no longer be told.
+        """
+        self._check_open()
+        usage = getattr(getattr(result, "context_wrapper", None), "usage", None)
+        record = None if usage is None else extract_usage(usage)
+        if record is None:
+            raise InvalidArgumentError(
+                f"store_run_usage on {describe(self.session_id, self.table_name)} needs the "
+                "result of Runner.run: an object whose context_wrapper.usage has non-negative "
+                f"int requests, input_tokens, output_tokens and total_tokens; got "
+                f"{type(result).__name__}. Nothing was stored. Fix: pass the value Runner.run "
+                "returned (a streamed result once its stream is done).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        operation = StoreUsage(record)
+        turn: int | None = await self._operation(
+            "store_run_usage", lambda m: self._mutate(m, operation), settle=True
+        )
+        return turn
+
+    async def _usage(self, name: str) -> dict[str, Any] | None:
+        async def run(metrics: OperationMetrics) -> dict[str, Any] | None:
+            state = await self._read(metrics)
+            if state is None or state.is_expired(self._now()):
+                return None
+            return usage_record(state)
+
+        return await self._operation(name, run)
+
+    async def get_session_usage(self) -> dict[str, int] | None:
+        """Usage totals over every recorded turn: one read of the head.
+
+        Returns:
+            ``requests``, ``input_tokens``, ``output_tokens``, ``total_tokens``
+            and ``total_turns``; None when no usage was stored (as
+            ``AdvancedSQLiteSession.get_session_usage``).
+        """
+        return session_totals(await self._usage("get_session_usage"))
+
+    async def get_turn_usage(
+        self, user_turn_number: int | None = None
+    ) -> list[dict[str, Any]] | dict[str, Any]:
+        """Usage of one user turn, or of every recorded turn: one read of the head.
+
+        Args:
+            user_turn_number: The turn (1 for the first user message); None for all.
+
+        Returns:
+            For one turn, a dict of ``requests``, ``input_tokens``, ``output_tokens``,
+            ``total_tokens``, ``input_tokens_details``, ``output_tokens_details`` and
+            ``request_usage_entries`` (``{}`` when none is recorded); for all, a list
+            of such dicts with ``user_turn_number``, oldest first.
+
+        Raises:
+            InvalidArgumentError: `user_turn_number` is not a positive int or None.
+        """
+        if user_turn_number is not None and (
+            isinstance(user_turn_number, bool)
+            or not isinstance(user_turn_number, int)
+            or user_turn_number < 1
+        ):
+            raise InvalidArgumentError(
+                f"user_turn_number must be a positive int or None, got {user_turn_number!r} "
+                f"({describe(self.session_id, self.table_name)}). Fix: pass 1 for the first "
+                "user turn, or None for all.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        return turn_entries(await self._usage("get_turn_usage"), user_turn_number)
+
+    # ------------------------------------------------------------------- fork
+
+    async def fork(
+        self, new_session_id: str, *, upto: int | None = None, turn: int | None = None
+    ) -> Self:
+        """Copy this session's history, whole or a prefix of it, into a new session.
+
+        The source is read at one version (a consistent read of its head, then
+        its pages as that head lists them). The target is written with the same
+        conditional write as every other write, conditional on what it holds: it
+        may be absent, expired, or hold no items (cleared); a target holding a
+        conversation raises `SessionExistsError` and nothing is written. Pages
+        are copied, not shared: the new session owns its own page items.
+
+        The new session starts with the source's plain team attributes and
+        ``schema_version`` as stored (this object's ``attributes`` on top, as on
+        every write); derived attributes are computed from the copied history;
+        usage is not copied.
+
+        Args:
+            new_session_id: The new session's id.
+            upto: Copy ``items[:upto]`` (item index; at most the history's length).
+            turn: Copy everything before the `turn`-th user message (1-based),
+                as ``AdvancedSQLiteSession.create_branch_from_turn`` branches.
+                With neither, the whole history is copied. Either cut moves back
+                so that no tool call is copied without an output the source has.
+
+        Returns:
+            A session object for the new session, with this object's options.
+
+        Raises:
+            InvalidArgumentError: Both `upto` and `turn`, an out-of-range value,
+                or the source's own id.
+            InvalidSessionIdError: `new_session_id` is not a valid id.
+            SessionExistsError: The target holds a conversation; nothing was written.
+            SessionTooLargeError: The copy would pass the session cap.
+        """
+        validate_session_id(new_session_id, table_name=self.table_name)
+        where = describe(self.session_id, self.table_name)
+        if new_session_id == self.session_id:
+            raise InvalidArgumentError(
+                f"fork of {where} into itself. Fix: pass another new_session_id.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        for name, value, low in (("upto", upto, 0), ("turn", turn, 1)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < low
+            ):
+                raise InvalidArgumentError(
+                    f"fork of {where}: {name} must be an int of at least {low} or None, got "
+                    f"{value!r}.",
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                )
+        if upto is not None and turn is not None:
+            raise InvalidArgumentError(
+                f"fork of {where}: pass upto= or turn=, not both.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        self._check_open()
+        state, items = await self._operation("fork_read", self._snapshot)
+        cut = len(items)
+        if upto is not None:
+            if upto > len(items):
+                raise InvalidArgumentError(
+                    f"fork of {where}: upto={upto} is past the history's {len(items)} items. "
+                    "Fix: pass at most len(await session.get_items()).",
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                )
+            cut = upto
+        elif turn is not None:
+            users = user_positions(items)
+            if turn > len(users):
+                raise InvalidArgumentError(
+                    f"fork of {where}: turn={turn} does not exist; the history has "
+                    f"{len(users)} user turn(s). Fix: pass a turn from 1 to {len(users)}.",
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                )
+            cut = users[turn - 1]
+        cut = safe_prefix(items, cut)
+        carried = state.extra if state is not None else {}
+        kept = (*self._schema.plain, SCHEMA.schema_version)
+        extra = {name: carried[name] for name in kept if name in carried}
+        operation = ForkInto([dumps_item(item) for item in items[:cut]], extra)
+        target = self._sibling(new_session_id)
+        outcome = await target._operation(
+            "fork", lambda m: target._mutate(m, operation), settle=True
+        )
+        if outcome is TARGET_EXISTS:
+            raise SessionExistsError(
+                f"fork of {where} into {new_session_id!r}: that session already holds a "
+                "conversation. Nothing was written. Fix: choose another new_session_id, or "
+                "clear the target first.",
+                session_id=new_session_id,
+                table_name=self.table_name,
+            )
+        return target
+
+    async def _snapshot(
+        self, metrics: OperationMetrics
+    ) -> tuple[StoredItem | None, list[ConversationItem]]:
+        """The whole history at one version: a consistent head read, then its pages."""
+        missing: set[str] = set()
+        seen = None
+        for _ in range(_PAGE_READ_TRIES):
+            state = await self._read(metrics, keep_items=True, consistent=True)
+            if state is None or state.is_expired(self._now()):
+                return None, []
+            if seen is not None and state.updated_at == seen:
+                break  # the same head lists a page that is gone: corrupt
+            loaded: dict[str, list[ConversationItem]] = {}
+            missing = await self._load_pages(metrics, list(state.page_refs), loaded)
+            if not missing:
+                items = [i for ref in state.page_refs for i in _page_view(ref, loaded)]
+                items.extend(state.items())
+                return state, items
+            # Pages go only after a head that no longer lists them landed: read again.
+            seen = state.updated_at
+        raise self._missing_pages(missing)
+
+    def _sibling(self, session_id: str) -> Self:
+        """A session object for another id with this object's options and client."""
+        other = type(self)(
+            session_id,
+            self._client,  # type: ignore[arg-type]
+            self.table_name,
+            self.ttl_seconds,
+            session_settings=self.session_settings,
+            consistent_read=self.consistent_read,
+            max_items=self.max_items,
+            strict_items=self.strict_items,
+            retry=self.retry,
+            on_operation=self.on_operation,
+            size_warning_ratio=self.size_warning_ratio,
+            clock=self._clock,
+            page_threshold=self.page_threshold,
+            max_session_bytes=self.max_session_bytes,
+            settle_timeout=self.settle_timeout,
+            time_source=self.time_source,
+            record=self.record,
+            attributes=self._attributes,
+        )
+        other._open_client = self._open_client
+        return other
 
     # -------------------------------------------------------------- internals
 

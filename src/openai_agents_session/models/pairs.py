@@ -3,7 +3,8 @@
 The Responses API rejects an input that holds a tool output whose call is not
 in it. When a bounded history (``max_items``) drops its oldest items, the cut
 moves forward until no kept output lacks its call ("strict": the kept history
-may be shorter than the bound, never longer).
+may be shorter than the bound, never longer). A fork's prefix is cut the other
+way: its end moves back until no kept call lacks an output that the source has.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["OUTPUT_OF", "safe_cut"]
+__all__ = ["OUTPUT_OF", "safe_cut", "safe_prefix"]
 
 OUTPUT_OF: dict[str, str] = {
     "function_call_output": "function_call",
@@ -73,5 +74,39 @@ def safe_cut(items: Sequence[Mapping[str, Any]]) -> int:
         for output, call in call_at:
             if output >= cut and call < cut:
                 cut = output + 1
+                moved = True
+    return cut
+
+
+def safe_prefix(items: Sequence[Mapping[str, Any]], cut: int) -> int:
+    """The largest `i` at most `cut` such that no call in ``items[:i]`` has its output after.
+
+    A call whose output is nowhere in `items` (still pending in the source) does
+    not move the cut: the prefix keeps it as the source does.
+
+    Args:
+        items: The whole history, oldest first.
+        cut: The prefix length asked for.
+
+    Returns:
+        The prefix length to keep.
+    """
+    outputs: dict[tuple[str, Any], list[int]] = {}
+    for index, item in enumerate(items):
+        key = _output_key(item)
+        if key is not None:
+            outputs.setdefault(key, []).append(index)
+    calls = [
+        (index, _call_keys(item))
+        for index, item in enumerate(items)
+        if item.get("type") in _CALL_TYPES
+    ]
+    # Moving the end back past a call can split an earlier pair: repeat until stable.
+    moved = True
+    while moved:
+        moved = False
+        for index, keys in calls:
+            if index < cut and any(o >= cut for k in keys for o in outputs.get(k, ())):
+                cut = index
                 moved = True
     return cut

@@ -333,8 +333,9 @@ class SessionRecord(BaseModel):
             every write.
         history_size: Uncompressed JSON bytes of the whole history, pages
             included (N); kept by every write.
-        usage: Token usage of the session (S, JSON); written by the usage API,
-            carried over unchanged by every other write, dropped by a clear.
+        usage: Token usage recorded by `store_run_usage` (S, JSON): per user
+            turn, and the user-message counts of the pages it has seen. Absent
+            until usage is stored; every write but a clear carries it over.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -1,0 +1,220 @@
+"""DynamoDBSession.fork against a real endpoint: one version, pair-safe, conditional, paged."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from openai_agents_session import (
+    DynamoDBSession,
+    InvalidArgumentError,
+    SessionExistsError,
+)
+from openai_agents_session.models.schema import PAGE_PREFIX
+from tests.conftest import ClientFactory
+from tests.support.proxy import FaultProxy
+
+SMALL = 16 * 1024
+
+
+def _sid(tag: str = "src") -> str:
+    return f"fork-{tag}-{uuid.uuid4().hex[:10]}"
+
+
+def _turn(n: int, pad: int = 0) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": f"q{n}" + "x" * pad},
+        {"role": "assistant", "content": f"a{n}"},
+    ]
+
+
+async def test_fork_whole_and_by_item_and_turn(client: Any, table: str) -> None:
+    source = DynamoDBSession(_sid(), client, table)
+    history = [i for n in range(4) for i in _turn(n)]
+    await source.add_items(history)
+
+    whole = await source.fork(_sid("whole"))
+    assert await whole.get_items() == history
+    upto = await source.fork(_sid("upto"), upto=3)
+    assert await upto.get_items() == history[:3]
+    # As create_branch_from_turn: everything before the 3rd user message.
+    turn = await source.fork(_sid("turn"), turn=3)
+    assert await turn.get_items() == history[:4]
+    assert await source.get_items() == history
+
+    # Independent afterwards: writes to one never show in the other.
+    await whole.add_items([{"role": "user", "content": "only in fork"}])
+    await source.pop_item()
+    assert await source.get_items() == history[:-1]
+    assert await whole.get_items() == [*history, {"role": "user", "content": "only in fork"}]
+
+
+async def test_fork_refuses_a_live_target_and_writes_nothing(client: Any, table: str) -> None:
+    source = DynamoDBSession(_sid(), client, table)
+    await source.add_items(_turn(0))
+    target_id = _sid("taken")
+    taken = DynamoDBSession(target_id, client, table)
+    await taken.add_items(_turn(9))
+    before = await taken.get_record()
+    with pytest.raises(SessionExistsError) as caught:
+        await source.fork(target_id)
+    assert target_id in str(caught.value) and table in str(caught.value)
+    after = await DynamoDBSession(target_id, client, table).get_record()
+    assert after == before
+    # A cleared target (a tombstone) may be replaced.
+    await taken.clear_session()
+    forked = await source.fork(target_id)
+    assert await forked.get_items() == _turn(0)
+
+
+async def test_fork_bad_arguments(client: Any, table: str) -> None:
+    sid = _sid()
+    source = DynamoDBSession(sid, client, table)
+    await source.add_items(_turn(0))
+    for kwargs in ({"upto": 5}, {"turn": 2}, {"upto": 1, "turn": 1}, {"upto": -1}, {"turn": 0}):
+        with pytest.raises(InvalidArgumentError) as caught:
+            await source.fork(_sid("bad"), **kwargs)
+        assert sid in str(caught.value) and table in str(caught.value)
+    with pytest.raises(InvalidArgumentError):
+        await source.fork(sid)
+
+
+async def test_fork_never_splits_a_call_from_its_output(client: Any, table: str) -> None:
+    source = DynamoDBSession(_sid(), client, table)
+    history = [
+        {"role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": "c1", "name": "w", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c2", "name": "w", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "sun"},
+        {"type": "function_call_output", "call_id": "c2", "output": "rain"},
+        {"role": "assistant", "content": "mixed"},
+        {"type": "function_call", "call_id": "c3", "name": "w", "arguments": "{}"},
+    ]
+    await source.add_items(history)
+    # A cut after c1's call or between the calls and outputs moves back before them.
+    for upto in (2, 3, 4):
+        fork = await source.fork(_sid("pair"), upto=upto)
+        assert await fork.get_items() == history[:1]
+    fork = await source.fork(_sid("pair"), upto=5)
+    assert await fork.get_items() == history[:5]
+    # A call whose output the source does not have (pending) stays, as in the source.
+    fork = await source.fork(_sid("pair"))
+    assert await fork.get_items() == history
+
+
+async def test_fork_of_a_paged_history_whole_and_partial(client: Any, table: str) -> None:
+    source = DynamoDBSession(_sid(), client, table, page_threshold=SMALL)
+    history = [i for n in range(40) for i in _turn(n, pad=2000)]
+    for start in range(0, len(history), 8):
+        await source.add_items(history[start : start + 8])
+    record = await source.get_record()
+    assert record is not None and record.pages is not None and len(record.pages.pages) >= 1
+
+    whole = await source.fork(_sid("pw"))
+    assert await whole.get_items() == history
+    copied = await whole.get_record()
+    assert copied is not None and copied.pages is not None
+    # Pages are copied, not shared: the fork lists pages of its own.
+    assert not {r.id for r in copied.pages.pages} & {r.id for r in record.pages.pages}
+    part = await source.fork(_sid("pp"), turn=5)
+    assert await part.get_items() == history[:8]
+
+    # Clearing the source deletes only its pages: the fork still reads whole.
+    await source.clear_session()
+    assert await DynamoDBSession(whole.session_id, client, table).get_items() == history
+    scan = await client.scan(TableName=table)
+    owners = {
+        i["page_of"]["S"] for i in scan["Items"] if i["session_id"]["S"].startswith(PAGE_PREFIX)
+    }
+    assert source.session_id not in owners and whole.session_id in owners
+
+
+async def test_fork_under_concurrent_appends_is_a_prefix_at_one_version(
+    make_client: ClientFactory, table: str
+) -> None:
+    sid = _sid()
+    source = DynamoDBSession(sid, await make_client(), table, page_threshold=SMALL)
+    await source.add_items([i for n in range(10) for i in _turn(n, pad=1500)])
+    writer = DynamoDBSession(sid, await make_client(), table, page_threshold=SMALL)
+    appended: list[dict[str, Any]] = []
+    stop = asyncio.Event()
+    landed = asyncio.Event()
+
+    async def append() -> None:
+        n = 100
+        while not stop.is_set():
+            batch = _turn(n, pad=1500)
+            await writer.add_items(batch)
+            appended.extend(batch)
+            landed.set()
+            n += 1
+
+    task = asyncio.create_task(append())
+    forks = []
+    try:
+        for k in range(5):
+            forks.append(await source.fork(_sid(f"c{k}")))
+            landed.clear()  # the next fork must see at least one more append
+            await asyncio.wait_for(landed.wait(), 10)
+    finally:
+        stop.set()
+        await task
+    final = await DynamoDBSession(sid, await make_client(), table).get_items()
+    initial = [i for n in range(10) for i in _turn(n, pad=1500)]
+    assert final == initial + appended  # the source lost nothing
+    lengths = []
+    for fork in forks:
+        items = await fork.get_items()
+        assert items == final[: len(items)] and len(items) >= len(initial)
+        lengths.append(len(items))
+    assert lengths == sorted(lengths) and lengths[-1] > lengths[0]
+
+
+async def test_fork_carries_plain_attributes_recomputes_derived_not_usage(
+    client: Any, table: str
+) -> None:
+    from tests.support.team import ChatRecord
+
+    team_table = table  # the record's index is not needed to store its attributes
+    writer = DynamoDBSession(_sid(), client, team_table, record=ChatRecord)
+    await writer.add_items(_turn(0) + _turn(1))
+    await writer.set_attributes(tenant_id="t-42")
+    reader = DynamoDBSession(writer.session_id, client, team_table, record=ChatRecord)
+    forked = await reader.fork(_sid("team"), upto=3)
+    record = await forked.get_record()
+    assert isinstance(record, ChatRecord)
+    assert record.tenant_id == "t-42"  # plain: copied as stored
+    assert record.message_count == 3 and record.last_role == "user"  # derived: recomputed
+
+    source = DynamoDBSession(_sid(), client, table)
+    await source.add_items(_turn(0))
+
+    class _R:
+        context_wrapper = type("W", (), {"usage": None})()
+
+    from agents.usage import Usage
+
+    _R.context_wrapper.usage = Usage(requests=1, input_tokens=1, output_tokens=1, total_tokens=2)
+    assert await source.store_run_usage(_R()) == 1
+    fork = await source.fork(_sid("attrs"))
+    assert await fork.get_session_usage() is None
+    assert await source.get_session_usage() is not None
+
+
+async def test_fork_whose_answer_is_lost_lands_once(
+    endpoint: str, make_client: ClientFactory, client: Any, table: str
+) -> None:
+    source_id, target_id = _sid(), _sid("lost")
+    await DynamoDBSession(source_id, client, table).add_items(_turn(0) + _turn(1))
+    async with FaultProxy(endpoint, seed=11) as proxy:
+        faulty = await make_client(
+            url=proxy.url, retries={"mode": "legacy", "max_attempts": 2}, read_timeout=2
+        )
+        source = DynamoDBSession(source_id, faulty, table)
+        proxy.add_rule(op="PutItem", fault="drop_response", times=1)
+        fork = await source.fork(target_id)  # the resend fails its condition: recognised
+        assert proxy.faults[("PutItem", "drop_response")] == 1
+        assert await fork.get_items() == _turn(0) + _turn(1)
