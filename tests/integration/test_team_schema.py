@@ -389,6 +389,7 @@ def test_sync_pynamodb_queries_the_team_index(endpoint: str) -> None:
     assert newest[0].session_id == sessions["t1"][-1]
 
 
+@pytest.mark.moto_only  # dynalite cannot add a GSI to an on-demand table
 async def test_an_index_added_to_an_existing_table(client: Any, raw: Any, endpoint: str) -> None:
     # A table made from the base record gets the team's index through UpdateTable.
     table = create_table_blocking(endpoint, "plain")
