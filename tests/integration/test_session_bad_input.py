@@ -236,7 +236,9 @@ CORRUPT_CASES = [
     "missing",
     "type-n",
     "no-updated-at",
-    "updated-at-type-s",
+    # DynamoDB refuses to store this one (updated_at keys the by-owner index, so its
+    # type is checked on every write); moto stores it, and the session must still cope.
+    pytest.param("updated-at-type-s", marks=pytest.mark.moto_only),
 ]
 
 Operation = Callable[[DynamoDBSession], Coroutine[Any, Any, Any]]
