@@ -59,6 +59,7 @@ __all__ = [
     "plain",
     "print_json",
     "run",
+    "story_console",
     "target_command",
 ]
 
@@ -87,9 +88,9 @@ class _SafeConsole(Console):
     keeps colours while no stored character reaches the terminal as a control.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, wide: bool = True, **options: Any) -> None:
         super().__init__(markup=False, **options)
-        if not self.is_terminal and "COLUMNS" not in os.environ:
+        if wide and not self.is_terminal and "COLUMNS" not in os.environ:
             # CI logs: never cut a checksum or a problem line at 80 columns.
             self.width = 1000
 
@@ -109,6 +110,9 @@ def labelled(label: str, style: str, message: str) -> Text:
 
 console = _SafeConsole()
 err_console = _SafeConsole(stderr=True)
+story_console = _SafeConsole(wide=False)
+"""For narrative output (the demo's panels and rules), which would fill a 1000-column
+line when piped: it keeps Rich's own width (80 columns without a terminal)."""
 
 
 class ExitCode(IntEnum):

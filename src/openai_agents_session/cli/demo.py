@@ -30,11 +30,11 @@ from ._common import (
     JsonOption,
     TableOption,
     Target,
-    console,
     fail,
     open_client,
     print_json,
     run,
+    story_console,
 )
 from ._render import conversation
 
@@ -89,9 +89,9 @@ def _print_intro(setup: _Setup) -> None:
     grid.add_row("Table", Text.assemble(setup.table, (f"  ({setup.migrated})", "dim")))
     grid.add_row("Session", setup.session_id)
     grid.add_row("Model", _model_line(setup))
-    console.print(Panel(grid, title="openai-agents-session demo", title_align="left"))
+    story_console.print(Panel(grid, title="openai-agents-session demo", title_align="left"))
     if setup.scripted:
-        console.print(Panel(Text(_SCRIPTED_NOTICE), border_style="yellow", title="Note"))
+        story_console.print(Panel(Text(_SCRIPTED_NOTICE), border_style="yellow", title="Note"))
 
 
 def _calls(turn: DemoTurn) -> str:
@@ -108,9 +108,9 @@ def _print_turn(turn: DemoTurn) -> None:
     title = f"Turn {turn.number}"
     if turn.fresh_object:
         title += ": on a new session object, so the history comes from DynamoDB"
-    console.rule(Text(title, style="bold"), align="left")
-    console.print(conversation(turn.new_items, start=turn.stored_items - len(turn.new_items)))
-    console.print(
+    story_console.rule(Text(title, style="bold"), align="left")
+    story_console.print(conversation(turn.new_items, start=turn.stored_items - len(turn.new_items)))
+    story_console.print(
         Text.assemble(
             ("DynamoDB: ", "bold"),
             (_calls(turn), "bold cyan"),
@@ -120,11 +120,11 @@ def _print_turn(turn: DemoTurn) -> None:
 
 
 def _print_summary(setup: _Setup, report: DemoReport) -> None:
-    console.rule(Text("Read back by a second session object", style="bold"), align="left")
+    story_console.rule(Text("Read back by a second session object", style="bold"), align="left")
     verdict = (
         ("identical", "bold green") if report.read_back_identical else ("DIFFERENT", "bold red")
     )
-    console.print(
+    story_console.print(
         Text.assemble(
             f"{len(report.history)} items, ", verdict, " to what the agent's session reads."
         )
@@ -143,8 +143,8 @@ def _print_summary(setup: _Setup, report: DemoReport) -> None:
             str(turn.total_calls),
             _why(turn),
         )
-    console.rule(Text("DynamoDB calls per turn", style="bold"), align="left")
-    console.print(table)
+    story_console.rule(Text("DynamoDB calls per turn", style="bold"), align="left")
+    story_console.print(table)
     if setup.embedded:
         hint = (
             "The embedded server is stopped and its data gone. To keep the data, run "
@@ -156,7 +156,7 @@ def _print_summary(setup: _Setup, report: DemoReport) -> None:
             f"Inspect it: openai-agents-session sessions show {report.session_id} "
             f"--table {report.table_name} --endpoint-url {setup.endpoint}"
         )
-    console.print(hint, style="dim", markup=False, highlight=False)
+    story_console.print(hint, style="dim", markup=False, highlight=False)
 
 
 def _report_json(setup: _Setup, report: DemoReport) -> dict[str, Any]:
