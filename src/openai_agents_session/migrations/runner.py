@@ -91,15 +91,10 @@ __all__ = [
     "up",
 ]
 
-_BATCH = 90  # deletes per fenced transaction (TransactWriteItems takes 100 entries)
 NO_TTL_API = "the endpoint has no TTL API"
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _text(exc: BaseException) -> str:
-    return str(exc).rstrip(". ")
 
 
 def _drift(table_name: str, differences: Sequence[str], *, adopting: bool) -> DriftError:
@@ -164,20 +159,18 @@ async def _live_drift(
     if differences:
         return differences
     ttl = await run.ttl()
-    if ttl is not None:
-        differences += ttl_conflicts(ttl)
+    conflicts = ttl_conflicts(ttl) if ttl is not None else []
+    differences += conflicts
     if ledger.empty:
         return differences
     if ledger.billing_mode is not None:
         differences += billing_differences(table, ledger.billing_mode)
     applied = list(state.applied)
-    if ttl is None or any(r.details.get("ttl") == NO_TTL_API for r in ledger.records().values()):
-        # The TTL API is missing (dynalite): nothing to compare it with.
+    no_api = any(r.details.get("ttl") == NO_TTL_API for r in ledger.records().values())
+    if ttl is None or no_api or conflicts:
+        # No TTL API (dynalite): nothing to compare; a conflict is already reported.
         applied = [m for m in applied if m.revision != "0002_enable_ttl"]
-    for difference in await run.verify(applied):
-        if difference not in differences and not any(c in difference for c in differences):
-            differences.append(difference)
-    return differences
+    return differences + await run.verify(applied)
 
 
 async def _survey(run: Run, to: str | None) -> _Survey:
