@@ -161,3 +161,36 @@ async def test_turn_usage_has_one_shape_whatever_the_argument(client: Any, table
     [second] = turn_entries(record, 2)
     assert second["requests"] == 2 and second["user_turn_number"] == 2
     assert turn_entries(record, 3) == []
+
+
+@pytest.mark.parametrize("fault", ["drop_response", "server_error"])
+async def test_a_create_whose_answer_is_lost_is_recognised_not_refused(
+    endpoint: str, make_client: ClientFactory, table: str, fault: str
+) -> None:
+    """The put landed, its answer was lost and the client resent it: the resend's
+    condition fails on the chat the first copy saved, which is this call's own."""
+    from tests.support.proxy import FaultProxy
+
+    sid = _sid()
+    async with FaultProxy(endpoint) as proxy:
+        proxy.add_rule(op="PutItem", fault=fault, times=1)
+        client = await make_client(url=proxy.url, retries={"mode": "legacy", "max_attempts": 3})
+        chat = DynamoDBSession(sid, client, table, owner="ada", title="New chat")
+        assert await chat.create() is True
+        assert proxy.faults[("PutItem", fault)] == 1
+        assert proxy.forwarded["PutItem"] >= 2
+    head = await raw_get(await make_client(), table, sid)
+    assert head is not None and head["title"] == {"S": "New chat"}
+
+
+async def test_create_refuses_bad_arguments_and_a_closed_session(client: Any, table: str) -> None:
+    from openai_agents_session import InvalidArgumentError, SessionClosedError
+
+    chat = DynamoDBSession(_sid(), client, table, owner="ada")
+    calls = count_calls(client)
+    with pytest.raises(InvalidArgumentError, match="exist_ok"):
+        await chat.create(exist_ok="yes")  # type: ignore[arg-type]
+    await chat.close()
+    with pytest.raises(SessionClosedError):
+        await chat.create()
+    assert calls.total() == 0
