@@ -157,6 +157,13 @@ def test_scan_and_owner_listings_print_one_json_shape(endpoint: str, chats: str)
     assert owner_rows["a-2"]["title"] is None and owner_rows["a-2"]["metadata"] is None
 
 
+def test_an_empty_listing_is_the_same_object_in_both_modes(endpoint: str, table: str) -> None:
+    for args in (["list", "--json"], ["list", "--owner", "nobody", "--json"]):
+        result = cli(endpoint, table, *args)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {"sessions": [], "cursor": None}
+
+
 def test_piped_listings_are_not_padded(endpoint: str, chats: str) -> None:
     for args in (["list"], ["list", "--owner", "ada"], ["show", "a-1"]):
         result = cli(endpoint, chats, *args)

@@ -208,7 +208,7 @@ def list_sessions(
                     sys.stdout.write(separator + json.dumps(entry.summary(), ensure_ascii=False))
                     separator = ",\n  "
                 opened = separator.startswith("{")
-                sys.stdout.write(('{"sessions": [' if opened else "\n]") + ', "cursor": null}\n')
+                sys.stdout.write(('{"sessions": []' if opened else "\n]") + ', "cursor": null}\n')
                 return
             chunk: list[SessionEntry] = []
             first = True
