@@ -352,7 +352,7 @@ async def list_sessions(
     if not isinstance(include_metadata, bool):
         raise InvalidArgumentError(
             f"include_metadata must be a bool, got a {type(include_metadata).__name__} "
-            f"(table {table_name!r}).",
+            f"(table {table_name!r}). Fix: pass True or False.",
             table_name=table_name,
         )
     start = None if cursor is None else _decode_cursor(cursor, owner, key_prefix, table_name)

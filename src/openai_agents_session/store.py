@@ -1052,7 +1052,7 @@ class SessionStore:
         if not isinstance(exist_ok, bool):
             raise InvalidArgumentError(
                 f"exist_ok must be a bool, got a {type(exist_ok).__name__} "
-                f"({describe(self.session_id, self.table_name)}).",
+                f"({describe(self.session_id, self.table_name)}). Fix: pass True or False.",
                 session_id=self.session_id,
                 table_name=self.table_name,
             )
