@@ -6,6 +6,7 @@ Through Typer's CliRunner, against a real endpoint (moto or dynalite).
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,20 @@ def test_cursor_without_owner_is_a_usage_error(endpoint: str, chats: str) -> Non
     assert as_json.exit_code == 2 and json.loads(as_json.stdout)["exit_code"] == 2
     forged = cli(endpoint, chats, "list", "--owner", "ada", "--cursor", "abc")
     assert forged.exit_code == 2 and "cursor" in forged.stderr and "Traceback" not in forged.output
+
+
+def test_import_against_an_unreachable_endpoint_stops_with_exit_11_and_its_counts(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(
+        app,
+        ["sessions", "import", str(bad_file(tmp_path)), "--json", "--endpoint-url",
+         f"http://127.0.0.1:{port}", "--table", "t-unreachable", "--connect-timeout", "0.5"],
+    )  # fmt: skip
+    assert result.exit_code == 11, result.output
+    report = json.loads(result.stdout)
+    assert report["lines"] == 1 and report["failed"] == 1 and report["imported"] == 0
+    assert report["stopped"].startswith("line 1:")
