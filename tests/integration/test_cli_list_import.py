@@ -184,6 +184,9 @@ def test_cursor_without_owner_is_a_usage_error(endpoint: str, chats: str) -> Non
     assert "--cursor" in result.stderr and "--owner" in result.stderr
     as_json = cli(endpoint, chats, "list", "--cursor", "abc", "--json")
     assert as_json.exit_code == 2 and json.loads(as_json.stdout)["exit_code"] == 2
+    for flag in (["--include-expired"], ["--page-size", "5"]):
+        ignored = cli(endpoint, chats, "list", "--owner", "ada", *flag)
+        assert ignored.exit_code == 2 and flag[0] in ignored.stderr
     forged = cli(endpoint, chats, "list", "--owner", "ada", "--cursor", "abc")
     assert forged.exit_code == 2 and "cursor" in forged.stderr and "Traceback" not in forged.output
 

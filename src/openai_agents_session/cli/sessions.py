@@ -178,6 +178,21 @@ def list_sessions(
             ExitCode.USAGE,
             as_json=as_json,
         )
+    scan_only = [
+        flag
+        for flag, given in (
+            ("--include-expired", include_expired),
+            ("--page-size", page_size != DEFAULT_PAGE_SIZE),
+        )
+        if given
+    ]
+    if owner is not None and scan_only:
+        fail(
+            f"{' and '.join(scan_only)} shape a table scan; with --owner the index lists "
+            "live sessions only. Fix: drop them, or drop --owner.",
+            ExitCode.USAGE,
+            as_json=as_json,
+        )
     if owner is not None:
         _list_owner(target, owner, limit or 20, cursor, key_prefix, as_json=as_json)
         return
