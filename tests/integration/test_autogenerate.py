@@ -121,7 +121,7 @@ def test_autogenerate_writes_a_migration_that_up_applies(
     written = Path(json.loads(second.stdout)["path"])
     text = written.read_text()
     # Operations with literal types and a copy of the derive function; no import of the record.
-    assert "AddIndex('by_tenant', ('tenant_id', 'S'), ('updated_at', 'N')" in text
+    assert "AddIndex('by_tenant', ('tenant_id', 'S'), sort_key=('updated_at', 'N'))" in text
     assert "AddAttribute('message_count', 'N', role='derived'" in text
     assert "def derive_message_count_" in text and "return view.count" in text
     assert "import_record" not in text and module not in text.split("record = ")[0]

@@ -682,7 +682,8 @@ def render_operations(
     for source in [*file.helpers.values(), *file.functions.values()]:
         lines += ["", "", source]
     lines += ["", "", "operations = ["]
-    lines += [f"    {op.render()},  # {op.describe()}" for op in operations]
+    for op in operations:
+        lines += [f"    # {op.describe()}", f"    {op.render()},"]
     lines += [
         "]",
         "",
