@@ -66,7 +66,10 @@ def test_chain_replays_on_a_fresh_table_after_the_record_dropped_an_attribute(
     pr_env = fresh_table()
     replay = team.cli("up", "--json", table=pr_env)
     assert replay.exit_code == 0, replay.output
-    assert json.loads(replay.stdout)["applied"][-2:] == ["0001_message_stats", "0002_drop_message_count"]
+    assert json.loads(replay.stdout)["applied"][-2:] == [
+        "0001_message_stats",
+        "0002_drop_message_count",
+    ]
     assert not any(a == "failed" for _, a in team.applied_events(pr_env))
 
     # Any later edit of the record (here: the module loses count_items) changes nothing.
@@ -129,7 +132,7 @@ def test_rename_is_refused_without_a_hint_then_copies_every_value_and_reverses(
     team.declare(RENAME_BEFORE)
     assert team.new("tenant_index").exit_code == 0
     assert team.cli("up", table=production).exit_code == 0
-    team.seed(production, 20, tenant_id=lambda n: f"acme-{n % 3}")
+    team.seed(production, 8, tenant_id=lambda n: f"acme-{n % 3}")
 
     # Today: the generated file removed tenant_id and filled nothing: 20 of 20 lost.
     team.declare(RENAME_AFTER)
@@ -142,14 +145,15 @@ def test_rename_is_refused_without_a_hint_then_copies_every_value_and_reverses(
 
     written = team.new("rename_tenant", "--rename", "tenant_id=tenant")
     assert written.exit_code == 0, written.output
-    assert "RenameAttribute('tenant_id', 'tenant', 'S')" in (
-        team.folder / "0002_rename_tenant.py"
-    ).read_text()
+    assert (
+        "RenameAttribute('tenant_id', 'tenant', 'S')"
+        in (team.folder / "0002_rename_tenant.py").read_text()
+    )
     assert team.check().exit_code == 0
     assert team.cli("up", table=production).exit_code == 0
     items = team.items(production)
     assert {k: v.get("tenant") for k, v in items.items()} == {
-        f"s-{n}": {"S": f"acme-{n % 3}"} for n in range(20)
+        f"s-{n}": {"S": f"acme-{n % 3}"} for n in range(8)
     }
     assert not any("tenant_id" in v for v in items.values())
     assert team.indexes(production)["by_tenant"] == {"tenant": "HASH", "updated_at": "RANGE"}
@@ -158,7 +162,7 @@ def test_rename_is_refused_without_a_hint_then_copies_every_value_and_reverses(
     assert team.cli("down", table=production).exit_code == 0
     items = team.items(production)
     assert {k: v.get("tenant_id") for k, v in items.items()} == {
-        f"s-{n}": {"S": f"acme-{n % 3}"} for n in range(20)
+        f"s-{n}": {"S": f"acme-{n % 3}"} for n in range(8)
     }
     assert team.indexes(production)["by_tenant"] == {"tenant_id": "HASH", "updated_at": "RANGE"}
     assert team.cli("up", table=production).exit_code == 0
@@ -206,7 +210,7 @@ def test_changed_derive_body_is_drift_and_its_backfill_is_generated(team: TeamPr
     team.declare(DERIVE_V1)
     assert team.new("message_stats").exit_code == 0
     assert team.cli("up", table=production).exit_code == 0
-    team.seed(production, 40)
+    team.seed(production, 12)
     # A formatting-only change is no drift (the hash is of the normalized source).
     team.declare(DERIVE_V1.replace("return view.count", "return (view.count)  # same"))
     assert team.check().exit_code == 0
@@ -223,12 +227,12 @@ def test_changed_derive_body_is_drift_and_its_backfill_is_generated(team: TeamPr
     assert team.cli("up", table=production).exit_code == 0
     items = team.items(production)
     assert {k: v["message_count"]["N"] for k, v in items.items()} == {
-        f"s-{n}": str((n % 4 + 1) * 10) for n in range(40)
+        f"s-{n}": str((n % 4 + 1) * 10) for n in range(12)
     }
     # down recomputes with the previous function, copied from 0001.
     assert team.cli("down", table=production).exit_code == 0
     assert {k: v["message_count"]["N"] for k, v in team.items(production).items()} == {
-        f"s-{n}": str(n % 4 + 1) for n in range(40)
+        f"s-{n}": str(n % 4 + 1) for n in range(12)
     }
 
 
@@ -279,7 +283,9 @@ def test_type_change_converts_every_value_both_ways(team: TeamProject) -> None:
 def test_unsupported_type_change_is_refused_with_the_way_out(team: TeamProject) -> None:
     team.declare(SCORE_N)
     assert team.new("score").exit_code == 0
-    team.declare(SCORE_N.replace('int | None, DynamoAttribute("N"', 'bytes | None, DynamoAttribute("B"'))
+    team.declare(
+        SCORE_N.replace('int | None, DynamoAttribute("N"', 'bytes | None, DynamoAttribute("B"')
+    )
     refused = team.new("score_bytes")
     assert refused.exit_code == 10
     assert "N -> B" in refused.output and "--allow-drop score" in refused.output

@@ -86,10 +86,10 @@ class TeamProject:
         async def write(client: Any) -> None:
             for n in range(count):
                 values = {k: fn(n) for k, fn in attributes.items()}
-                session = DynamoDBSession(
-                    f"s-{n}", client, table, record=record, attributes=values
+                session = DynamoDBSession(f"s-{n}", client, table, record=record, attributes=values)
+                await session.add_items(
+                    [{"role": "user", "content": str(i)} for i in range(n % 4 + 1)]
                 )
-                await session.add_items([{"role": "user", "content": str(i)} for i in range(n % 4 + 1)])
 
         self.run(write)
 

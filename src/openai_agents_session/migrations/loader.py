@@ -422,9 +422,10 @@ def _order(members: list[Migration], by_id: Mapping[str, Migration]) -> list[Mig
             raise RevisionGraphError(
                 f"two heads: {first} and {second} both follow {parent!r} (two branches "
                 "merged). Fix: move the one no table has applied yet after the other: "
-                f"`openai-agents-session migrate rebase {second} --migrations-dir {folder}` "
-                f"(or `rebase {first}` if {second} is the one already applied); it rewrites "
-                "its down_revision and parent_checksum and regenerates a generated one."
+                f"`openai-agents-session migrate rebase {second} --migrations-dir {folder}`, "
+                f"or `openai-agents-session migrate rebase {first} --migrations-dir {folder}` "
+                f"if {second} is the one already applied; it rewrites its down_revision and "
+                "parent_checksum and regenerates a generated one."
             )
     chain: list[Migration] = []
     current: Migration | None = roots[0] if roots else None
