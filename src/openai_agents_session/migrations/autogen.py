@@ -421,134 +421,142 @@ def _declared(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _attribute_operations(
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
-    record: type[SessionRecord],
-    hints: Hints,
-    file: _File,
-    graph: MigrationGraph,
-    keep: Mapping[str, Callable[..., Any]],
-) -> list[Operation]:
-    old_attrs, new_attrs = before.get("attributes", {}), after["attributes"]
-    removed = sorted(set(old_attrs) - set(new_attrs))
-    added = sorted(set(new_attrs) - set(old_attrs))
-    schema = schema_of(record)
-    ops: list[Operation] = []
-    for old, new in sorted(hints.renames.items()):
+@dataclass
+class _AttributePlanner:
+    """Turns the attribute part of two snapshots into operations, refusing data loss."""
+
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+    record: type[SessionRecord]
+    hints: Hints
+    file: _File
+    graph: MigrationGraph
+    keep: Mapping[str, Callable[..., Any]]
+
+    def operations(self) -> list[Operation]:
+        old, new = self.before.get("attributes", {}), self.after["attributes"]
+        removed = sorted(set(old) - set(new))
+        added = sorted(set(new) - set(old))
+        ops: list[Operation] = [self._rename(o, n, removed, added) for o, n in self._renames()]
+        self._refuse_lost(removed, added)
+        for name in sorted(set(old) & set(new)):
+            ops += self._change(name, old[name], comparable(old[name], new[name]))
+        ops += [self._remove(name, old[name]) for name in removed]
+        ops += [self._add(name, new[name]) for name in added]
+        return ops
+
+    def _renames(self) -> list[tuple[str, str]]:
+        return sorted(self.hints.renames.items())
+
+    def _rename(self, old: str, new: str, removed: list[str], added: list[str]) -> Operation:
         if old not in removed or new not in added:
             raise RevisionGraphError(
                 f"--rename {old}={new}: {old!r} must be removed from the record and {new!r} "
                 f"added (removed: {', '.join(removed) or 'none'}; added: "
                 f"{', '.join(added) or 'none'}). Fix: correct the flag."
             )
-        before_entry, after_entry = old_attrs[old], new_attrs[new]
-        if (before_entry["type"], before_entry["json"]) != (
-            after_entry["type"],
-            after_entry["json"],
-        ):
+        before = self.before["attributes"][old]
+        after = self.after["attributes"][new]
+        if (before["type"], before["json"]) != (after["type"], after["json"]):
             raise RevisionGraphError(
-                f"--rename {old}={new}: {old!r} is {before_entry['type']} and {new!r} is "
-                f"{after_entry['type']}. Fix: rename in one migration and change the type in "
-                "the next."
+                f"--rename {old}={new}: {old!r} is {before['type']} and {new!r} is "
+                f"{after['type']}. Fix: rename in one migration and change the type in the next."
             )
-        ops.append(RenameAttribute(old, new, str(after_entry["type"])))
         removed.remove(old)
         added.remove(new)
-    lost = [n for n in removed if old_attrs[n]["role"] != "derived" and n not in hints.allow_drop]
-    for name in lost:
-        twins = [
-            n
-            for n in added
-            if new_attrs[n]["role"] != "derived"
-            and (new_attrs[n]["type"], new_attrs[n]["json"])
-            == (old_attrs[name]["type"], old_attrs[name]["json"])
-        ]
-        guess = (
-            f"did you rename it to {twins[0]!r}? Fix: pass --rename {name}={twins[0]} to copy "
-            f"each session's value (reversible), or --allow-drop {name} to delete the values."
-            if twins
-            else f"Fix: pass --rename {name}=NEW if it was renamed, or --allow-drop {name} to "
-            "delete the values."
-        )
-        raise RevisionGraphError(
-            f"attribute {name!r} was removed from {record_path(record)}: generating the "
-            f"migration would delete its stored values. Nothing was written; {guess}"
-        )
-    for name in sorted(set(old_attrs) & set(new_attrs)):
-        old_entry, new_entry = old_attrs[name], comparable(old_attrs[name], new_attrs[name])
-        if old_entry == new_entry:
-            continue
-        if (old_entry["role"], old_entry["json"]) != (new_entry["role"], new_entry["json"]):
+        return RenameAttribute(old, new, str(after["type"]))
+
+    def _refuse_lost(self, removed: list[str], added: list[str]) -> None:
+        old, new = self.before["attributes"], self.after["attributes"]
+        for name in removed:
+            if old[name]["role"] == "derived" or name in self.hints.allow_drop:
+                continue
+            shape = (old[name]["type"], old[name]["json"])
+            twins = [
+                n
+                for n in added
+                if new[n]["role"] != "derived" and (new[n]["type"], new[n]["json"]) == shape
+            ]
+            guess = (
+                f"did you rename it to {twins[0]!r}? Fix: pass --rename {name}={twins[0]} to "
+                f"copy each session's value (reversible), or --allow-drop {name} to delete the "
+                "values."
+                if twins
+                else f"Fix: pass --rename {name}=NEW if it was renamed, or --allow-drop {name} "
+                "to delete the values."
+            )
             raise RevisionGraphError(
-                f"attribute {name!r} changes role or JSON encoding ({old_entry['role']} -> "
-                f"{new_entry['role']}). Nothing was written. Fix: remove it in one migration "
+                f"attribute {name!r} was removed from {record_path(self.record)}: generating "
+                f"the migration would delete its stored values. Nothing was written; {guess}"
+            )
+
+    def _change(self, name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Operation]:
+        if old == new:
+            return []
+        if (old["role"], old["json"]) != (new["role"], new["json"]):
+            raise RevisionGraphError(
+                f"attribute {name!r} changes role or JSON encoding ({old['role']} -> "
+                f"{new['role']}). Nothing was written. Fix: remove it in one migration "
                 "(--allow-drop) and add it back under the new declaration in the next."
             )
-        kind, new_kind = str(old_entry["type"]), str(new_entry["type"])
-        if new_entry["role"] == "derived":
-            if kind == new_kind and old_entry.get("derive") == new_entry.get("derive"):
-                continue  # a default changed: nothing to write
-            derive = schema.derived[name].derive
-            assert derive is not None
-            previous = _previous_derive(graph, name, old_entry.get("derive"))
-            ops.append(
-                ChangeDerive(
-                    name,
-                    new_kind,
-                    _copy_derive(file, name, derive),
-                    str(new_entry["derive"]),
-                    json=bool(new_entry["json"]),
-                    previous=_copy_derive(file, name, previous) if previous else None,
-                    previous_digest=old_entry.get("derive"),
-                    previous_type=kind if kind != new_kind else None,
-                )
+        kind, new_kind = str(old["type"]), str(new["type"])
+        if new["role"] == "derived":
+            if kind == new_kind and old.get("derive") == new.get("derive"):
+                return []  # a default changed: nothing to write
+            return [self._rederive(name, old, new)]
+        if kind == new_kind:
+            return []
+        if name in self.hints.allow_drop:
+            return [
+                RemoveAttribute(name, kind, allow_loss=True),
+                AddAttribute(name, new_kind, default=new["default"]),
+            ]
+        if (kind, new_kind) not in _CONVERSIONS:
+            raise RevisionGraphError(
+                f"attribute {name!r} changes type {kind} -> {new_kind}, which autogenerate "
+                "does not convert. Nothing was written. Fix: write the migration by hand with "
+                f"ops.ChangeType and your conversion function, or pass --allow-drop {name} to "
+                "delete the stored values."
             )
-        elif kind != new_kind:
-            if name in hints.allow_drop:
-                ops.append(RemoveAttribute(name, kind, allow_loss=True))
-                ops.append(AddAttribute(name, new_kind, default=new_entry["default"]))
-                continue
-            if (kind, new_kind) not in _CONVERSIONS:
-                raise RevisionGraphError(
-                    f"attribute {name!r} changes type {kind} -> {new_kind}, which autogenerate "
-                    "does not convert. Nothing was written. Fix: write the migration by hand "
-                    "with ops.ChangeType and your conversion function, or pass --allow-drop "
-                    f"{name} to delete the stored values."
-                )
-            ops.append(
-                ChangeType(
-                    name,
-                    kind,
-                    new_kind,
-                    _convert(file, name, kind, new_kind, keep),
-                    _convert(file, name, new_kind, kind, keep),
-                )
-            )
-    for name in removed:
-        entry = old_attrs[name]
-        previous = _previous_derive(graph, name, entry.get("derive"))
-        ops.append(
-            RemoveAttribute(
-                name,
-                str(entry["type"]),
-                **_declared(entry),
-                derive=_copy_derive(file, name, previous) if previous else None,
-                allow_loss=entry["role"] != "derived",
-            )
+        convert = _convert(self.file, name, kind, new_kind, self.keep)
+        revert = _convert(self.file, name, new_kind, kind, self.keep)
+        return [ChangeType(name, kind, new_kind, convert, revert)]
+
+    def _rederive(self, name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> Operation:
+        derive = schema_of(self.record).derived[name].derive
+        assert derive is not None
+        previous = _previous_derive(self.graph, name, old.get("derive"))
+        kind, new_kind = str(old["type"]), str(new["type"])
+        return ChangeDerive(
+            name,
+            new_kind,
+            _copy_derive(self.file, name, derive),
+            str(new["derive"]),
+            json=bool(new["json"]),
+            previous=_copy_derive(self.file, name, previous) if previous else None,
+            previous_digest=old.get("derive"),
+            previous_type=kind if kind != new_kind else None,
         )
-    for name in added:
-        entry = new_attrs[name]
-        derive = schema.derived[name].derive if name in schema.derived else None
-        ops.append(
-            AddAttribute(
-                name,
-                str(entry["type"]),
-                **_declared(entry),
-                derive=_copy_derive(file, name, derive) if derive else None,
-            )
+
+    def _remove(self, name: str, entry: Mapping[str, Any]) -> Operation:
+        previous = _previous_derive(self.graph, name, entry.get("derive"))
+        return RemoveAttribute(
+            name,
+            str(entry["type"]),
+            **_declared(entry),
+            derive=_copy_derive(self.file, name, previous) if previous else None,
+            allow_loss=entry["role"] != "derived",
         )
-    return ops
+
+    def _add(self, name: str, entry: Mapping[str, Any]) -> Operation:
+        derived = schema_of(self.record).derived
+        derive = derived[name].derive if name in derived else None
+        return AddAttribute(
+            name,
+            str(entry["type"]),
+            **_declared(entry),
+            derive=_copy_derive(self.file, name, derive) if derive else None,
+        )
 
 
 def plan_operations(
@@ -580,7 +588,8 @@ def plan_operations(
         _index_op(RemoveIndex, old_idx[n], before)
         for n in [*sorted(set(old_idx) - set(new_idx)), *changed]
     ]
-    ops += _attribute_operations(before, after, record, hints or Hints(), file, graph, keep or {})
+    planner = _AttributePlanner(before, after, record, hints or Hints(), file, graph, keep or {})
+    ops += planner.operations()
     ops += [
         _index_op(AddIndex, new_idx[n], after)
         for n in [*sorted(set(new_idx) - set(old_idx)), *changed]
