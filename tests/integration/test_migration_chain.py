@@ -98,6 +98,9 @@ def test_old_style_generated_migrations_still_replay_on_an_empty_table(
         "    await ctx.backfill(derived_backfill(import_record(record), ['message_count']))\n"
     )
     assert team.cli("up", table=fresh_table()).exit_code == 0
+    warned = team.cli("check", "--offline")
+    assert warned.exit_code == 0, warned.output
+    assert "0001_stats (written by an earlier autogenerate) computes message_count" in warned.output
     # On a table with sessions it cannot compute a value the record no longer declares.
     production = fresh_table()
     assert team.cli("up", "--to", "0005_session_catalog", table=production).exit_code == 0

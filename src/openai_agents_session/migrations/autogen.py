@@ -18,6 +18,7 @@ for migrations written by earlier versions.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pprint
 import re
@@ -890,3 +891,62 @@ def replay_differences(graph: MigrationGraph) -> list[str]:
             )
         state = recorded or replayed
     return problems
+
+
+def _legacy_derived(path: Path) -> tuple[str | None, list[str]]:
+    """The record path and names an earlier autogenerate's file computes with that record."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None, []
+    record: str | None = None
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "record" for t in node.targets
+        ):
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                record = node.value.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "derived_backfill"
+            and len(node.args) == 2
+            and isinstance(node.args[1], (ast.List, ast.Tuple))
+        ):
+            names += [
+                e.value
+                for e in node.args[1].elts
+                if isinstance(e, ast.Constant) and isinstance(e.value, str)
+            ]
+    return record, names
+
+
+def legacy_warnings(graph: MigrationGraph) -> list[str]:
+    """Files of an earlier autogenerate that compute values with a record that changed since.
+
+    Such a file replays on an empty table (its backfill checks the record at
+    the first session it changes), so this is a warning: it would fail on a
+    table with sessions that has not applied it yet.
+    """
+    warnings: list[str] = []
+    for migration in graph.team:
+        if migration.operations is not None or migration.path is None:
+            continue
+        path, names = _legacy_derived(migration.path)
+        if path is None or not names:
+            continue
+        try:
+            declared = set(schema_of(import_record(path)).derived)
+        except RevisionGraphError:
+            declared = set()
+        missing = [n for n in names if n not in declared]
+        if missing:
+            warnings.append(
+                f"migration {migration.revision} (written by an earlier autogenerate) computes "
+                f"{', '.join(missing)} with {path}, which no longer declares it: it replays on "
+                "an empty table, but fails on a table with sessions that has not applied it. "
+                "Fix: before it runs on such a table, replace its derived_backfill(...) with "
+                "ops.AddAttribute and a copy of the old derive function."
+            )
+    return warnings
