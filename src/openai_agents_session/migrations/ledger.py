@@ -592,6 +592,17 @@ def analyse(
     problems: list[str] = list(tampering)
     known = set(graph.revisions)
     for revision in sorted(set(records) - known):
+        slug = revision.split("_", 1)[-1]
+        moved = [r for r in graph.revisions if r not in records and r.split("_", 1)[-1] == slug]
+        if moved:
+            # `migrate rebase` renumbers what it moves: it was run on an applied migration.
+            problems.append(
+                f"{revision} is in the ledger ({records[revision].status}) but its file is now "
+                f"{moved[0]} (renumbered, as `migrate rebase` does). Fix: restore the files "
+                f"from version control, then rebase the migration this table has not "
+                "applied instead."
+            )
+            continue
         problems.append(
             f"{revision} is in the ledger ({records[revision].status}) but its file is "
             "missing. Fix: restore the file, or point --migrations-dir at the folder "
