@@ -170,6 +170,13 @@ def test_bad_hints_and_bad_operations_are_refused(generated: tuple[Path, str]) -
         "--rename", "ghost=tenant",
     )  # fmt: skip
     assert no_such.exit_code == 10 and "--rename ghost=tenant" in no_such.output
+    stray = _cli(
+        "new", "x", "--autogenerate", "--schema", schema, "--migrations-dir", str(folder),
+        "--rename", "tenant_id=tenant", "--allow-drop", "nothing_like_it",
+    )  # fmt: skip
+    assert stray.exit_code == 10 and "--allow-drop nothing_like_it" in stray.output
+    no_autogenerate = _cli("new", "x", "--migrations-dir", str(folder), "--allow-drop", "a")
+    assert no_autogenerate.exit_code == 2 and "add --autogenerate" in no_autogenerate.output
     assert sorted(p.name for p in folder.glob("0*.py")) == ["0001_tenant.py"]
     # A hostile or mistaken `operations` that is not a list of operations never loads.
     path = folder / "0001_tenant.py"

@@ -696,6 +696,13 @@ def new(
 ) -> None:
     """Write the next migration file of your folder (offline: no AWS needed)."""
     renames = _renames(rename, as_json)
+    if (renames or allow_drop) and not autogenerate:
+        fail(
+            "--rename and --allow-drop tell --autogenerate what to write. Fix: add "
+            "--autogenerate (and --schema), or write the operations by hand.",
+            ExitCode.USAGE,
+            as_json=as_json,
+        )
 
     async def write() -> Path:
         record = migrations.import_record(schema) if schema else None

@@ -438,6 +438,13 @@ class _AttributePlanner:
         old, new = self.before.get("attributes", {}), self.after["attributes"]
         removed = sorted(set(old) - set(new))
         added = sorted(set(new) - set(old))
+        changed = [n for n in set(old) & set(new) if old[n]["type"] != new[n]["type"]]
+        stray = sorted(self.hints.allow_drop - set(removed) - set(changed))
+        if stray:
+            raise RevisionGraphError(
+                f"--allow-drop {' '.join(stray)}: not removed from the record nor retyped, so "
+                "there is nothing to drop. Nothing was written. Fix: remove the flag."
+            )
         ops: list[Operation] = [self._rename(o, n, removed, added) for o, n in self._renames()]
         self._refuse_lost(removed, added)
         for name in sorted(set(old) & set(new)):
