@@ -43,6 +43,11 @@ def capped_count_reformatted(view: HistoryView) -> int:
     )
 
 
+def reads_attributes_named_like_globals(view: HistoryView) -> int:
+    # `TABLE` here is an attribute name, not the module's dict: nothing to copy.
+    return len(view.TABLE) + view.count  # type: ignore[attr-defined]
+
+
 def uses_a_dict(view: HistoryView) -> int:
     return TABLE["a"] + view.count
 
@@ -57,6 +62,16 @@ def test_copy_carries_helpers_and_constants_and_computes_the_same() -> None:
     assert copied.function is not None
     view = HistoryView("s", (), count=7)
     assert copied.function(view) == capped_count(view) == 3
+
+
+def test_only_globals_the_function_reads_are_copied() -> None:
+    class View:
+        TABLE = (1, 2)
+        count = 1
+
+    copied = copy_function(reads_attributes_named_like_globals, "derive_w")
+    assert copied.imports == [] and copied.helpers == {}
+    assert copied.function is not None and copied.function(View()) == 3
 
 
 def test_digest_ignores_form_and_sees_code() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dis
 import hashlib
 import inspect
 import textwrap
@@ -60,7 +61,12 @@ def _normalized(node: ast.FunctionDef) -> str:
 
 
 def _code_names(code: types.CodeType) -> Iterator[str]:
-    yield from code.co_names
+    """The global names `code` reads (not attribute names, which share ``co_names``)."""
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(
+            instruction.argval, str
+        ):
+            yield instruction.argval
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _code_names(const)
