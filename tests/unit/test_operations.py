@@ -3,6 +3,7 @@ chain replays in memory, and what ``check --offline`` fails on."""
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 import textwrap
@@ -21,7 +22,7 @@ from openai_agents_session.migrations import (
     RevisionGraphError,
 )
 from openai_agents_session.migrations.copying import copy_function, function_digest
-from openai_agents_session.migrations.ops import ReplayError, replay_operations
+from openai_agents_session.migrations.ops import ReplayError, encode_typed, replay_operations
 from openai_agents_session.models.schema import HistoryView
 
 LIMIT = 3
@@ -84,6 +85,19 @@ def test_what_cannot_be_copied_is_refused_with_the_fix() -> None:
         copy_function(uses_a_dict, "derive_y")
     with pytest.raises(RevisionGraphError, match=r"lambda.*Fix:"):
         copy_function(lambda view: view.count, "derive_z")
+
+
+def test_values_are_encoded_as_a_session_write_stores_them() -> None:
+    class Role(str, enum.Enum):
+        USER = "user"
+
+    assert encode_typed("S", Role.USER) == {"S": "user"}
+    assert encode_typed("N", 3) == {"N": "3"} and encode_typed("S", None) is None
+    assert encode_typed("S", {"a": "é"}, as_json=True) == {"S": '{"a":"é"}'}
+    with pytest.raises(TypeError):
+        encode_typed("S", 3)
+    with pytest.raises(TypeError):
+        encode_typed("N", True)
 
 
 def test_replay_refuses_operations_that_do_not_fit() -> None:

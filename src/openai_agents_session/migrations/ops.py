@@ -23,6 +23,7 @@ Each operation:
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ def encode_typed(kind: str, value: Any, *, as_json: bool = False) -> dict[str, A
     Raises:
         TypeError: The value is not of the type (a bool as a number, an int as a string).
     """
+    if isinstance(value, enum.Enum):
+        value = value.value  # what a session write stores (pydantic's JSON mode)
     if value is None:
         return None
     if as_json:
@@ -485,10 +488,11 @@ class AddIndex(Operation):
         return f"add index {self.name!r}"
 
     async def apply(self, ctx: MigrationContext) -> None:
+        sort = (self.sort_key[0], self.sort_key[1]) if self.sort_key else None
         await ctx.ensure_global_index(
             self.name,
-            tuple(self.partition_key),  # type: ignore[arg-type]
-            tuple(self.sort_key) if self.sort_key else None,  # type: ignore[arg-type]
+            (self.partition_key[0], self.partition_key[1]),
+            sort,
             projection=_projection_request(self.projection),
         )
 
