@@ -71,6 +71,7 @@ from .errors import (
     DynamoDBUnavailableError,
     InvalidArgumentError,
     InvalidSessionIdError,
+    OwnershipError,
     SessionClosedError,
     SessionExistsError,
     SessionStoreError,
@@ -952,6 +953,7 @@ class SessionStore:
                 self._remember(state)
                 if record.is_expired(self._now()) and not include_expired:
                     return None
+                self._check_owner(state, include_expired=True)
                 if not whole_history or record.pages is None:
                     return record
                 loaded: dict[str, list[ConversationItem]] = {}
@@ -993,6 +995,10 @@ class SessionStore:
         Raises:
             InvalidAttributeError: A name is not an attribute field of the record,
                 or a value is not of the field's type. Nothing is written.
+            InvalidArgumentError: `owner` was given: ownership moves only with
+                `transfer_owner`. Nothing is written.
+            OwnershipError: The stored session belongs to another owner than
+                this object's ``owner=``. Nothing is written.
             DerivedAttributeError: A derived attribute could not be computed.
                 Nothing is written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
@@ -1004,15 +1010,80 @@ class SessionStore:
             self._schema, values, session_id=self.session_id, table_name=self.table_name
         )
         self._owner_within_prefix(validated)
+        if SCHEMA.owner in validated:
+            raise InvalidArgumentError(
+                f"set_attributes on {describe(self.session_id, self.table_name)} cannot change "
+                "the owner; nothing was written. Fix: call transfer_owner(new_owner), which "
+                "moves the conversation explicitly (the owner= of a session object only "
+                "claims a session that has none).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
         if not validated:
             return False
-        operation = SetAttributes(encoded)
-        written = await self._operation(
-            "set_attributes", lambda m: self._mutate(m, operation), settle=True
+        written = await self._set_plain("set_attributes", encoded)
+        self._adopt(validated, encoded)
+        return written
+
+    async def transfer_owner(self, new_owner: str) -> bool:
+        """Move the conversation to another owner: the one explicit way ownership changes.
+
+        One conditional write on the version seen, like every write: the history
+        stays as it is and the head's ``owner`` becomes `new_owner`, so the
+        session leaves the old owner's `list_sessions` and erase and joins the
+        new owner's. It goes through this object's ownership check: the object
+        must be built with the stored owner, or without ``owner=`` (a trusted,
+        unconstrained object). An object built with ``owner=`` takes
+        `new_owner` as its own afterwards, so it can go on using the session.
+
+        Args:
+            new_owner: The new owner: a non-empty string, within `key_prefix`.
+
+        Returns:
+            True when the stored session was rewritten; False when there was no
+            conversation (absent, expired, cleared or empty), and nothing was written.
+
+        Raises:
+            InvalidArgumentError: `new_owner` is not a non-empty string.
+            InvalidSessionIdError: `new_owner` is outside `key_prefix`. Nothing is sent.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``. Nothing is written.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the write
+                landed can no longer be told.
+        """
+        self._check_open()
+        if not isinstance(new_owner, str) or not new_owner:
+            raise InvalidArgumentError(
+                f"transfer_owner on {describe(self.session_id, self.table_name)}: new_owner "
+                f"must be a non-empty string, got {type(new_owner).__name__}. Nothing was "
+                "sent. Fix: pass the user or tenant id that is to own the conversation.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        validated, encoded = validate_plain(
+            self._schema,
+            {SCHEMA.owner: new_owner},
+            session_id=self.session_id,
+            table_name=self.table_name,
         )
+        self._owner_within_prefix(validated)
+        written = await self._set_plain("transfer_owner", encoded)
+        if written and self.owner is not None:
+            self._adopt(validated, encoded)
+        return written
+
+    async def _set_plain(self, name: str, encoded: dict[str, Any]) -> bool:
+        """Rewrite the head's history as it is, with these plain values on it."""
+        operation = SetAttributes(encoded)
+        written = await self._operation(name, lambda m: self._mutate(m, operation), settle=True)
+        return bool(written)
+
+    def _adopt(self, validated: dict[str, Any], encoded: dict[str, Any]) -> None:
+        """Make plain values this object's own, for its later writes."""
         # Only the names set to None here stop being this object's: a None given
         # to the constructor keeps meaning "always leave it out".
-        removed = {name for name, value in validated.items() if value is None}
+        removed = {key for key, value in validated.items() if value is None}
         self._attributes = {
             k: v for k, v in {**self._attributes, **validated}.items() if k not in removed
         }
@@ -1022,7 +1093,6 @@ class SessionStore:
             {k: v for k, v in plain.items() if k not in removed},
             auto_title=self.auto_title,
         )
-        return bool(written)
 
     def _owner_within_prefix(self, values: Mapping[str, Any]) -> None:
         owner = values.get(SCHEMA.owner)
@@ -1030,6 +1100,42 @@ class SessionStore:
             within_prefix(
                 owner, self.key_prefix, table_name=self.table_name, what="owner", of=self.session_id
             )
+
+    @property
+    def owner(self) -> str | None:
+        """The owner this object was built with; None when it is unconstrained."""
+        owner = self._attributes.get(SCHEMA.owner)
+        return owner if isinstance(owner, str) else None
+
+    def _check_owner(self, state: StoredItem | None, *, include_expired: bool = False) -> None:
+        """Refuse a stored head that belongs to another owner than this object's.
+
+        An expired head reads as absent, so it belongs to no one (unless the
+        caller asked to see expired heads).
+        """
+        if state is None or (not include_expired and state.is_expired(self._now())):
+            return
+        self._check_stored_owner(state.extra.get(SCHEMA.owner))
+
+    def _check_stored_owner(self, stored: Any) -> None:
+        mine = self.owner
+        if mine is None or stored is None:
+            return  # unconstrained object, or an unowned session its first write claims
+        if isinstance(stored, Mapping) and stored.get("S") == mine:
+            return
+        raise self._not_owner(mine)
+
+    def _not_owner(self, mine: str) -> OwnershipError:
+        # Neither the stored owner nor any stored text: the caller may be hostile.
+        return OwnershipError(
+            f"{describe(self.session_id, self.table_name)} belongs to another owner than "
+            f"this session object's owner {mine!r}; nothing was read or written. Fix: build "
+            "the session with the owner that was authenticated for it, or move the "
+            "conversation with transfer_owner() through its owner's session object.",
+            owner=mine,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
 
     # ------------------------------------------------------------------ usage
 
@@ -1555,6 +1661,7 @@ class SessionStore:
             else decode_item(raw, table_name=self.table_name, keep_items=keep_items)
         )
         self._remember(state)
+        self._check_owner(state)
         return state
 
     async def _history(
@@ -1660,6 +1767,10 @@ class SessionStore:
         expired = (
             state is not None and state.is_expired(now) and not isinstance(run.operation, Touch)
         )
+        # The write is conditional on this very state: checking its owner here
+        # is the whole check, with no extra call (a failed condition hands back,
+        # or makes us read, the state that is then checked in turn).
+        self._check_owner(None if expired else state)
         base = None if expired else state
         needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
         if needed and await self._load_pages(metrics, needed, run.loaded):
@@ -1796,6 +1907,7 @@ class SessionStore:
             if raw is None:
                 self._remember(None)
                 return
+            self._check_stored_owner(raw.get(SCHEMA.owner))
             try:
                 state = decode_item(raw, table_name=self.table_name)
             except CorruptSessionError:
