@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ThrottledError,
         WriteOutcomeUnknownError,
     )
+    from .forks import ForkPage, ForkSummary, list_forks
     from .models.schema import (
         ITEM_SIZE_LIMIT,
         RESERVED_PREFIX,
@@ -69,6 +70,9 @@ _HOMES: dict[str, str] = {
     "SessionPage": ".catalog",
     "SessionSummary": ".catalog",
     "delete_sessions": ".catalog",
+    "ForkPage": ".forks",
+    "ForkSummary": ".forks",
+    "list_forks": ".forks",
     "list_sessions": ".catalog",
     "OperationMetrics": ".store",
     "RetryPolicy": ".store",
@@ -114,6 +118,8 @@ __all__ = [
     "DynamoDBSession",
     "DynamoDBUnavailableError",
     "EraseReport",
+    "ForkPage",
+    "ForkSummary",
     "GlobalIndex",
     "HistoryView",
     "InvalidArgumentError",
@@ -140,6 +146,7 @@ __all__ = [
     "__version__",
     "create_table_if_not_exists",
     "delete_sessions",
+    "list_forks",
     "list_sessions",
     "schema_of",
 ]

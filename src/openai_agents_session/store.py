@@ -113,6 +113,8 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from typing_extensions import Self, Unpack
 
+    from .forks import ForkPage
+
 __all__ = [
     "OperationMetrics",
     "RetryPolicy",
@@ -334,6 +336,13 @@ async def _all(jobs: list[Awaitable[_T]]) -> list[_T]:
 
 def _page_view(ref: PageRef, loaded: dict[str, list[ConversationItem]]) -> list[ConversationItem]:
     return loaded[ref.id][ref.start : ref.start + ref.length]
+
+
+def _stored_text(value: Any) -> str | None:
+    """The text of a raw ``{"S": ...}`` attribute value; None for anything else."""
+    if isinstance(value, Mapping) and isinstance(value.get("S"), str):
+        return str(value["S"])
+    return None
 
 
 def _keys_of(items: list[dict[str, Any]]) -> list[str]:
@@ -1237,41 +1246,72 @@ class SessionStore:
     # ------------------------------------------------------------------- fork
 
     async def fork(
-        self, new_session_id: str, *, upto: int | None = None, turn: int | None = None
+        self,
+        new_session_id: str,
+        *,
+        upto: int | None = None,
+        turn: int | None = None,
+        owner: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Self:
         """Copy this session's history, whole or a prefix of it, into a new session.
 
         The source is read at one version (a consistent read of its head, then
-        its pages as that head lists them). The target is written with the same
-        conditional write as every other write, conditional on what it holds: it
-        may be absent, expired, or hold no items (cleared); a target holding a
-        conversation raises `SessionExistsError` and nothing is written. Pages
+        its pages as that head lists them), through this object's ownership
+        check. The target id is checked against `key_prefix` before any call,
+        like every id. The target is written with the same conditional write as
+        every other write, conditional on what it holds: it may be absent,
+        expired, or hold no items (cleared) of the fork's owner; a target holding
+        a conversation raises `SessionExistsError` and nothing is written. Pages
         are copied, not shared: the new session owns its own page items.
 
-        The new session starts with the source's plain team attributes and
-        ``schema_version`` as stored (this object's ``attributes`` on top, as on
-        every write); derived attributes are computed from the copied history;
-        usage is not copied.
+        The fork belongs to the source's stored owner and carries its stored
+        title and metadata, unless `owner`, `title` or `metadata` override them
+        (a source without an owner gives the fork this object's owner, if any).
+        It starts with the source's plain team attributes and ``schema_version``
+        as stored (this object's ``attributes`` on top, as on every write);
+        derived attributes are computed from the copied history; usage is not
+        copied. It records its lineage: ``parent_id`` (this session),
+        ``fork_index`` (items copied) and ``fork_turn`` (the user turn it
+        branches at), listed by `list_forks`.
 
         Args:
-            new_session_id: The new session's id.
+            new_session_id: The new session's id (within `key_prefix`).
             upto: Copy ``items[:upto]`` (item index; at most the history's length).
             turn: Copy everything before the `turn`-th user message (1-based),
                 as ``AdvancedSQLiteSession.create_branch_from_turn`` branches.
                 With neither, the whole history is copied. Either cut moves back
                 so that no tool call is copied without an output the source has.
+            owner: Give the copy to another owner (within `key_prefix`). Only the
+                stored owner's own object (built with that ``owner=``) may, or
+                any object when the source has no owner: a copy never leaves
+                its owner's hands through an unconstrained object.
+            title: The fork's title instead of the source's.
+            metadata: The fork's metadata instead of the source's.
 
         Returns:
-            A session object for the new session, with this object's options.
+            A session object for the new session with this object's options
+            (``key_prefix``, ``auto_title``, TTL, ``record``, team
+            ``attributes``, ...), and the fork's owner as its ``owner=``. Its
+            title and metadata are the fork's, carried over as stored.
 
         Raises:
             InvalidArgumentError: Both `upto` and `turn`, an out-of-range value,
                 or the source's own id.
-            InvalidSessionIdError: `new_session_id` is not a valid id.
-            SessionExistsError: The target holds a conversation; nothing was written.
+            InvalidSessionIdError: `new_session_id` is not a valid id, or it or
+                `owner` is outside `key_prefix`. Nothing was sent.
+            InvalidAttributeError: `owner`, `title` or `metadata` is not of its
+                field's type. Nothing was sent.
+            OwnershipError: The source belongs to another owner than this
+                object's ``owner=``, or `owner` would take the copy out of the
+                source owner's hands; nothing was written.
+            SessionExistsError: The target holds a conversation, or a cleared
+                session of another owner; nothing was written.
             SessionTooLargeError: The copy would pass the session cap.
         """
         validate_session_id(new_session_id, table_name=self.table_name)
+        within_prefix(new_session_id, self.key_prefix, table_name=self.table_name)
         where = describe(self.session_id, self.table_name)
         if new_session_id == self.session_id:
             raise InvalidArgumentError(
@@ -1295,8 +1335,79 @@ class SessionStore:
                 session_id=self.session_id,
                 table_name=self.table_name,
             )
+        overrides, _ = validate_plain(
+            self._schema,
+            {
+                name: value
+                for name, value in (
+                    (SCHEMA.owner, owner),
+                    (SCHEMA.title, title),
+                    (SCHEMA.metadata, metadata),
+                )
+                if value is not None
+            },
+            session_id=new_session_id,
+            table_name=self.table_name,
+        )
+        self._owner_within_prefix(overrides)
         self._check_open()
         state, items = await self._operation("fork_read", self._snapshot)
+        cut = self._fork_cut(items, upto, turn)
+        stored = state.extra if state is not None else {}
+        fork_owner = self._fork_owner(_stored_text(stored.get(SCHEMA.owner)), owner)
+        kept = (*self._schema.plain, SCHEMA.schema_version, SCHEMA.title, SCHEMA.metadata)
+        extra = {name: stored[name] for name in kept if name in stored}
+        if fork_owner is not None:
+            extra[SCHEMA.owner] = {"S": fork_owner}
+        extra.update(self._lineage(items[:cut]))
+        operation = ForkInto([dumps_item(item) for item in items[:cut]], extra)
+        target = self._sibling(
+            new_session_id,
+            {SCHEMA.owner: fork_owner, SCHEMA.title: title, SCHEMA.metadata: metadata},
+        )
+        outcome = await target._operation(
+            "fork", lambda m: target._mutate(m, operation), settle=True
+        )
+        if outcome is TARGET_EXISTS:
+            raise SessionExistsError(
+                f"fork of {where} into {new_session_id!r}: that session already holds a "
+                "conversation (or another owner's cleared one). Nothing was written. Fix: "
+                "choose another new_session_id, or clear the target first.",
+                session_id=new_session_id,
+                table_name=self.table_name,
+            )
+        return target
+
+    async def list_forks(self, *, limit: int = 20, cursor: str | None = None) -> ForkPage:
+        """This session's forks, oldest first, by Query on the by-parent index.
+
+        As `openai_agents_session.list_forks`, with this object's client and
+        `key_prefix`; an object built with ``owner=`` lists only that owner's forks.
+
+        Args:
+            limit: Forks per page (1 to 1000).
+            cursor: The previous page's ``cursor``; None for the first page.
+
+        Returns:
+            The page and the cursor of the next one.
+        """
+        from .forks import list_forks
+
+        self._check_open()
+        return await list_forks(
+            await self._get_client(),
+            self.table_name,
+            self.session_id,
+            owner=self.owner,
+            limit=limit,
+            cursor=cursor,
+            key_prefix=self.key_prefix,
+            clock=self._now,
+        )
+
+    def _fork_cut(self, items: list[ConversationItem], upto: int | None, turn: int | None) -> int:
+        """Where a fork cuts the history: `upto`, before the `turn`-th user message, or all."""
+        where = describe(self.session_id, self.table_name)
         cut = len(items)
         if upto is not None:
             if upto > len(items):
@@ -1317,24 +1428,35 @@ class SessionStore:
                     table_name=self.table_name,
                 )
             cut = users[turn - 1]
-        cut = safe_prefix(items, cut)
-        carried = state.extra if state is not None else {}
-        kept = (*self._schema.plain, SCHEMA.schema_version)
-        extra = {name: carried[name] for name in kept if name in carried}
-        operation = ForkInto([dumps_item(item) for item in items[:cut]], extra)
-        target = self._sibling(new_session_id)
-        outcome = await target._operation(
-            "fork", lambda m: target._mutate(m, operation), settle=True
-        )
-        if outcome is TARGET_EXISTS:
-            raise SessionExistsError(
-                f"fork of {where} into {new_session_id!r}: that session already holds a "
-                "conversation. Nothing was written. Fix: choose another new_session_id, or "
-                "clear the target first.",
-                session_id=new_session_id,
+        return safe_prefix(items, cut)
+
+    def _fork_owner(self, stored: str | None, override: str | None) -> str | None:
+        """The fork's owner: the source's stored one, unless its owner gives it away."""
+        if override is None or override == stored:
+            return stored if stored is not None else self.owner
+        if stored is not None and self.owner != stored:
+            # Only the owner's own object may hand a copy to someone else; an
+            # unconstrained object must not take a conversation out of its
+            # owner's list and erase.
+            raise OwnershipError(
+                f"fork of {describe(self.session_id, self.table_name)} with owner= "
+                f"{override!r}: only a session object built with the source's own owner "
+                "may give a copy to another owner; nothing was written. Fix: fork without "
+                "owner= (the copy stays with the source's owner), or fork through the "
+                "owner's session object.",
+                owner=self.owner or "",
+                session_id=self.session_id,
                 table_name=self.table_name,
             )
-        return target
+        return override
+
+    def _lineage(self, copied: list[ConversationItem]) -> dict[str, Any]:
+        """The lineage attributes of a fork holding `copied` (this session's prefix)."""
+        return {
+            SCHEMA.parent_id: {"S": self.session_id},
+            SCHEMA.fork_index: {"N": str(len(copied))},
+            SCHEMA.fork_turn: {"N": str(len(user_positions(copied)) + 1)},
+        }
 
     async def _snapshot(
         self, metrics: OperationMetrics
@@ -1358,8 +1480,13 @@ class SessionStore:
             seen = state.updated_at
         raise self._missing_pages(missing)
 
-    def _sibling(self, session_id: str) -> Self:
-        """A session object for another id with this object's options and client."""
+    def _sibling(self, session_id: str, catalog: Mapping[str, Any]) -> Self:
+        """A session object for another id with every option of this one and its client.
+
+        `catalog` gives the new object's owner, title and metadata (None: carry
+        over what is stored) instead of this object's.
+        """
+        attributes = {k: v for k, v in self._attributes.items() if k not in catalog}
         other = type(self)(
             session_id,
             self._client,  # type: ignore[arg-type]
@@ -1378,7 +1505,9 @@ class SessionStore:
             settle_timeout=self.settle_timeout,
             time_source=self.time_source,
             record=self.record,
-            attributes=self._attributes,
+            attributes={**attributes, **{k: v for k, v in catalog.items() if v is not None}},
+            auto_title=self.auto_title,
+            key_prefix=self.key_prefix,
         )
         other._open_client = self._open_client
         return other
