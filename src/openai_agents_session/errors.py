@@ -189,7 +189,7 @@ class SessionExistsError(SessionStoreError):
 
 
 class OwnershipError(SessionStoreError):
-    """The stored session belongs to another owner than the session object's ``owner=``.
+    """The stored session belongs to another owner than the one the session object was built with.
 
     Raised by every read and write through that object, before anything is
     returned or stored. The message names the session, the table and the
