@@ -103,8 +103,9 @@ def _text(raw: Mapping[str, Any], name: str) -> str | None:
 
 
 def _int(raw: Mapping[str, Any], name: str) -> int:
+    # Stored numbers are data, not trust: anything but a count reads as 0.
     number = _number(raw, name)
-    return int(number) if number is not None and abs(number) < 2**63 else 0
+    return int(number) if number is not None and 0 <= number < 2**63 else 0
 
 
 def _summary(raw: Mapping[str, Any]) -> ForkSummary:

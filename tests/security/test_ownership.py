@@ -395,3 +395,37 @@ async def test_a_fork_never_lands_on_another_owners_session_or_tombstone(
     assert await raw_get(client, table, theirs) == tombstone
     # Bob's own fork may reuse his tombstone.
     await DynamoDBSession(sid("b2"), client, table, owner="bob").add_items([msg("b2")])
+
+
+async def test_planted_and_hostile_lineage_is_not_trusted(client: Any, table: str) -> None:
+    source = DynamoDBSession(
+        "tenant-a#s", client, table, key_prefix="tenant-a#", owner="tenant-a#u"
+    )
+    await source.add_items([msg("x")])
+    fork = await source.fork("tenant-a#f")
+    # Another tenant, with raw access to its own keys, plants a "fork" of tenant
+    # a's session claiming tenant a's owner; and another user of tenant a plants one.
+    planted = await raw_get(client, table, "tenant-a#f")
+    assert planted is not None
+    for key, owner in (("tenant-b#planted", "tenant-a#u"), ("tenant-a#mallory", "tenant-a#m")):
+        await client.put_item(
+            TableName=table,
+            Item={**planted, "session_id": {"S": key}, "owner": {"S": owner}},
+        )
+    page = await source.list_forks()
+    assert [f.session_id for f in page.forks] == ["tenant-a#f"]
+    everyone = await list_forks(client, table, "tenant-a#s", key_prefix="tenant-a#")
+    # (The plant copied created_at, the sort key: the order of the two is not set.)
+    assert {f.session_id for f in everyone.forks} == {"tenant-a#f", "tenant-a#mallory"}
+    # A lineage number that is not a count reads as 0 in a listing and as
+    # corrupt in the record, never as an untyped error.
+    await client.update_item(
+        TableName=table,
+        Key={"session_id": {"S": "tenant-a#f"}},
+        UpdateExpression="SET fork_index = :v",
+        ExpressionAttributeValues={":v": {"N": "-5"}},
+    )
+    (summary,) = (await source.list_forks()).forks
+    assert summary.fork_index == 0
+    with pytest.raises(CorruptSessionError, match="fork_index"):
+        await fork.get_record()

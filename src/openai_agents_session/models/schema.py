@@ -108,7 +108,8 @@ attribute of a stored head is carried over by a write unless the session sets it
 
 CATALOG_ROLES: tuple[str, ...] = ("owner", "title", "metadata")
 """Core roles the application sets per session (``owner=``, ``title=``,
-``metadata=`` or `SessionStore.set_attributes`), like a team's plain attributes."""
+``metadata=``, `SessionStore.set_attributes` for title and metadata,
+`SessionStore.transfer_owner` for the owner), like a team's plain attributes."""
 
 TITLE_CHARS = 80
 """Characters of the first user message kept as an automatic title."""
@@ -397,8 +398,8 @@ class SessionRecord(BaseModel):
     history_size: Annotated[int | None, DynamoAttribute("N", "history_size")] = None
     usage: Annotated[dict[str, Any] | None, DynamoAttribute("S", "usage", json=True)] = None
     parent_id: Annotated[str | None, DynamoAttribute("S", "parent_id")] = None
-    fork_index: Annotated[int | None, DynamoAttribute("N", "fork_index")] = None
-    fork_turn: Annotated[int | None, DynamoAttribute("N", "fork_turn")] = None
+    fork_index: Annotated[int | None, DynamoAttribute("N", "fork_index"), Field(ge=0)] = None
+    fork_turn: Annotated[int | None, DynamoAttribute("N", "fork_turn"), Field(ge=1)] = None
 
     @property
     def items(self) -> list[ConversationItem]:
