@@ -370,3 +370,37 @@ async def test_forks_of_forks_keep_lineage_and_owner(client: Any, table: str) ->
     assert await grandchild.get_items() == _turn(0)[:1]
     listed = {s.session_id for s in (await list_sessions(client, table, owner="u")).sessions}
     assert listed == {root.session_id, child.session_id, grandchild.session_id}
+
+
+# dynalite wants ProvisionedThroughput on an index added to an on-demand table,
+# which DynamoDB (and moto) refuse: the migration follows DynamoDB.
+@pytest.mark.moto_only
+async def test_migration_0006_adds_the_lineage_index_to_a_catalog_table_and_back(
+    client: Any,
+) -> None:
+    from openai_agents_session.migrations import down, load_migrations, up
+
+    name = f"sessions-{uuid.uuid4().hex[:12]}"
+    # A table as 0005_session_catalog left it: the by-owner index only.
+    before = load_migrations().get("0005_session_catalog").schema_snapshot
+    assert before is not None
+    await client.create_table(TableName=name, **before["create_table"])
+    await client.get_waiter("table_exists").wait(TableName=name)
+    source = DynamoDBSession(_sid(), client, name, owner="u")
+    await source.add_items(_turn(0))
+    fork = await source.fork(_sid("early"))  # lineage is written before the index exists
+    result = await up(client, name)
+    assert "0006_fork_lineage" in result.applied
+    indexes = {
+        i["IndexName"]
+        for i in (await client.describe_table(TableName=name))["Table"]["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"sessions_by_owner", "sessions_by_parent"}
+    # DynamoDB backfills a new index from the items already stored.
+    assert [f.session_id for f in (await source.list_forks()).forks] == [fork.session_id]
+    reverted = await down(client, name, to="0005_session_catalog")
+    assert reverted.reverted == ["0006_fork_lineage"]
+    described = (await client.describe_table(TableName=name))["Table"]
+    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["sessions_by_owner"]
+    record = await fork.get_record()  # the attributes stay on the items
+    assert record is not None and record.parent_id == source.session_id
