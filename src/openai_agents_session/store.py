@@ -539,7 +539,12 @@ class SessionStore:
                 Attributes not named here are carried over as stored. Validated
                 here, by each field's type, without a network call.
             owner: The user or tenant the session belongs to; every write puts
-                it on the head, which lists the session in `list_sessions`.
+                it on the head, which lists the session in `list_sessions`. It is
+                enforced: a stored session of another owner raises
+                `OwnershipError` on every read and write through this object
+                (authenticate the user before passing it); a session without an
+                owner is claimed by this object's first write. None: the object
+                is unconstrained and carries the stored owner over.
             title: The session's title; every write puts it on the head.
             metadata: A small JSON map of the application's own, put on every write.
             auto_title: When no title is stored or set, take the first user
@@ -840,6 +845,8 @@ class SessionStore:
             The items in chronological order; ``[]`` for an absent or expired session.
 
         Raises:
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             CorruptSessionError: The stored head or one of its pages is unreadable.
         """
         resolved = self._resolve_limit(limit)
@@ -873,6 +880,8 @@ class SessionStore:
                 ``strict_items``, not an SDK input item). Nothing is stored.
             SessionTooLargeError: The history would pass `max_session_bytes`.
                 Nothing is stored.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             WriteOutcomeUnknownError: The answer was lost and whether the write
                 landed can no longer be told.
@@ -894,6 +903,8 @@ class SessionStore:
 
         Raises:
             CorruptSessionError: The stored head or its newest page is unreadable.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             WriteOutcomeUnknownError: The answer was lost and whether the pop
                 landed can no longer be told.
@@ -913,6 +924,8 @@ class SessionStore:
         bring the cleared one back.
 
         Raises:
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             DynamoDBError: The pages could not all be deleted; the conversation
                 is cleared, and ``openai-agents-session sessions gc`` removes them.
@@ -949,6 +962,8 @@ class SessionStore:
         Raises:
             CorruptSessionError: The head, or with `whole_history` a page, is
                 unreadable, or a team attribute does not validate as declared.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
         """
 
         async def run(metrics: OperationMetrics) -> SessionRecord | None:
@@ -1170,6 +1185,8 @@ class SessionStore:
         Raises:
             InvalidArgumentError: `result` has no ``context_wrapper.usage`` with
                 integer token counts. Nothing is stored.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             WriteOutcomeUnknownError: The answer was lost and whether the write
                 landed can no longer be told.
