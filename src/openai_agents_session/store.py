@@ -664,6 +664,17 @@ class SessionStore:
             table_name=table_name,
         )
         self._owner_within_prefix(validated)
+        if SCHEMA.owner in validated and validated[SCHEMA.owner] is None:
+            # It would strip the stored owner on every write: an ownership move
+            # that only transfer_owner may make.
+            raise InvalidArgumentError(
+                f"attributes={{'owner': None}} for {describe(session_id, table_name)} would "
+                "remove the stored owner on every write. Fix: leave owner out (the object "
+                "then carries the stored owner over), or move the conversation with "
+                "transfer_owner().",
+                session_id=session_id,
+                table_name=table_name,
+            )
         self._attributes = validated
         self.auto_title = bool(auto_title)
         self._team = TeamAttributes(schema, encoded, auto_title=self.auto_title)

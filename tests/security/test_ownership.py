@@ -301,6 +301,21 @@ async def test_set_attributes_never_moves_ownership(client: Any, table: str) -> 
     assert await raw_get(client, table, session_id) == before
 
 
+async def test_no_option_strips_the_stored_owner(client: Any, table: str) -> None:
+    session_id = sid("strip")
+    await alice_chat(client, table, session_id)
+    calls = count_calls(client)
+    with pytest.raises(InvalidArgumentError, match="transfer_owner"):
+        DynamoDBSession(session_id, client, table, attributes={"owner": None})
+    assert calls.total() == 0
+    # A fork never drops it either (its catalog options are the fork's own).
+    worker = DynamoDBSession(session_id, client, table, title="worker's title")
+    fork = await worker.fork(f"{session_id}-f")
+    await fork.add_items([msg("more")])
+    record = await fork.get_record()
+    assert record is not None and (record.owner, record.title) == ("alice", TITLE)
+
+
 async def test_transfer_owner_is_the_explicit_move(client: Any, table: str) -> None:
     session_id = sid("moved")
     await alice_chat(client, table, session_id)
