@@ -444,3 +444,24 @@ async def test_planted_and_hostile_lineage_is_not_trusted(client: Any, table: st
     assert summary.fork_index == 0
     with pytest.raises(CorruptSessionError, match="fork_index"):
         await fork.get_record()
+
+
+async def test_the_check_costs_no_extra_call(client: Any, table: str, backend: str) -> None:
+    session_id = sid("calls")
+    await alice_chat(client, table, session_id)
+    alice = DynamoDBSession(session_id, client, table, owner="alice")
+    await alice.get_items()
+    calls = count_calls(client)
+    await alice.add_items([msg("steady state")])
+    assert dict(calls) == {"PutItem": 1}  # the owner's append: one conditional write
+    calls.clear()
+    with pytest.raises(OwnershipError):
+        await DynamoDBSession(session_id, client, table, owner="bob").get_items()
+    assert dict(calls) == {"GetItem": 1}  # checked on the head it read anyway
+    calls.clear()
+    with pytest.raises(OwnershipError):
+        await DynamoDBSession(session_id, client, table, owner="bob").add_items([msg("b")])
+    # A blind create: the failed condition hands the head back (moto); dynalite
+    # does not return it, so it is read once.
+    expected = {"PutItem": 1} if backend == "moto" else {"PutItem": 1, "GetItem": 1}
+    assert dict(calls) == expected
