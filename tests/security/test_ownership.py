@@ -465,3 +465,27 @@ async def test_the_check_costs_no_extra_call(client: Any, table: str, backend: s
     # does not return it, so it is read once.
     expected = {"PutItem": 1} if backend == "moto" else {"PutItem": 1, "GetItem": 1}
     assert dict(calls) == expected
+
+
+async def test_forks_of_two_owners_racing_for_one_id_land_once(
+    make_client: ClientFactory, table: str
+) -> None:
+    target = sid("contested")
+    sources = []
+    for user in ("alice", "bob", "carol", "dave"):
+        session = DynamoDBSession(sid(user), await make_client(), table, owner=user)
+        await session.add_items([msg(f"{user}'s words")])
+        sources.append(session)
+    results = await asyncio.gather(*(s.fork(target) for s in sources), return_exceptions=True)
+    landed = [
+        s.owner for s, r in zip(sources, results, strict=True) if isinstance(r, DynamoDBSession)
+    ]
+    assert len(landed) == 1
+    assert all(
+        isinstance(r, (OwnershipError, SessionExistsError))
+        for r in results
+        if r is not None and not isinstance(r, DynamoDBSession)
+    )
+    item = await raw_get(await make_client(), table, target)
+    assert item is not None and item["owner"] == {"S": landed[0]}
+    assert json.loads(item["conversation_data"]["S"]) == [msg(f"{landed[0]}'s words")]
