@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         InvalidAttributeError,
         InvalidItemError,
         InvalidSessionIdError,
+        OwnershipError,
         SessionClosedError,
         SessionExistsError,
         SessionStoreError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         ThrottledError,
         WriteOutcomeUnknownError,
     )
+    from .forks import ForkPage, ForkSummary, list_forks
     from .models.schema import (
         ITEM_SIZE_LIMIT,
         RESERVED_PREFIX,
@@ -69,6 +71,9 @@ _HOMES: dict[str, str] = {
     "SessionPage": ".catalog",
     "SessionSummary": ".catalog",
     "delete_sessions": ".catalog",
+    "ForkPage": ".forks",
+    "ForkSummary": ".forks",
+    "list_forks": ".forks",
     "list_sessions": ".catalog",
     "OperationMetrics": ".store",
     "RetryPolicy": ".store",
@@ -88,6 +93,7 @@ _HOMES: dict[str, str] = {
             "InvalidAttributeError",
             "InvalidItemError",
             "InvalidSessionIdError",
+            "OwnershipError",
             "SessionClosedError",
             "SessionExistsError",
             "SessionStoreError",
@@ -113,6 +119,8 @@ __all__ = [
     "DynamoDBSession",
     "DynamoDBUnavailableError",
     "EraseReport",
+    "ForkPage",
+    "ForkSummary",
     "GlobalIndex",
     "HistoryView",
     "InvalidArgumentError",
@@ -120,6 +128,7 @@ __all__ = [
     "InvalidItemError",
     "InvalidSessionIdError",
     "OperationMetrics",
+    "OwnershipError",
     "PageIndex",
     "PageRecord",
     "RetryPolicy",
@@ -138,6 +147,7 @@ __all__ = [
     "__version__",
     "create_table_if_not_exists",
     "delete_sessions",
+    "list_forks",
     "list_sessions",
     "schema_of",
 ]

@@ -458,13 +458,14 @@ class ForkInto:
     """Create a session from a copy of another's history (the target side of a fork).
 
     The target may be absent, expired, or hold no items (a cleared tombstone,
-    or a session whose items were all popped); otherwise the operation ends
-    with `TARGET_EXISTS` and writes nothing.
+    or a session whose items were all popped) and no other owner; otherwise the
+    operation ends with `TARGET_EXISTS` and writes nothing.
 
     Attributes:
         encoded: The copied items, as canonical JSON.
-        extra: The raw attributes the new head starts with (plain team
-            attributes and ``schema_version`` copied from the source).
+        extra: The raw attributes the new head starts with (the source's plain
+            team attributes, ``schema_version``, title and metadata, the fork's
+            owner and its lineage).
     """
 
     encoded: Sequence[str]
@@ -478,8 +479,15 @@ class ForkInto:
         return []
 
     def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | Skip:
-        """The copied history on a fresh head; `Skip` if the target is live."""
+        """The copied history on a fresh head; `Skip` if the target is live or another's.
+
+        A cleared target that still names an owner other than the fork's stays
+        that owner's until it expires: a fork never writes over it.
+        """
         if base is not None and base.total_count > 0:
+            return Skip(TARGET_EXISTS)
+        held = base.extra.get(SCHEMA.owner) if base is not None else None
+        if held is not None and held != self.extra.get(SCHEMA.owner):
             return Skip(TARGET_EXISTS)
         body = "[" + ",".join(self.encoded) + "]"
         count = len(self.encoded)

@@ -15,6 +15,7 @@ SessionStoreError
 ├── DerivedAttributeError         a team's derive function failed; nothing written
 ├── SessionClosedError            the session object was closed
 ├── SessionExistsError            a fork's target already holds a conversation
+├── OwnershipError                the session belongs to another owner than the object's
 ├── ConcurrentModificationError   optimistic-locking retries exhausted
 └── DynamoDBError                 the service said no, mapped from its wire code
     ├── TableNotFoundError
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidAttributeError",
     "InvalidItemError",
     "InvalidSessionIdError",
+    "OwnershipError",
     "SessionClosedError",
     "SessionExistsError",
     "SessionStoreError",
@@ -184,6 +186,29 @@ class SessionClosedError(SessionStoreError):
 
 class SessionExistsError(SessionStoreError):
     """A fork's target session already holds a conversation; nothing was written."""
+
+
+class OwnershipError(SessionStoreError):
+    """The stored session belongs to another owner than the one the session object was built with.
+
+    Raised by every read and write through that object, before anything is
+    returned or stored. The message names the session, the table and the
+    object's own owner, never the stored owner nor any stored text.
+
+    Attributes:
+        owner: The owner the session object was built with.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        owner: str,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.owner = owner
 
 
 class ConcurrentModificationError(SessionStoreError):

@@ -72,6 +72,7 @@ from .errors import (
     DynamoDBUnavailableError,
     InvalidArgumentError,
     InvalidSessionIdError,
+    OwnershipError,
     SessionClosedError,
     SessionExistsError,
     SessionStoreError,
@@ -112,6 +113,8 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from types_aiobotocore_dynamodb import DynamoDBClient
     from typing_extensions import Self, Unpack
+
+    from .forks import ForkPage
 
 __all__ = [
     "OperationMetrics",
@@ -336,6 +339,13 @@ def _page_view(ref: PageRef, loaded: dict[str, list[ConversationItem]]) -> list[
     return loaded[ref.id][ref.start : ref.start + ref.length]
 
 
+def _stored_text(value: Any) -> str | None:
+    """The text of a raw ``{"S": ...}`` attribute value; None for anything else."""
+    if isinstance(value, Mapping) and isinstance(value.get("S"), str):
+        return str(value["S"])
+    return None
+
+
 def _keys_of(items: list[dict[str, Any]]) -> list[str]:
     return [str(item[SCHEMA.partition_key]["S"]) for item in items]
 
@@ -530,7 +540,12 @@ class SessionStore:
                 Attributes not named here are carried over as stored. Validated
                 here, by each field's type, without a network call.
             owner: The user or tenant the session belongs to; every write puts
-                it on the head, which lists the session in `list_sessions`.
+                it on the head, which lists the session in `list_sessions`. It is
+                enforced: a stored session of another owner raises
+                `OwnershipError` on every read and write through this object
+                (authenticate the user before passing it); a session without an
+                owner is claimed by this object's first write. None: the object
+                is unconstrained and carries the stored owner over.
             title: The session's title; every write puts it on the head.
             metadata: A small JSON map of the application's own, put on every write.
             auto_title: When no title is stored or set, take the first user
@@ -650,6 +665,17 @@ class SessionStore:
             table_name=table_name,
         )
         self._owner_within_prefix(validated)
+        if SCHEMA.owner in validated and validated[SCHEMA.owner] is None:
+            # It would strip the stored owner on every write: an ownership move
+            # that only transfer_owner may make.
+            raise InvalidArgumentError(
+                f"attributes={{'owner': None}} for {describe(session_id, table_name)} would "
+                "remove the stored owner on every write. Fix: leave owner out (the object "
+                "then carries the stored owner over), or move the conversation with "
+                "transfer_owner().",
+                session_id=session_id,
+                table_name=table_name,
+            )
         self._attributes = validated
         self.auto_title = bool(auto_title)
         self._team = TeamAttributes(schema, encoded, auto_title=self.auto_title)
@@ -831,6 +857,8 @@ class SessionStore:
             The items in chronological order; ``[]`` for an absent or expired session.
 
         Raises:
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             CorruptSessionError: The stored head or one of its pages is unreadable.
         """
         resolved = self._resolve_limit(limit)
@@ -864,6 +892,8 @@ class SessionStore:
                 ``strict_items``, not an SDK input item). Nothing is stored.
             SessionTooLargeError: The history would pass `max_session_bytes`.
                 Nothing is stored.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             WriteOutcomeUnknownError: The answer was lost and whether the write
                 landed can no longer be told.
@@ -885,6 +915,8 @@ class SessionStore:
 
         Raises:
             CorruptSessionError: The stored head or its newest page is unreadable.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             WriteOutcomeUnknownError: The answer was lost and whether the pop
                 landed can no longer be told.
@@ -904,6 +936,8 @@ class SessionStore:
         bring the cleared one back.
 
         Raises:
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             DynamoDBError: The pages could not all be deleted; the conversation
                 is cleared, and ``openai-agents-session sessions gc`` removes them.
@@ -940,6 +974,8 @@ class SessionStore:
         Raises:
             CorruptSessionError: The head, or with `whole_history` a page, is
                 unreadable, or a team attribute does not validate as declared.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
         """
 
         async def run(metrics: OperationMetrics) -> SessionRecord | None:
@@ -953,6 +989,7 @@ class SessionStore:
                 self._remember(state)
                 if record.is_expired(self._now()) and not include_expired:
                     return None
+                self._check_owner(state, include_expired=True)
                 if not whole_history or record.pages is None:
                     return record
                 loaded: dict[str, list[ConversationItem]] = {}
@@ -994,6 +1031,10 @@ class SessionStore:
         Raises:
             InvalidAttributeError: A name is not an attribute field of the record,
                 or a value is not of the field's type. Nothing is written.
+            InvalidArgumentError: `owner` was given: ownership moves only with
+                `transfer_owner`. Nothing is written.
+            OwnershipError: The stored session belongs to another owner than
+                this object's ``owner=``. Nothing is written.
             DerivedAttributeError: A derived attribute could not be computed.
                 Nothing is written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
@@ -1005,15 +1046,80 @@ class SessionStore:
             self._schema, values, session_id=self.session_id, table_name=self.table_name
         )
         self._owner_within_prefix(validated)
+        if SCHEMA.owner in validated:
+            raise InvalidArgumentError(
+                f"set_attributes on {describe(self.session_id, self.table_name)} cannot change "
+                "the owner; nothing was written. Fix: call transfer_owner(new_owner), which "
+                "moves the conversation explicitly (the owner= of a session object only "
+                "claims a session that has none).",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
         if not validated:
             return False
-        operation = SetAttributes(encoded)
-        written = await self._operation(
-            "set_attributes", lambda m: self._mutate(m, operation), settle=True
+        written = await self._set_plain("set_attributes", encoded)
+        self._adopt(validated, encoded)
+        return written
+
+    async def transfer_owner(self, new_owner: str) -> bool:
+        """Move the conversation to another owner: the one explicit way ownership changes.
+
+        One conditional write on the version seen, like every write: the history
+        stays as it is and the head's ``owner`` becomes `new_owner`, so the
+        session leaves the old owner's `list_sessions` and erase and joins the
+        new owner's. It goes through this object's ownership check: the object
+        must be built with the stored owner, or without ``owner=`` (a trusted,
+        unconstrained object). An object built with ``owner=`` takes
+        `new_owner` as its own afterwards, so it can go on using the session.
+
+        Args:
+            new_owner: The new owner: a non-empty string, within `key_prefix`.
+
+        Returns:
+            True when the stored session was rewritten; False when there was no
+            conversation (absent, expired, cleared or empty), and nothing was written.
+
+        Raises:
+            InvalidArgumentError: `new_owner` is not a non-empty string.
+            InvalidSessionIdError: `new_owner` is outside `key_prefix`. Nothing is sent.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``. Nothing is written.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the write
+                landed can no longer be told.
+        """
+        self._check_open()
+        if not isinstance(new_owner, str) or not new_owner:
+            raise InvalidArgumentError(
+                f"transfer_owner on {describe(self.session_id, self.table_name)}: new_owner "
+                f"must be a non-empty string, got {type(new_owner).__name__}. Nothing was "
+                "sent. Fix: pass the user or tenant id that is to own the conversation.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        validated, encoded = validate_plain(
+            self._schema,
+            {SCHEMA.owner: new_owner},
+            session_id=self.session_id,
+            table_name=self.table_name,
         )
+        self._owner_within_prefix(validated)
+        written = await self._set_plain("transfer_owner", encoded)
+        if written and self.owner is not None:
+            self._adopt(validated, encoded)
+        return written
+
+    async def _set_plain(self, name: str, encoded: dict[str, Any]) -> bool:
+        """Rewrite the head's history as it is, with these plain values on it."""
+        operation = SetAttributes(encoded)
+        written = await self._operation(name, lambda m: self._mutate(m, operation), settle=True)
+        return bool(written)
+
+    def _adopt(self, validated: dict[str, Any], encoded: dict[str, Any]) -> None:
+        """Make plain values this object's own, for its later writes."""
         # Only the names set to None here stop being this object's: a None given
         # to the constructor keeps meaning "always leave it out".
-        removed = {name for name, value in validated.items() if value is None}
+        removed = {key for key, value in validated.items() if value is None}
         self._attributes = {
             k: v for k, v in {**self._attributes, **validated}.items() if k not in removed
         }
@@ -1023,7 +1129,6 @@ class SessionStore:
             {k: v for k, v in plain.items() if k not in removed},
             auto_title=self.auto_title,
         )
-        return bool(written)
 
     async def create(self, *, exist_ok: bool = False) -> bool:
         """Save this session empty: a chat that has a title before its first message.
@@ -1077,6 +1182,42 @@ class SessionStore:
                 owner, self.key_prefix, table_name=self.table_name, what="owner", of=self.session_id
             )
 
+    @property
+    def owner(self) -> str | None:
+        """The owner this object was built with; None when it is unconstrained."""
+        owner = self._attributes.get(SCHEMA.owner)
+        return owner if isinstance(owner, str) else None
+
+    def _check_owner(self, state: StoredItem | None, *, include_expired: bool = False) -> None:
+        """Refuse a stored head that belongs to another owner than this object's.
+
+        An expired head reads as absent, so it belongs to no one (unless the
+        caller asked to see expired heads).
+        """
+        if state is None or (not include_expired and state.is_expired(self._now())):
+            return
+        self._check_stored_owner(state.extra.get(SCHEMA.owner))
+
+    def _check_stored_owner(self, stored: Any) -> None:
+        mine = self.owner
+        if mine is None or stored is None:
+            return  # unconstrained object, or an unowned session its first write claims
+        if isinstance(stored, Mapping) and stored.get("S") == mine:
+            return
+        raise self._not_owner(mine)
+
+    def _not_owner(self, mine: str) -> OwnershipError:
+        # Neither the stored owner nor any stored text: the caller may be hostile.
+        return OwnershipError(
+            f"{describe(self.session_id, self.table_name)} belongs to another owner than "
+            f"this session object's owner {mine!r}; nothing was read or written. Fix: build "
+            "the session with the owner that was authenticated for it, or move the "
+            "conversation with transfer_owner() through its owner's session object.",
+            owner=mine,
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
     # ------------------------------------------------------------------ usage
 
     async def store_run_usage(self, result: Any) -> int | None:
@@ -1101,6 +1242,8 @@ class SessionStore:
         Raises:
             InvalidArgumentError: `result` has no ``context_wrapper.usage`` with
                 integer token counts. Nothing is stored.
+            OwnershipError: The stored session belongs to another owner than this
+                object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
             WriteOutcomeUnknownError: The answer was lost and whether the write
                 landed can no longer be told.
@@ -1181,41 +1324,72 @@ class SessionStore:
     # ------------------------------------------------------------------- fork
 
     async def fork(
-        self, new_session_id: str, *, upto: int | None = None, turn: int | None = None
+        self,
+        new_session_id: str,
+        *,
+        upto: int | None = None,
+        turn: int | None = None,
+        owner: str | None = None,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Self:
         """Copy this session's history, whole or a prefix of it, into a new session.
 
         The source is read at one version (a consistent read of its head, then
-        its pages as that head lists them). The target is written with the same
-        conditional write as every other write, conditional on what it holds: it
-        may be absent, expired, or hold no items (cleared); a target holding a
-        conversation raises `SessionExistsError` and nothing is written. Pages
+        its pages as that head lists them), through this object's ownership
+        check. The target id is checked against `key_prefix` before any call,
+        like every id. The target is written with the same conditional write as
+        every other write, conditional on what it holds: it may be absent,
+        expired, or hold no items (cleared) of the fork's owner; a target holding
+        a conversation raises `SessionExistsError` and nothing is written. Pages
         are copied, not shared: the new session owns its own page items.
 
-        The new session starts with the source's plain team attributes and
-        ``schema_version`` as stored (this object's ``attributes`` on top, as on
-        every write); derived attributes are computed from the copied history;
-        usage is not copied.
+        The fork belongs to the source's stored owner and carries its stored
+        title and metadata, unless `owner`, `title` or `metadata` override them
+        (a source without an owner gives the fork this object's owner, if any).
+        It starts with the source's plain team attributes and ``schema_version``
+        as stored (this object's ``attributes`` on top, as on every write);
+        derived attributes are computed from the copied history; usage is not
+        copied. It records its lineage: ``parent_id`` (this session),
+        ``fork_index`` (items copied) and ``fork_turn`` (the user turn it
+        branches at), listed by `list_forks`.
 
         Args:
-            new_session_id: The new session's id.
+            new_session_id: The new session's id (within `key_prefix`).
             upto: Copy ``items[:upto]`` (item index; at most the history's length).
             turn: Copy everything before the `turn`-th user message (1-based),
                 as ``AdvancedSQLiteSession.create_branch_from_turn`` branches.
                 With neither, the whole history is copied. Either cut moves back
                 so that no tool call is copied without an output the source has.
+            owner: Give the copy to another owner (within `key_prefix`). Only the
+                stored owner's own object (built with that ``owner=``) may, or
+                any object when the source has no owner: a copy never leaves
+                its owner's hands through an unconstrained object.
+            title: The fork's title instead of the source's.
+            metadata: The fork's metadata instead of the source's.
 
         Returns:
-            A session object for the new session, with this object's options.
+            A session object for the new session with this object's options
+            (``key_prefix``, ``auto_title``, TTL, ``record``, team
+            ``attributes``, ...), and the fork's owner as its ``owner=``. Its
+            title and metadata are the fork's, carried over as stored.
 
         Raises:
             InvalidArgumentError: Both `upto` and `turn`, an out-of-range value,
                 or the source's own id.
-            InvalidSessionIdError: `new_session_id` is not a valid id.
-            SessionExistsError: The target holds a conversation; nothing was written.
+            InvalidSessionIdError: `new_session_id` is not a valid id, or it or
+                `owner` is outside `key_prefix`. Nothing was sent.
+            InvalidAttributeError: `owner`, `title` or `metadata` is not of its
+                field's type. Nothing was sent.
+            OwnershipError: The source belongs to another owner than this
+                object's ``owner=``, or `owner` would take the copy out of the
+                source owner's hands; nothing was written.
+            SessionExistsError: The target holds a conversation, or a cleared
+                session of another owner; nothing was written.
             SessionTooLargeError: The copy would pass the session cap.
         """
         validate_session_id(new_session_id, table_name=self.table_name)
+        within_prefix(new_session_id, self.key_prefix, table_name=self.table_name)
         where = describe(self.session_id, self.table_name)
         if new_session_id == self.session_id:
             raise InvalidArgumentError(
@@ -1239,8 +1413,79 @@ class SessionStore:
                 session_id=self.session_id,
                 table_name=self.table_name,
             )
+        overrides, _ = validate_plain(
+            self._schema,
+            {
+                name: value
+                for name, value in (
+                    (SCHEMA.owner, owner),
+                    (SCHEMA.title, title),
+                    (SCHEMA.metadata, metadata),
+                )
+                if value is not None
+            },
+            session_id=new_session_id,
+            table_name=self.table_name,
+        )
+        self._owner_within_prefix(overrides)
         self._check_open()
         state, items = await self._operation("fork_read", self._snapshot)
+        cut = self._fork_cut(items, upto, turn)
+        stored = state.extra if state is not None else {}
+        fork_owner = self._fork_owner(_stored_text(stored.get(SCHEMA.owner)), owner)
+        kept = (*self._schema.plain, SCHEMA.schema_version, SCHEMA.title, SCHEMA.metadata)
+        extra = {name: stored[name] for name in kept if name in stored}
+        if fork_owner is not None:
+            extra[SCHEMA.owner] = {"S": fork_owner}
+        extra.update(self._lineage(items[:cut]))
+        operation = ForkInto([dumps_item(item) for item in items[:cut]], extra)
+        target = self._sibling(
+            new_session_id,
+            {SCHEMA.owner: fork_owner, SCHEMA.title: title, SCHEMA.metadata: metadata},
+        )
+        outcome = await target._operation(
+            "fork", lambda m: target._mutate(m, operation), settle=True
+        )
+        if outcome is TARGET_EXISTS:
+            raise SessionExistsError(
+                f"fork of {where} into {new_session_id!r}: that session already holds a "
+                "conversation (or another owner's cleared one). Nothing was written. Fix: "
+                "choose another new_session_id, or clear the target first.",
+                session_id=new_session_id,
+                table_name=self.table_name,
+            )
+        return target
+
+    async def list_forks(self, *, limit: int = 20, cursor: str | None = None) -> ForkPage:
+        """This session's forks, oldest first, by Query on the by-parent index.
+
+        As `openai_agents_session.list_forks`, with this object's client and
+        `key_prefix`; an object built with ``owner=`` lists only that owner's forks.
+
+        Args:
+            limit: Forks per page (1 to 1000).
+            cursor: The previous page's ``cursor``; None for the first page.
+
+        Returns:
+            The page and the cursor of the next one.
+        """
+        from .forks import list_forks
+
+        self._check_open()
+        return await list_forks(
+            await self._get_client(),
+            self.table_name,
+            self.session_id,
+            owner=self.owner,
+            limit=limit,
+            cursor=cursor,
+            key_prefix=self.key_prefix,
+            clock=self._now,
+        )
+
+    def _fork_cut(self, items: list[ConversationItem], upto: int | None, turn: int | None) -> int:
+        """Where a fork cuts the history: `upto`, before the `turn`-th user message, or all."""
+        where = describe(self.session_id, self.table_name)
         cut = len(items)
         if upto is not None:
             if upto > len(items):
@@ -1261,24 +1506,35 @@ class SessionStore:
                     table_name=self.table_name,
                 )
             cut = users[turn - 1]
-        cut = safe_prefix(items, cut)
-        carried = state.extra if state is not None else {}
-        kept = (*self._schema.plain, SCHEMA.schema_version)
-        extra = {name: carried[name] for name in kept if name in carried}
-        operation = ForkInto([dumps_item(item) for item in items[:cut]], extra)
-        target = self._sibling(new_session_id)
-        outcome = await target._operation(
-            "fork", lambda m: target._mutate(m, operation), settle=True
-        )
-        if outcome is TARGET_EXISTS:
-            raise SessionExistsError(
-                f"fork of {where} into {new_session_id!r}: that session already holds a "
-                "conversation. Nothing was written. Fix: choose another new_session_id, or "
-                "clear the target first.",
-                session_id=new_session_id,
+        return safe_prefix(items, cut)
+
+    def _fork_owner(self, stored: str | None, override: str | None) -> str | None:
+        """The fork's owner: the source's stored one, unless its owner gives it away."""
+        if override is None or override == stored:
+            return stored if stored is not None else self.owner
+        if stored is not None and self.owner != stored:
+            # Only the owner's own object may hand a copy to someone else; an
+            # unconstrained object must not take a conversation out of its
+            # owner's list and erase.
+            raise OwnershipError(
+                f"fork of {describe(self.session_id, self.table_name)} with owner= "
+                f"{override!r}: only a session object built with the source's own owner "
+                "may give a copy to another owner; nothing was written. Fix: fork without "
+                "owner= (the copy stays with the source's owner), or fork through the "
+                "owner's session object.",
+                owner=self.owner or "",
+                session_id=self.session_id,
                 table_name=self.table_name,
             )
-        return target
+        return override
+
+    def _lineage(self, copied: list[ConversationItem]) -> dict[str, Any]:
+        """The lineage attributes of a fork holding `copied` (this session's prefix)."""
+        return {
+            SCHEMA.parent_id: {"S": self.session_id},
+            SCHEMA.fork_index: {"N": str(len(copied))},
+            SCHEMA.fork_turn: {"N": str(len(user_positions(copied)) + 1)},
+        }
 
     async def _snapshot(
         self, metrics: OperationMetrics
@@ -1302,8 +1558,13 @@ class SessionStore:
             seen = state.updated_at
         raise self._missing_pages(missing)
 
-    def _sibling(self, session_id: str) -> Self:
-        """A session object for another id with this object's options and client."""
+    def _sibling(self, session_id: str, catalog: Mapping[str, Any]) -> Self:
+        """A session object for another id with every option of this one and its client.
+
+        `catalog` gives the new object's owner, title and metadata (None: carry
+        over what is stored) instead of this object's.
+        """
+        attributes = {k: v for k, v in self._attributes.items() if k not in catalog}
         other = type(self)(
             session_id,
             self._client,  # type: ignore[arg-type]
@@ -1322,7 +1583,9 @@ class SessionStore:
             settle_timeout=self.settle_timeout,
             time_source=self.time_source,
             record=self.record,
-            attributes=self._attributes,
+            attributes={**attributes, **{k: v for k, v in catalog.items() if v is not None}},
+            auto_title=self.auto_title,
+            key_prefix=self.key_prefix,
         )
         other._open_client = self._open_client
         return other
@@ -1605,6 +1868,7 @@ class SessionStore:
             else decode_item(raw, table_name=self.table_name, keep_items=keep_items)
         )
         self._remember(state)
+        self._check_owner(state)
         return state
 
     async def _history(
@@ -1710,6 +1974,10 @@ class SessionStore:
         expired = (
             state is not None and state.is_expired(now) and not isinstance(run.operation, Touch)
         )
+        # The write is conditional on this very state: checking its owner here
+        # is the whole check, with no extra call (a failed condition hands back,
+        # or makes us read, the state that is then checked in turn).
+        self._check_owner(None if expired else state)
         base = None if expired else state
         needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
         if needed and await self._load_pages(metrics, needed, run.loaded):
@@ -1846,6 +2114,7 @@ class SessionStore:
             if raw is None:
                 self._remember(None)
                 return
+            self._check_stored_owner(raw.get(SCHEMA.owner))
             try:
                 state = decode_item(raw, table_name=self.table_name)
             except CorruptSessionError:

@@ -151,7 +151,7 @@ def test_autogenerate_writes_a_migration_that_up_applies(
         ) as client:
             described = (await client.describe_table(TableName=table))["Table"]
             indexes = {i["IndexName"] for i in described["GlobalSecondaryIndexes"]}
-            assert indexes == {"sessions_by_owner", "by_tenant"}  # the library's and the team's
+            assert indexes == {"sessions_by_owner", "sessions_by_parent", "by_tenant"}
             items = await session_items(client, table)
             for n in range(5):
                 assert items[f"old-{n}"]["message_count"] == {"N": str(n + 1)}
@@ -196,7 +196,7 @@ def test_autogenerate_writes_a_migration_that_up_applies(
             described = (await client.describe_table(TableName=table))["Table"]
             # The team's index is gone; the library's own stays.
             indexes = [i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])]
-            assert indexes == ["sessions_by_owner"]
+            assert indexes == ["sessions_by_owner", "sessions_by_parent"]
             items = await session_items(client, table)
             assert not any("message_count" in v for v in items.values())
 

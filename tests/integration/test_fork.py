@@ -12,9 +12,11 @@ from openai_agents_session import (
     DynamoDBSession,
     InvalidArgumentError,
     SessionExistsError,
+    list_forks,
+    list_sessions,
 )
 from openai_agents_session.models.schema import PAGE_PREFIX
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, count_calls
 from tests.support.proxy import FaultProxy
 
 SMALL = 16 * 1024
@@ -218,3 +220,187 @@ async def test_fork_whose_answer_is_lost_lands_once(
         fork = await source.fork(target_id)  # the resend fails its condition: recognised
         assert proxy.faults[("PutItem", "drop_response")] == 1
         assert await fork.get_items() == _turn(0) + _turn(1)
+
+
+# ------------------------------------------------------- owner, options, lineage
+
+
+async def test_the_fork_keeps_every_option_of_its_source(client: Any, table: str) -> None:
+    from tests.support.team import ChatRecord
+
+    source = DynamoDBSession(
+        _sid(),
+        client,
+        table,
+        ttl_seconds=3600,
+        record=ChatRecord,
+        attributes={"tenant_id": "t-1"},
+        auto_title=True,
+        key_prefix="fork-",
+        owner="fork-user",
+        max_items=50,
+        page_threshold=SMALL,
+        strict_items=True,
+    )
+    await source.add_items(_turn(0))
+    fork = await source.fork(_sid("opts"))
+    options = (
+        fork.ttl_seconds,
+        fork.record,
+        fork.auto_title,
+        fork.key_prefix,
+        fork.owner,
+        fork.max_items,
+        fork.page_threshold,
+        fork.strict_items,
+        dict(fork.attributes),
+    )
+    assert options == (
+        3600,
+        ChatRecord,
+        True,
+        "fork-",
+        "fork-user",
+        50,
+        SMALL,
+        True,
+        {"tenant_id": "t-1", "owner": "fork-user"},
+    )
+    # The fork's own writes keep them: auto title, tenant, TTL.
+    await fork.add_items(_turn(1))
+    record = await fork.get_record()
+    assert isinstance(record, ChatRecord)
+    assert (record.title, record.tenant_id, record.owner) == ("q0", "t-1", "fork-user")
+    assert record.ttl is not None
+
+
+async def test_a_fork_with_owner_keeps_the_stored_title_and_metadata(
+    client: Any, table: str
+) -> None:
+    source_id = _sid()
+    await DynamoDBSession(
+        source_id, client, table, owner="u", title="Trip", metadata={"pinned": True}
+    ).add_items(_turn(0))
+    for reader in (
+        DynamoDBSession(source_id, client, table, owner="u"),
+        DynamoDBSession(source_id, client, table),
+    ):
+        fork = await reader.fork(_sid("titled"))
+        record = await fork.get_record()
+        assert record is not None
+        assert (record.owner, record.title, record.metadata) == ("u", "Trip", {"pinned": True})
+        # Its next writes keep them too.
+        await fork.add_items(_turn(1))
+        again = await fork.get_record()
+        assert again is not None and (again.title, again.metadata) == ("Trip", {"pinned": True})
+
+
+async def test_a_fork_may_override_title_and_metadata(client: Any, table: str) -> None:
+    source = DynamoDBSession(_sid(), client, table, owner="u", title="Trip")
+    await source.add_items(_turn(0))
+    fork = await source.fork(_sid("renamed"), title="Trip (branch)", metadata={"b": 1})
+    await fork.add_items(_turn(1))
+    record = await fork.get_record()
+    assert record is not None
+    assert (record.owner, record.title, record.metadata) == ("u", "Trip (branch)", {"b": 1})
+    source_record = await source.get_record()
+    assert source_record is not None and source_record.title == "Trip"
+
+
+async def test_forks_record_their_lineage_and_are_listed_by_query(client: Any, table: str) -> None:
+    source = DynamoDBSession(_sid(), client, table, owner="u", title="root")
+    history = [i for n in range(3) for i in _turn(n)]
+    await source.add_items(history)
+    by_turn = await source.fork(_sid("t"), turn=2)
+    by_item = await source.fork(_sid("i"), upto=5)
+    whole = await source.fork(_sid("w"))
+    expected = {
+        by_turn.session_id: (2, 2),
+        by_item.session_id: (5, 4),  # q0 a0 q1 a1 q2: three user turns copied
+        whole.session_id: (6, 4),
+    }
+    for fork in (by_turn, by_item, whole):
+        record = await fork.get_record()
+        assert record is not None and record.parent_id == source.session_id
+        assert (record.fork_index, record.fork_turn) == expected[fork.session_id]
+    calls = count_calls(client)
+    page = await source.list_forks(limit=2)
+    rest = await source.list_forks(cursor=page.cursor)
+    assert set(calls) == {"Query"}  # never a Scan, never a GetItem
+    forks = page.forks + rest.forks
+    assert [f.session_id for f in forks] == [
+        by_turn.session_id,
+        by_item.session_id,
+        whole.session_id,
+    ]
+    assert rest.cursor is None
+    first = forks[0]
+    assert (first.parent_id, first.owner, first.title) == (source.session_id, "u", "root")
+    assert (first.fork_index, first.fork_turn, first.item_count) == (2, 2, 2)
+    assert first.created_at > 0 and first.size > 0
+    # Writes to a fork keep its lineage; a clear removes it from the list.
+    await whole.add_items(_turn(9))
+    record = await whole.get_record()
+    assert record is not None and record.parent_id == source.session_id
+    await by_item.clear_session()
+    listed = [f.session_id for f in (await list_forks(client, table, source.session_id)).forks]
+    assert listed == [by_turn.session_id, whole.session_id]
+    # An owner's branch picker lists only that owner's forks.
+    await DynamoDBSession(source.session_id, client, table, owner="u").fork(_sid("gift"), owner="v")
+    mine = await list_forks(client, table, source.session_id, owner="u")
+    assert [f.owner for f in mine.forks] == ["u", "u"]
+    theirs = await list_forks(client, table, source.session_id, owner="v")
+    assert len(theirs.forks) == 1
+
+
+async def test_forks_of_forks_keep_lineage_and_owner(client: Any, table: str) -> None:
+    root = DynamoDBSession(_sid(), client, table, owner="u", title="root")
+    await root.add_items(_turn(0) + _turn(1))
+    child = await DynamoDBSession(root.session_id, client, table).fork(_sid("child"), turn=2)
+    await child.add_items(_turn(5))
+    grandchild = await child.fork(_sid("grandchild"), upto=1)
+    records = [await s.get_record() for s in (child, grandchild)]
+    assert [(r.parent_id, r.owner, r.title) for r in records if r is not None] == [
+        (root.session_id, "u", "root"),
+        (child.session_id, "u", "root"),
+    ]
+    assert [f.session_id for f in (await root.list_forks()).forks] == [child.session_id]
+    assert [f.session_id for f in (await child.list_forks()).forks] == [grandchild.session_id]
+    assert (await grandchild.list_forks()).forks == []
+    assert await grandchild.get_items() == _turn(0)[:1]
+    listed = {s.session_id for s in (await list_sessions(client, table, owner="u")).sessions}
+    assert listed == {root.session_id, child.session_id, grandchild.session_id}
+
+
+# dynalite wants ProvisionedThroughput on an index added to an on-demand table,
+# which DynamoDB (and moto) refuse: the migration follows DynamoDB.
+@pytest.mark.moto_only
+async def test_migration_0006_adds_the_lineage_index_to_a_catalog_table_and_back(
+    client: Any,
+) -> None:
+    from openai_agents_session.migrations import down, load_migrations, up
+
+    name = f"sessions-{uuid.uuid4().hex[:12]}"
+    # A table as 0005_session_catalog left it: the by-owner index only.
+    before = load_migrations().get("0005_session_catalog").schema_snapshot
+    assert before is not None
+    await client.create_table(TableName=name, **before["create_table"])
+    await client.get_waiter("table_exists").wait(TableName=name)
+    source = DynamoDBSession(_sid(), client, name, owner="u")
+    await source.add_items(_turn(0))
+    fork = await source.fork(_sid("early"))  # lineage is written before the index exists
+    result = await up(client, name)
+    assert "0006_fork_lineage" in result.applied
+    indexes = {
+        i["IndexName"]
+        for i in (await client.describe_table(TableName=name))["Table"]["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"sessions_by_owner", "sessions_by_parent"}
+    # DynamoDB backfills a new index from the items already stored.
+    assert [f.session_id for f in (await source.list_forks()).forks] == [fork.session_id]
+    reverted = await down(client, name, to="0005_session_catalog")
+    assert reverted.reverted == ["0006_fork_lineage"]
+    described = (await client.describe_table(TableName=name))["Table"]
+    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["sessions_by_owner"]
+    record = await fork.get_record()  # the attributes stay on the items
+    assert record is not None and record.parent_id == source.session_id

@@ -122,7 +122,8 @@ async def test_documented_team_migration_adds_an_index_and_backfills_it(
     table = (await client.describe_table(TableName=name))["Table"]
     # The team's index is gone; the library's own stays.
     assert [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])] == [
-        "sessions_by_owner"
+        "sessions_by_owner",
+        "sessions_by_parent",
     ]
     assert not any("tenant" in item for item in (await session_items(client, name)).values())
 

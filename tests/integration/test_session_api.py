@@ -135,10 +135,11 @@ def schema_key_definitions() -> tuple[list[dict[str, str]], list[dict[str, str]]
     key = SCHEMA.partition_key
     key_schema = [{"AttributeName": key, "KeyType": "HASH"}]
     definitions = [{"AttributeName": key, "AttributeType": SCHEMA.attributes[key].type}]
-    # The by-owner index's keys (the catalog, 0005_session_catalog).
+    # The by-owner index's keys (the catalog, 0005_session_catalog), then the
+    # by-parent index's (fork lineage, 0006_fork_lineage).
     definitions += [
         {"AttributeName": name, "AttributeType": SCHEMA.attributes[name].type}
-        for name in (SCHEMA.owner, SCHEMA.version)
+        for name in (SCHEMA.owner, SCHEMA.version, SCHEMA.parent_id, SCHEMA.created_at)
     ]
     return key_schema, definitions
 
@@ -150,8 +151,11 @@ async def test_created_table_matches_the_schema(client: Any, table: str) -> None
     assert described["AttributeDefinitions"] == definitions
     assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert described["TableStatus"] == "ACTIVE"
-    # The library's one index: the catalog's by-owner index.
-    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["sessions_by_owner"]
+    # The library's indexes: the catalog's by-owner one and the forks' by-parent one.
+    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == [
+        "sessions_by_owner",
+        "sessions_by_parent",
+    ]
     assert not described.get("LocalSecondaryIndexes")
     request = create_table_request(table)
     assert request["KeySchema"] == key_schema

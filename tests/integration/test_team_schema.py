@@ -71,7 +71,7 @@ async def by_tenant(client: Any, table: str, tenant: str) -> list[str]:
 async def test_the_table_has_the_declared_index(client: Any, table: str) -> None:
     described = (await client.describe_table(TableName=table))["Table"]
     by_name = {i["IndexName"]: i for i in described["GlobalSecondaryIndexes"]}
-    assert set(by_name) == {"sessions_by_owner", "by_tenant"}  # the library's and the team's
+    assert set(by_name) == {"sessions_by_owner", "sessions_by_parent", "by_tenant"}
     index = by_name["by_tenant"]
     assert index["KeySchema"] == [
         {"AttributeName": "tenant_id", "KeyType": "HASH"},
@@ -79,7 +79,14 @@ async def test_the_table_has_the_declared_index(client: Any, table: str) -> None
     ]
     assert index["Projection"] == {"ProjectionType": "ALL"}
     types = {d["AttributeName"]: d["AttributeType"] for d in described["AttributeDefinitions"]}
-    assert types == {"session_id": "S", "owner": "S", "tenant_id": "S", "updated_at": "N"}
+    assert types == {
+        "session_id": "S",
+        "owner": "S",
+        "tenant_id": "S",
+        "updated_at": "N",
+        "parent_id": "S",
+        "created_at": "N",
+    }
 
 
 async def test_every_write_carries_the_team_attributes(client: Any, table: str, raw: Any) -> None:
@@ -400,7 +407,7 @@ async def test_an_index_added_to_an_existing_table(client: Any, raw: Any, endpoi
     )
     described = (await client.describe_table(TableName=table))["Table"]
     indexes = {i["IndexName"] for i in described["GlobalSecondaryIndexes"]}
-    assert indexes == {"sessions_by_owner", "by_tenant"}
+    assert indexes == {"sessions_by_owner", "sessions_by_parent", "by_tenant"}
     await chat(session_id, client, table).add_items([message("again")])
     assert await by_tenant(raw, table, "t1") == [session_id]
 

@@ -117,8 +117,12 @@ def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
     builtin = load_migrations()
     assert builtin.revisions == BUILTINS
     assert all(x.builtin for x in builtin.chain)
-    # Only the catalog's index can be taken back (dropping it loses no data).
-    assert [x.revision for x in builtin.chain if x.reversible] == ["0005_session_catalog"]
+    # Only the catalog's and the lineage's indexes can be taken back (dropping
+    # an index loses no data).
+    assert [x.revision for x in builtin.chain if x.reversible] == [
+        "0005_session_catalog",
+        "0006_fork_lineage",
+    ]
     write_migration(tmp_path, "0001_team", None)
     write_migration(tmp_path, "0002_more", "0001_team")
     (tmp_path / "_helpers.py").write_text("raise RuntimeError('only imported on demand')\n")
@@ -490,6 +494,7 @@ FROZEN = {
     "0003_history_pages": "09311704a7e0613aaff5649f6e70a821d8ca133afd3d70f7fe2a329c6dbdad9e",
     "0004_item_schema_version": "ae24eefc39fad17ab45986bf3f0596d739160aa041e57581b07418444a78ae6e",
     "0005_session_catalog": "93eab71089ad8c89534a48386e38d13a2bbdb61249f5037c8b472c3e80bb886a",
+    "0006_fork_lineage": "fe61977c03a4305acaea540f12748daedf8e36dcb82cef8a9e0702b5493bf59b",
 }
 
 
@@ -505,6 +510,7 @@ def test_builtin_versions_folder_is_inside_the_package() -> None:
         "0003_history_pages.py",
         "0004_item_schema_version.py",
         "0005_session_catalog.py",
+        "0006_fork_lineage.py",
     ]
 
 

@@ -43,6 +43,10 @@ SPEC_ATTRIBUTES = {
     "item_count": "N",
     "history_size": "N",
     "usage": "S",
+    # Fork lineage (0006): written by fork, carried by every write but a clear.
+    "parent_id": "S",
+    "fork_index": "N",
+    "fork_turn": "N",
 }
 
 # The history pages the library stores in the same table (not in the user's spec).
@@ -165,7 +169,7 @@ def test_create_table_request_agrees_with_the_model() -> None:
     keys = [(n, a) for n, a in model.get_attributes().items() if a.is_hash_key]
     index_keys = [
         (n, model.get_attributes()[n].attr_type)
-        for n in (BY_OWNER_INDEX.partition_key, "updated_at")
+        for n in (BY_OWNER_INDEX.partition_key, "updated_at", "parent_id", "created_at")
     ]
     assert request == {
         "TableName": "agent_sessions",
@@ -192,17 +196,40 @@ def test_create_table_request_agrees_with_the_model() -> None:
                         "ttl",
                     ],
                 },
-            }
+            },
+            {
+                "IndexName": "sessions_by_parent",
+                "KeySchema": [
+                    {"AttributeName": "parent_id", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": [
+                        "owner",
+                        "title",
+                        "updated_at",
+                        "item_count",
+                        "history_size",
+                        "ttl",
+                        "fork_index",
+                        "fork_turn",
+                    ],
+                },
+            },
         ],
     }
-    # The PynamoDB model declares the same index.
-    assert "sessions_by_owner" in {i.Meta.index_name for i in model._indexes.values()}
+    # The PynamoDB model declares the same indexes.
+    names = {i.Meta.index_name for i in model._indexes.values()}
+    assert {"sessions_by_owner", "sessions_by_parent"} <= names
     # And, written out from the spec, what that must be.
     assert request["KeySchema"] == [{"AttributeName": "session_id", "KeyType": "HASH"}]
     assert request["AttributeDefinitions"] == [
         {"AttributeName": "session_id", "AttributeType": "S"},
         {"AttributeName": "owner", "AttributeType": "S"},
         {"AttributeName": "updated_at", "AttributeType": "N"},
+        {"AttributeName": "parent_id", "AttributeType": "S"},
+        {"AttributeName": "created_at", "AttributeType": "N"},
     ]
 
 

@@ -49,7 +49,12 @@ from openai_agents_session.models.codec import (
     dumps_item,
     encode_record,
 )
-from openai_agents_session.models.schema import BY_OWNER_INDEX, PageIndex, PageRef
+from openai_agents_session.models.schema import (
+    BY_OWNER_INDEX,
+    BY_PARENT_INDEX,
+    PageIndex,
+    PageRef,
+)
 from openai_agents_session.models.table import to_record
 from openai_agents_session.models.team import TeamAttributes, validate_plain
 from tests.support.team import ChatRecord, count_items, last_role_of
@@ -71,9 +76,10 @@ def test_a_team_record_resolves_with_its_roles_and_index() -> None:
     assert set(CHAT.derived) == {"message_count", "last_role"}
     assert CHAT.derived["message_count"].derive is count_items
     assert CHAT.derived["last_role"].derive is last_role_of
-    # The team's index adds to the library's own (the catalog's by-owner index).
+    # The team's index adds to the library's own (by owner, by parent).
     assert CHAT.indexes == (
         BY_OWNER_INDEX,
+        BY_PARENT_INDEX,
         GlobalIndex("by_tenant", "tenant_id", "updated_at", "ALL"),
     )
     assert CHAT.team_indexes == (GlobalIndex("by_tenant", "tenant_id", "updated_at", "ALL"),)
@@ -93,16 +99,20 @@ def test_a_team_record_resolves_with_its_roles_and_index() -> None:
 def test_the_base_schema_is_unchanged() -> None:
     assert schema_of(SessionRecord) is SCHEMA
     assert SCHEMA.plain == {} and SCHEMA.derived == {} and SCHEMA.team_indexes == ()
-    assert SCHEMA.indexes == (BY_OWNER_INDEX,)
+    assert SCHEMA.indexes == (BY_OWNER_INDEX, BY_PARENT_INDEX)
     assert SCHEMA.record is SessionRecord
     # Every base attribute but those writes carry over: schema_version (backfills own
-    # it), the catalog's owner, title and metadata (the application sets them) and usage.
+    # it), the catalog's owner, title and metadata (the application sets them), usage,
+    # and a fork's lineage (written once, by the fork).
     assert SCHEMA.computed == set(SCHEMA.attributes) - {
         SCHEMA.schema_version,
         SCHEMA.owner,
         SCHEMA.title,
         SCHEMA.metadata,
         SCHEMA.usage,
+        SCHEMA.parent_id,
+        SCHEMA.fork_index,
+        SCHEMA.fork_turn,
     }
 
 
@@ -210,11 +220,13 @@ def test_create_table_request_includes_the_record_indexes() -> None:
             {"AttributeName": "session_id", "AttributeType": "S"},
             {"AttributeName": "owner", "AttributeType": "S"},
             {"AttributeName": "updated_at", "AttributeType": "N"},
+            {"AttributeName": "parent_id", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "N"},
             {"AttributeName": "tenant_id", "AttributeType": "S"},
         ],
         "BillingMode": "PAY_PER_REQUEST",
         "GlobalSecondaryIndexes": [
-            create_table_request("chats")["GlobalSecondaryIndexes"][0],
+            *create_table_request("chats")["GlobalSecondaryIndexes"],
             {
                 "IndexName": "by_tenant",
                 "KeySchema": [
@@ -225,9 +237,9 @@ def test_create_table_request_includes_the_record_indexes() -> None:
             },
         ],
     }
-    # The base record's request has the library's index alone (the migrations' snapshot).
+    # The base record's request has the library's indexes alone (the migrations' snapshot).
     base = create_table_request("chats")["GlobalSecondaryIndexes"]
-    assert [i["IndexName"] for i in base] == [BY_OWNER_INDEX.name]
+    assert [i["IndexName"] for i in base] == [BY_OWNER_INDEX.name, BY_PARENT_INDEX.name]
 
 
 def test_provisioned_indexes_get_their_own_throughput_and_shared_keys_one_definition() -> None:
@@ -248,11 +260,13 @@ def test_provisioned_indexes_get_their_own_throughput_and_shared_keys_one_defini
         "session_id",
         "owner",
         "updated_at",
+        "parent_id",
+        "created_at",
         "tenant_id",
         "size",
     ]
-    library, first, second = request["GlobalSecondaryIndexes"]
-    assert library["ProvisionedThroughput"] == throughput
+    by_owner, by_parent, first, second = request["GlobalSecondaryIndexes"]
+    assert by_owner["ProvisionedThroughput"] == by_parent["ProvisionedThroughput"] == throughput
     assert first["ProvisionedThroughput"] == second["ProvisionedThroughput"] == throughput
     assert first["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert second["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["size"]}
@@ -312,11 +326,11 @@ def test_the_pynamodb_model_has_the_team_attributes_and_the_index() -> None:
     # The model's own table schema lists the index as create_table_request does.
     schema = model._get_schema()
     by_name = {i["index_name"]: i for i in schema["global_secondary_indexes"]}
-    assert set(by_name) == {BY_OWNER_INDEX.name, "by_tenant"}
+    assert set(by_name) == {BY_OWNER_INDEX.name, BY_PARENT_INDEX.name, "by_tenant"}
     gsi = by_name["by_tenant"]
     assert (
         gsi["key_schema"]
-        == create_table_request("x", record=ChatRecord)["GlobalSecondaryIndexes"][1]["KeySchema"]
+        == create_table_request("x", record=ChatRecord)["GlobalSecondaryIndexes"][2]["KeySchema"]
     )
     # The base model is as before: the library's index only, no team attribute.
     base = session_model("chats")

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
     "BY_OWNER_INDEX",
+    "BY_PARENT_INDEX",
     "CATALOG_ROLES",
     "ITEM_SIZE_LIMIT",
     "MAX_KEY_BYTES",
@@ -86,6 +87,9 @@ Role = Literal[
     "item_count",
     "history_size",
     "usage",
+    "parent_id",
+    "fork_index",
+    "fork_turn",
 ]
 
 SESSION_ROLES: tuple[str, ...] = (
@@ -104,7 +108,8 @@ attribute of a stored head is carried over by a write unless the session sets it
 
 CATALOG_ROLES: tuple[str, ...] = ("owner", "title", "metadata")
 """Core roles the application sets per session (``owner=``, ``title=``,
-``metadata=`` or `SessionStore.set_attributes`), like a team's plain attributes."""
+``metadata=``, `SessionStore.set_attributes` for title and metadata,
+`SessionStore.transfer_owner` for the owner), like a team's plain attributes."""
 
 TITLE_CHARS = 80
 """Characters of the first user message kept as an automatic title."""
@@ -240,7 +245,28 @@ Sparse: only heads with an ``owner`` are in it, and a clear's tombstone has none
 It projects what a session summary shows, and ``ttl`` so expired heads are skipped."""
 
 
-BY_OWNER_INDEX_TUPLE: tuple[GlobalIndex, ...] = (BY_OWNER_INDEX,)
+BY_PARENT_INDEX = GlobalIndex(
+    name="sessions_by_parent",
+    partition_key="parent_id",
+    sort_key="created_at",
+    projection=(
+        "owner",
+        "title",
+        "updated_at",
+        "item_count",
+        "history_size",
+        "ttl",
+        "fork_index",
+        "fork_turn",
+    ),
+)
+"""The library's lineage index: a session's forks, oldest first (`list_forks`).
+
+Sparse: only heads written by `fork` carry a ``parent_id``. It projects what a
+fork summary shows, and ``ttl`` so expired forks are skipped."""
+
+LIBRARY_INDEXES: tuple[GlobalIndex, ...] = (BY_OWNER_INDEX, BY_PARENT_INDEX)
+"""The indexes every session table has, whatever record a team declares."""
 
 
 class PageRef(NamedTuple):
@@ -322,7 +348,9 @@ class SessionRecord(BaseModel):
             which is what makes it apply exactly once. Absent (empty) until a
             backfill changes the item; session writes carry it over unchanged.
         owner: The user or tenant the session belongs to (S); the partition key
-            of `BY_OWNER_INDEX`. Set by the application (``owner=``); a clear's
+            of `BY_OWNER_INDEX`. Set by the application (``owner=``), enforced
+            on every read and write through an object built with another owner
+            (`OwnershipError`), moved only by ``transfer_owner``; a clear's
             tombstone drops it, so cleared sessions leave the index.
         title: A short title (S), set by the application or, with
             ``auto_title=True``, taken from the first user message.
@@ -336,12 +364,18 @@ class SessionRecord(BaseModel):
         usage: Token usage recorded by `store_run_usage` (S, JSON): per user
             turn, and the user-message counts of the pages it has seen. Absent
             until usage is stored; every write but a clear carries it over.
+        parent_id: The session this one was forked from (S); the partition key
+            of `BY_PARENT_INDEX`. Absent on a session that is not a fork.
+        fork_index: How many of the parent's items the fork copied (N): the
+            item index in the parent's history where the fork branches off.
+        fork_turn: The user turn the fork branches at (N): one more than the
+            user messages it copied (``turn=`` when the fork was cut by turn).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    indexes: ClassVar[tuple[GlobalIndex, ...]] = (BY_OWNER_INDEX,)
-    """Global secondary indexes: the library's `BY_OWNER_INDEX`, plus those a
+    indexes: ClassVar[tuple[GlobalIndex, ...]] = LIBRARY_INDEXES
+    """Global secondary indexes: the library's `LIBRARY_INDEXES`, plus those a
     subclass declares (a subclass's ``indexes`` add to the library's, they never
     replace it)."""
 
@@ -363,6 +397,9 @@ class SessionRecord(BaseModel):
     item_count: Annotated[int | None, DynamoAttribute("N", "item_count")] = None
     history_size: Annotated[int | None, DynamoAttribute("N", "history_size")] = None
     usage: Annotated[dict[str, Any] | None, DynamoAttribute("S", "usage", json=True)] = None
+    parent_id: Annotated[str | None, DynamoAttribute("S", "parent_id")] = None
+    fork_index: Annotated[int | None, DynamoAttribute("N", "fork_index"), Field(ge=0)] = None
+    fork_turn: Annotated[int | None, DynamoAttribute("N", "fork_turn"), Field(ge=1)] = None
 
     @property
     def items(self) -> list[ConversationItem]:
@@ -508,6 +545,9 @@ class Schema:
     item_count: str
     history_size: str
     usage: str
+    parent_id: str
+    fork_index: str
+    fork_turn: str
     _: KW_ONLY
     plain: dict[str, DynamoAttribute] = field(default_factory=dict)
     derived: dict[str, DynamoAttribute] = field(default_factory=dict)
@@ -530,7 +570,7 @@ class Schema:
         own = getattr(model, "indexes", ())
         if isinstance(own, tuple):
             # A subclass's indexes add to the library's: the catalog needs its own.
-            own = BY_OWNER_INDEX_TUPLE + tuple(i for i in own if i not in BY_OWNER_INDEX_TUPLE)
+            own = LIBRARY_INDEXES + tuple(i for i in own if i not in LIBRARY_INDEXES)
         indexes = _check_indexes(model, attributes, own)
         return cls(
             attributes=attributes,
@@ -545,7 +585,7 @@ class Schema:
     @property
     def team_indexes(self) -> tuple[GlobalIndex, ...]:
         """The indexes the team's subclass declares (the library's left out)."""
-        return tuple(i for i in self.indexes if i not in BY_OWNER_INDEX_TUPLE)
+        return tuple(i for i in self.indexes if i not in LIBRARY_INDEXES)
 
     @property
     def catalog(self) -> dict[str, DynamoAttribute]:
