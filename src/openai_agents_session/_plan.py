@@ -132,7 +132,8 @@ class Change:
         items_written: Items added or removed, for metrics.
         grows: The change adds items, so the session cap applies.
         tombstone: The change clears the session: an empty head, briefly kept,
-            without the team's attributes.
+            that keeps only the stored owner (no title, metadata, usage nor the
+            team's attributes).
         attributes: Encoded plain team attributes this write sets, on top of the
             session's own (None values leave the attribute out).
         extra: Raw attributes the head carries instead of the stored head's
@@ -732,7 +733,10 @@ def plan_write(
         log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
     if change.tombstone:
         ttl: int | None = int(now) + TOMBSTONE_SECONDS
-        extra: Mapping[str, Any] = {}
+        # Only the owner survives a clear: the id cannot be taken over by another
+        # owner, and a write landing on the tombstone stays in the owner's index.
+        owner = seen.extra.get(SCHEMA.owner) if seen is not None else None
+        extra: Mapping[str, Any] = {} if owner is None else {SCHEMA.owner: owner}
     else:
         ttl = int(now) + layout.ttl_seconds if layout.ttl_seconds is not None else None
         if ttl is not None and base is not None and base.ttl is not None and base.total_count:

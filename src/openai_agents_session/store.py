@@ -1822,6 +1822,14 @@ class SessionStore:
             if version is not None:
                 condition["ConditionExpression"] = "#v = :v"
                 condition["ExpressionAttributeValues"] = {":v": version}
+            owner = raw.get(SCHEMA.owner)
+            if isinstance(owner, Mapping) and isinstance(owner.get("S"), str) and owner["S"]:
+                # As every tombstone: the owner stays, so the id stays in the owner's index.
+                kept = {SCHEMA.owner: {"S": owner["S"]}}
+                assert plan.state is not None
+                plan = replace(
+                    plan, item={**plan.item, **kept}, state=replace(plan.state, extra=kept)
+                )
             metrics.attempts += 1
             outcome = await self._commit(metrics, replace(plan, condition=condition))
             if outcome is None:

@@ -236,8 +236,10 @@ BY_OWNER_INDEX = GlobalIndex(
 )
 """The library's own index: an owner's sessions, newest write first (`list_sessions`).
 
-Sparse: only heads with an ``owner`` are in it, and a clear's tombstone has none.
-It projects what a session summary shows, and ``ttl`` so expired heads are skipped."""
+Sparse: only heads with an ``owner`` are in it. A clear's tombstone keeps its
+owner (and nothing else of the catalog: no ``created_at``, ``item_count`` 0), so
+`list_sessions` leaves it out. It projects what a session summary shows, and
+``ttl`` so expired heads are skipped."""
 
 
 BY_OWNER_INDEX_TUPLE: tuple[GlobalIndex, ...] = (BY_OWNER_INDEX,)
@@ -323,7 +325,8 @@ class SessionRecord(BaseModel):
             backfill changes the item; session writes carry it over unchanged.
         owner: The user or tenant the session belongs to (S); the partition key
             of `BY_OWNER_INDEX`. Set by the application (``owner=``); a clear's
-            tombstone drops it, so cleared sessions leave the index.
+            tombstone keeps it (and drops every other catalog attribute), so a
+            write landing on the tombstone stays the owner's.
         title: A short title (S), set by the application or, with
             ``auto_title=True``, taken from the first user message.
         metadata: A small map of the application's own (S, JSON).
