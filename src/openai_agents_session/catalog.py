@@ -36,10 +36,18 @@ from .errors import (
     DynamoDBError,
     InvalidArgumentError,
     ThrottledError,
+    describe,
 )
 from .models.attrs import number_text
-from .models.codec import StoredItem, decode_item, encode_key
-from .models.schema import BY_OWNER_INDEX, PAGE_PREFIX, PAGE_SCHEMA, RESERVED_PREFIX, SCHEMA
+from .models.codec import MAX_VERSION, StoredItem, decode_item, encode_key
+from .models.schema import (
+    BY_OWNER_INDEX,
+    PAGE_PREFIX,
+    PAGE_SCHEMA,
+    RESERVED_PREFIX,
+    SCHEMA,
+    TITLE_MAX_CHARS,
+)
 from .store import SessionStore, check_key_prefix, validate_table_name, within_prefix
 
 if TYPE_CHECKING:
@@ -69,6 +77,9 @@ class SessionSummary:
         updated_at: Unix time of its last write.
         item_count: Items in its whole history, pages included.
         size: Uncompressed JSON bytes of its whole history, pages included.
+        error: Why the stored summary is unreadable (an attribute of the wrong
+            type, out of range, or too long), or None. The other fields then
+            hold what could be read (counts 0), and the listing goes on.
     """
 
     session_id: str
@@ -78,6 +89,7 @@ class SessionSummary:
     updated_at: float
     item_count: int
     size: int
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,10 +133,15 @@ class EraseReport:
 
 
 def _number(raw: Mapping[str, Any], name: str) -> Decimal | None:
+    """A stored number; None when absent, or not a finite number."""
     value = raw.get(name)
-    if not isinstance(value, Mapping) or "N" not in value:
+    if not isinstance(value, Mapping) or not isinstance(value.get("N"), str):
         return None
-    return Decimal(str(value["N"]))
+    try:
+        number = Decimal(value["N"])
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
 
 
 def _text(raw: Mapping[str, Any], name: str) -> str | None:
@@ -134,16 +151,50 @@ def _text(raw: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _summary(raw: Mapping[str, Any]) -> SessionSummary:
-    created = _number(raw, SCHEMA.created_at)
+# Bounds of what a summary may hold: beyond them the stored value is not one a
+# session write produces, so it is reported, not shown.
+_MAX_COUNT = 10**15
+_MAX_TIME = Decimal(10**11)
+
+
+def _summary(raw: Mapping[str, Any], table_name: str) -> SessionSummary:
+    session_id = _text(raw, SCHEMA.partition_key) or ""
+    problems: list[str] = []
+
+    def number(name: str, limit: Decimal | int, *, integral: bool = False) -> Decimal | None:
+        if name not in raw:
+            return None
+        value = _number(raw, name)
+        if value is None or not 0 <= value <= limit or (integral and value != int(value)):
+            kind = "an integer" if integral else "a number"
+            problems.append(f"{name!r} is not {kind} from 0 to {limit:.0e}")
+            return None
+        return value
+
+    title = _text(raw, SCHEMA.title)
+    if SCHEMA.title in raw and (title is None or len(title) > TITLE_MAX_CHARS):
+        problems.append(f"{SCHEMA.title!r} is not a string of at most {TITLE_MAX_CHARS} characters")
+        title = None
+    created = number(SCHEMA.created_at, _MAX_TIME)
+    updated = number(SCHEMA.version, MAX_VERSION)
+    count = number(SCHEMA.item_count, _MAX_COUNT, integral=True)
+    size = number(SCHEMA.history_size, _MAX_COUNT, integral=True)
+    error = None
+    if problems:
+        error = (
+            f"Stored {describe(session_id, table_name)} is corrupt: {'; '.join(problems)}. "
+            "Fix: rewrite the session with any write (it recomputes the counts), or "
+            "set_attributes(title=...)."
+        )
     return SessionSummary(
-        session_id=_text(raw, SCHEMA.partition_key) or "",
+        session_id=session_id,
         owner=_text(raw, SCHEMA.owner) or "",
-        title=_text(raw, SCHEMA.title),
+        title=title,
         created_at=None if created is None else float(created),
-        updated_at=float(_number(raw, SCHEMA.version) or 0),
-        item_count=int(_number(raw, SCHEMA.item_count) or 0),
-        size=int(_number(raw, SCHEMA.history_size) or 0),
+        updated_at=float(updated or 0),
+        item_count=int(count or 0),
+        size=int(size or 0),
+        error=error,
     )
 
 
@@ -265,7 +316,7 @@ async def list_sessions(
             expired = ttl is not None and ttl <= Decimal(str(now))
             if expired or _is_tombstone(raw) or not _listed(raw, key_prefix):
                 continue
-            found.append(_summary(raw))
+            found.append(_summary(raw, table_name))
         start = response.get("LastEvaluatedKey")
         more = start is not None
     # Resume after the last item looked at, listed or skipped: the next page then

@@ -37,6 +37,7 @@ __all__ = [
     "SESSION_ROLES",
     "TEAM_ROLES",
     "TITLE_CHARS",
+    "TITLE_MAX_CHARS",
     "DynamoAttribute",
     "GlobalIndex",
     "HistoryView",
@@ -108,6 +109,9 @@ CATALOG_ROLES: tuple[str, ...] = ("owner", "title", "metadata")
 
 TITLE_CHARS = 80
 """Characters of the first user message kept as an automatic title."""
+
+TITLE_MAX_CHARS = 1024
+"""Longest title a session may have."""
 
 TEAM_ROLES: tuple[str, ...] = ("attribute", "derived")
 """Roles a team gives its own fields; unlike the others, several fields may have one."""
@@ -358,7 +362,9 @@ class SessionRecord(BaseModel):
     pages: Annotated[PageIndex | None, DynamoAttribute("S", "pages", json=True)] = None
     schema_version: Annotated[frozenset[str], DynamoAttribute("SS", "schema_version")] = frozenset()
     owner: Annotated[str | None, DynamoAttribute("S", "owner")] = None
-    title: Annotated[str | None, DynamoAttribute("S", "title"), Field(max_length=1024)] = None
+    title: Annotated[
+        str | None, DynamoAttribute("S", "title"), Field(max_length=TITLE_MAX_CHARS)
+    ] = None
     metadata: Annotated[
         dict[str, JsonValue] | None, DynamoAttribute("S", "metadata", json=True)
     ] = None
