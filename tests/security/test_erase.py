@@ -188,6 +188,42 @@ async def test_page_deletes_that_fail_are_redone_before_the_erase_returns(
     assert "dan-text" not in await table_text(await make_client(), table)
 
 
+async def test_a_resent_tombstone_is_recognised(
+    make_client: Any, table: str, endpoint: str
+) -> None:
+    """The tombstone's answer is lost and the client resends it: the resent copy fails
+    its condition, and the erase recognises its own write instead of failing."""
+    async with FaultProxy(endpoint) as proxy:
+        eraser = await make_client(url=proxy.url, retries={"mode": "legacy", "max_attempts": 2})
+        await paged(await make_client(), table, "chat", "rex-text", owner="rex")
+        proxy.add_rule(op="PutItem", fault="drop_response", times=1)
+        report = await delete_sessions(eraser, table, owner="rex")
+        assert report.erased == ["chat"]
+        assert proxy.faults[("PutItem", "drop_response")] == 1
+    assert "rex-text" not in await table_text(await make_client(), table)
+
+
+async def test_an_interrupted_erase_resumes_and_finishes(
+    make_client: Any, table: str, endpoint: str
+) -> None:
+    """DynamoDB stops answering mid-erase: the erase fails typed after its pass, and
+    running it again erases what is left."""
+    from openai_agents_session import DynamoDBError
+
+    writer = await make_client()
+    for sid in ("s1", "s2", "s3"):
+        await DynamoDBSession(sid, writer, table, owner="una").add_items([msg(f"una-{sid}")])
+    async with FaultProxy(endpoint) as proxy:
+        eraser = await make_client(url=proxy.url, retries={"mode": "standard", "max_attempts": 1})
+        proxy.add_rule(op="PutItem", fault="reset_before", times=None, after=1)
+        with pytest.raises(DynamoDBError):
+            await delete_sessions(eraser, table, owner="una")
+    assert "una-" in await table_text(writer, table)  # not all of it went
+    report = await delete_sessions(writer, table, owner="una")
+    assert len(report.erased) == 2
+    assert "una-" not in await table_text(writer, table)
+
+
 # ------------------------------------------------------------------ forks
 
 
