@@ -329,9 +329,10 @@ def _is_tombstone(raw: Mapping[str, Any]) -> bool:
     """Whether an index entry is a clear's tombstone: no ``created_at``, no items.
 
     A tombstone keeps only its owner, so it stays in the index; every other
-    write sets ``created_at`` and the counts.
+    write sets ``created_at`` and the counts. An entry without counts is not
+    taken for one: the erase reads it to know.
     """
-    return SCHEMA.created_at not in raw and raw.get(SCHEMA.item_count) in (None, {"N": "0"})
+    return SCHEMA.created_at not in raw and raw.get(SCHEMA.item_count) == {"N": "0"}
 
 
 async def _owned(client: DynamoDBClient, table_name: str, owner: str) -> dict[str, bool]:

@@ -174,6 +174,21 @@ async def test_a_corrupt_session_is_erased_reported_and_the_others_too(
     assert (again.sessions, again.passes, again.corrupt) == (0, 1, [])
 
 
+async def test_a_head_without_counts_is_not_taken_for_a_tombstone(
+    make_client: Any, table: str
+) -> None:
+    """Written by another program: an owner, items, but no created_at nor item_count."""
+    client = await make_client()
+    await client.put_item(
+        TableName=table,
+        Item={"session_id": {"S": "raw"}, "owner": {"S": "ola"}, "updated_at": {"N": "5"},
+              "conversation_data": {"S": json.dumps([msg("ola-text")])}},
+    )  # fmt: skip
+    report = await delete_sessions(client, table, owner="ola")
+    assert report.erased == ["raw"] and report.corrupt == []
+    assert "ola-text" not in await table_text(client, table)
+
+
 async def test_page_deletes_that_fail_are_redone_before_the_erase_returns(
     make_client: Any, table: str, endpoint: str
 ) -> None:
