@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import types
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,7 @@ from openai_agents_session.cli import app
 from openai_agents_session.models.codec import encode_item
 from openai_agents_session.models.usage import USAGE_MAX_BYTES
 from tests.conftest import count_calls
+from tests.support.sessions import create_table_blocking
 
 DEEP = "[" * 100_000 + "]" * 100_000
 SECRET = "s3cr3t-user-text"
@@ -71,6 +73,12 @@ def assert_clean_error(exc: BaseException, sid: str, table: str) -> None:
     assert SECRET not in message and "[[[[" not in message
 
 
+@pytest.fixture(scope="module")
+def shared(endpoint: str) -> str:
+    """One table for the parametrized tests, which keep apart by session id."""
+    return create_table_blocking(endpoint)
+
+
 # ------------------------------------------------------------------ hostile usage
 
 HOSTILE_USAGE = {
@@ -88,10 +96,10 @@ HOSTILE_USAGE = {
 
 @pytest.mark.parametrize("text", HOSTILE_USAGE.values(), ids=HOSTILE_USAGE.keys())
 async def test_hostile_stored_usage_is_corrupt_everywhere(
-    client: Any, table: str, text: str
+    client: Any, shared: str, text: str
 ) -> None:
     """Today: RecursionError, AttributeError, ValueError escaped untyped."""
-    sid = "victim"
+    sid, table = f"victim-{uuid.uuid4().hex[:8]}", shared
     session = DynamoDBSession(sid, client, table, owner="u")
     await session.add_items([user(SECRET)])
     await set_raw(client, table, sid, "usage", text)
@@ -275,11 +283,11 @@ HOSTILE_INPUT = {
 
 @pytest.mark.parametrize("fields", HOSTILE_INPUT.values(), ids=HOSTILE_INPUT.keys())
 async def test_hostile_usage_input_is_refused_before_any_call(
-    client: Any, table: str, fields: dict[str, Any]
+    client: Any, shared: str, fields: dict[str, Any]
 ) -> None:
     """Today: 10**5000 gave an untyped ValueError, 20,000 detail fields stored 278 KB,
     negative and bool counts were stored."""
-    sid = "input"
+    sid, table = f"input-{uuid.uuid4().hex[:8]}", shared
     session = DynamoDBSession(sid, client, table)
     await session.add_items([user("hi")])
     calls = count_calls(client)
