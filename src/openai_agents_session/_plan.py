@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from .errors import SessionTooLargeError, describe
+from .errors import CorruptSessionError, SessionTooLargeError, describe
 from .models.codec import (
     AttributeMap,
     StoredItem,
@@ -45,7 +45,7 @@ from .models.schema import (
     PageRef,
 )
 from .models.team import AttributeValue, TeamAttributes
-from .models.usage import add_turn, count_users, user_positions
+from .models.usage import add_turn, count_users, page_memo, parse_usage, view_count
 
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",
@@ -132,7 +132,8 @@ class Change:
         items_written: Items added or removed, for metrics.
         grows: The change adds items, so the session cap applies.
         tombstone: The change clears the session: an empty head, briefly kept,
-            without the team's attributes.
+            that keeps only the stored owner (no title, metadata, usage nor the
+            team's attributes).
         attributes: Encoded plain team attributes this write sets, on top of the
             session's own (None values leave the attribute out).
         extra: Raw attributes the head carries instead of the stored head's
@@ -395,16 +396,29 @@ class SetAttributes:
         )
 
 
-def usage_record(base: StoredItem) -> dict[str, Any]:
-    """The decoded ``usage`` attribute of a head ({} when absent or unreadable)."""
+def usage_record(base: StoredItem, table_name: str | None = None) -> dict[str, Any]:
+    """The decoded ``usage`` attribute of a head ({} when absent).
+
+    Raises:
+        CorruptSessionError: It is stored, but not a usage record (see
+            `models.usage.parse_usage`): too large, too deep, or of another shape.
+    """
     raw = base.extra.get(SCHEMA.usage)
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("S"), str):
+    if raw is None:
         return {}
     try:
-        record = json.loads(raw["S"])
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("S"), str):
+            raise ValueError("not a string attribute")
+        return parse_usage(raw["S"])
+    except ValueError as exc:
+        raise CorruptSessionError(
+            f"Stored {describe(base.session_id, table_name)} is corrupt: its {SCHEMA.usage!r} "
+            f"attribute is unreadable ({exc}). Nothing was changed. Fix: remove that attribute "
+            f"(an UpdateItem with REMOVE {SCHEMA.usage}; the history is not affected), or "
+            "clear the session.",
+            session_id=base.session_id,
+            table_name=table_name,
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -412,34 +426,35 @@ class StoreUsage:
     """Add one run's token usage to the session's current user turn (the head's ``usage``).
 
     The turn is the number of user messages in the history, pages included:
-    the page memo in the usage record answers for pages seen before, so only
-    pages new since the last call are read.
+    the page memo in the usage record answers for pages seen before (whose
+    view has not changed), so only the other pages are read.
 
     Attributes:
         usage: The run's usage record (`models.usage.extract_usage`).
+        table_name: Named in errors about a stored record that does not read.
     """
 
     usage: Mapping[str, Any]
+    table_name: str | None = None
     name: str = "store_run_usage"
     needs_state: bool = True
     tombstones: bool = False
 
     def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
-        """The listed pages whose user messages the memo does not know yet."""
+        """The listed pages whose user messages the memo does not know for their view."""
         if base is None or not base.page_refs:
             return []
-        known = usage_record(base).get("page_users") or {}
-        return [ref for ref in base.page_refs if ref.id not in known]
+        return page_memo(usage_record(base, self.table_name), base.page_refs)[1]
 
     def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
         """The same history, its usage record updated; None without a user turn."""
         if base is None or base.total_count == 0:
             return None
-        record = usage_record(base)
-        memo: dict[str, Sequence[int]] = {}
-        known = record.get("page_users") or {}
-        for ref in base.page_refs:
-            memo[ref.id] = known[ref.id] if ref.id in known else user_positions(loaded[ref.id])
+        record = usage_record(base, self.table_name)
+        memo, unknown = page_memo(record, base.page_refs)
+        for ref in unknown:
+            memo[ref.id] = view_count(ref, loaded[ref.id])
+        memo = {ref.id: memo[ref.id] for ref in base.page_refs}  # oldest page first
         turn = count_users(json.loads(base.conversation_json), base.page_refs, memo)
         if turn == 0:
             return None
@@ -751,7 +766,10 @@ def plan_write(
         log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
     if change.tombstone:
         ttl: int | None = int(now) + TOMBSTONE_SECONDS
-        extra: Mapping[str, Any] = {}
+        # Only the owner survives a clear: the id cannot be taken over by another
+        # owner, and a write landing on the tombstone stays in the owner's index.
+        owner = seen.extra.get(SCHEMA.owner) if seen is not None else None
+        extra: Mapping[str, Any] = {} if owner is None else {SCHEMA.owner: owner}
     else:
         ttl = int(now) + layout.ttl_seconds if layout.ttl_seconds is not None else None
         if ttl is not None and base is not None and base.ttl is not None and base.total_count:

@@ -105,7 +105,15 @@ from .models.schema import (
     schema_of,
 )
 from .models.team import TeamAttributes, validate_plain
-from .models.usage import extract_usage, session_totals, turn_entries, user_positions
+from .models.usage import (
+    MAX_DETAIL_FIELDS,
+    MAX_REQUEST_ENTRIES,
+    MAX_TOKENS,
+    extract_usage,
+    session_totals,
+    turn_entries,
+    user_positions,
+)
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -1240,8 +1248,13 @@ class SessionStore:
             message (absent, expired, cleared or without one), and nothing was stored.
 
         Raises:
-            InvalidArgumentError: `result` has no ``context_wrapper.usage`` with
-                integer token counts. Nothing is stored.
+            InvalidArgumentError: `result` has no ``context_wrapper.usage`` of
+                non-negative int counts (at most ``MAX_TOKENS``), details of at
+                most ``MAX_DETAIL_FIELDS`` fields and at most
+                ``MAX_REQUEST_ENTRIES`` request entries. Checked before any call;
+                nothing is stored.
+            CorruptSessionError: The stored usage record is not one (see
+                `get_session_usage`).
             OwnershipError: The stored session belongs to another owner than this
                 object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
@@ -1250,18 +1263,22 @@ class SessionStore:
         """
         self._check_open()
         usage = getattr(getattr(result, "context_wrapper", None), "usage", None)
-        record = None if usage is None else extract_usage(usage)
-        if record is None:
+        try:
+            if usage is None:
+                raise ValueError(f"{type(result).__name__} has no context_wrapper.usage")
+            record = extract_usage(usage)
+        except ValueError as exc:
             raise InvalidArgumentError(
                 f"store_run_usage on {describe(self.session_id, self.table_name)} needs the "
                 "result of Runner.run: an object whose context_wrapper.usage has non-negative "
-                f"int requests, input_tokens, output_tokens and total_tokens; got "
-                f"{type(result).__name__}. Nothing was stored. Fix: pass the value Runner.run "
+                f"int counts of at most {MAX_TOKENS:.0e}, details of at most "
+                f"{MAX_DETAIL_FIELDS} fields and at most {MAX_REQUEST_ENTRIES} request "
+                f"entries; here {exc}. Nothing was stored. Fix: pass the value Runner.run "
                 "returned (a streamed result once its stream is done).",
                 session_id=self.session_id,
                 table_name=self.table_name,
-            )
-        operation = StoreUsage(record)
+            ) from None
+        operation = StoreUsage(record, self.table_name)
         turn: int | None = await self._operation(
             "store_run_usage", lambda m: self._mutate(m, operation), settle=True
         )
@@ -1272,7 +1289,7 @@ class SessionStore:
             state = await self._read(metrics)
             if state is None or state.is_expired(self._now()):
                 return None
-            return usage_record(state)
+            return usage_record(state, self.table_name)
 
         return await self._operation(name, run)
 
@@ -1283,6 +1300,11 @@ class SessionStore:
             ``requests``, ``input_tokens``, ``output_tokens``, ``total_tokens``
             and ``total_turns``; None when no usage was stored (as
             ``AdvancedSQLiteSession.get_session_usage``).
+
+        Raises:
+            CorruptSessionError: The stored ``usage`` attribute is not a usage
+                record (too large, nested too deeply, or of another shape): it is
+                never trusted. `get_turn_usage` and `store_run_usage` raise it too.
         """
         return session_totals(await self._usage("get_session_usage"))
 
@@ -2141,6 +2163,14 @@ class SessionStore:
             if version is not None:
                 condition["ConditionExpression"] = "#v = :v"
                 condition["ExpressionAttributeValues"] = {":v": version}
+            owner = raw.get(SCHEMA.owner)
+            if isinstance(owner, Mapping) and isinstance(owner.get("S"), str) and owner["S"]:
+                # As every tombstone: the owner stays, so the id stays in the owner's index.
+                kept = {SCHEMA.owner: {"S": owner["S"]}}
+                assert plan.state is not None
+                plan = replace(
+                    plan, item={**plan.item, **kept}, state=replace(plan.state, extra=kept)
+                )
             metrics.attempts += 1
             outcome = await self._commit(metrics, replace(plan, condition=condition))
             if outcome is None:

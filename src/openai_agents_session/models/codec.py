@@ -74,7 +74,7 @@ class StoredItem:
         extra: Every stored attribute a session write does not compute itself
             (`Schema.computed`), raw: undeclared ones (e.g. added by a team
             migration), a team's declared ones, and `schema_version`. Carried
-            over unchanged by every write (but a clear's tombstone) unless the
+            over unchanged by every write (a clear's tombstone keeps only the owner) unless the
             write sets them.
         pages: Index of the pages holding older items; None while the session
             fits in one item.

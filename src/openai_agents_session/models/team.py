@@ -22,7 +22,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..errors import CorruptSessionError, DerivedAttributeError, InvalidAttributeError, describe
 from .attrs import decode_value, encode_value, number_text
+from .jsontext import json_depth, loads_bounded
 from .schema import (
+    ITEM_SIZE_LIMIT,
     MAX_KEY_BYTES,
     TITLE_CHARS,
     DynamoAttribute,
@@ -31,8 +33,10 @@ from .schema import (
     SessionRecord,
     schema_of,
 )
+from .usage import parse_usage
 
 __all__ = [
+    "JSON_ATTRIBUTE_DEPTH",
     "AttributeValue",
     "TeamAttributes",
     "decode_declared",
@@ -43,6 +47,10 @@ __all__ = [
 
 AttributeValue = dict[str, Any]
 """One low-level DynamoDB attribute value, such as ``{"S": "t1"}``."""
+
+JSON_ATTRIBUTE_DEPTH = 32
+"""Deepest nesting of a JSON attribute (``metadata``, a team's ``json=True`` field),
+checked when it is written and when it is read back."""
 
 # DynamoDB's limit on an index sort key value, in bytes (the partition key's is
 # MAX_KEY_BYTES, as for the table's own key).
@@ -82,7 +90,11 @@ def _encode_checked(schema: Schema, name: str, value: Any) -> AttributeValue | N
     if valid is None:
         return None
     if spec.json:
-        encoded = encode_value("S", adapter.dump_json(valid).decode())
+        text = adapter.dump_json(valid).decode()
+        # What is written must read back: the read refuses deeper nesting.
+        if json_depth(json.loads(text), JSON_ATTRIBUTE_DEPTH) > JSON_ATTRIBUTE_DEPTH:
+            raise ValueError(f"its JSON is nested deeper than {JSON_ATTRIBUTE_DEPTH} levels")
+        encoded = encode_value("S", text)
     elif spec.type == "S":
         # JSON mode gives an enum's value, a datetime's ISO text: what reads back.
         text = adapter.dump_python(valid, mode="json")
@@ -327,7 +339,14 @@ def decode_declared(
             if not isinstance(stored, Mapping) or spec.type not in stored:
                 raise ValueError(f"not a {spec.type} value")
             value = decode_value(spec, stored)
-            values[name] = json.loads(value) if spec.json else value
+            if name == schema.usage:
+                values[name] = parse_usage(value)
+            elif spec.json:
+                values[name] = loads_bounded(
+                    value, max_bytes=ITEM_SIZE_LIMIT, max_depth=JSON_ATTRIBUTE_DEPTH
+                )
+            else:
+                values[name] = value
         except ValueError as exc:
             raise CorruptSessionError(
                 f"Stored {describe(session_id, table_name)} is corrupt: attribute {name!r} "
