@@ -470,9 +470,12 @@ def check(
             _problems(f"drift in the {where}", report.drift)
         if report.dirty:
             _problems("dirty ledger", report.dirty)
-        if report.ok:
+        if report.ok and report.live_checked:
             pending = f"; pending: {', '.join(report.pending)}" if report.pending else ""
             _say(f"{target.table}: no drift in the {where}{pending}")
+        elif report.ok:
+            # Offline, no table was read: naming one (the default) would claim otherwise.
+            _say(f"no drift in the {where}; no table was compared (--live compares one)")
     if report.drift:
         _exit(ExitCode.DRIFT)
     if report.dirty:

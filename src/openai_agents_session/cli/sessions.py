@@ -39,6 +39,7 @@ from ..errors import (
     InvalidItemError,
     InvalidSessionIdError,
     SessionTooLargeError,
+    clause,
 )
 from ..models.schema import SCHEMA
 from ..store import SessionStore
@@ -629,7 +630,7 @@ def import_sessions(
                         session_id, items, ttl = _parse_line(text)
                     except ValueError as exc:
                         report.failed += 1
-                        problem(number, None, f"not an exported session: {exc}.")
+                        problem(number, None, f"not an exported session: {clause(exc)}.")
                         continue
                     if not items:
                         report.skipped_empty += 1

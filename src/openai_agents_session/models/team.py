@@ -20,7 +20,13 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import CorruptSessionError, DerivedAttributeError, InvalidAttributeError, describe
+from ..errors import (
+    CorruptSessionError,
+    DerivedAttributeError,
+    InvalidAttributeError,
+    clause,
+    describe,
+)
 from .attrs import decode_value, encode_value, number_text
 from .schema import (
     MAX_KEY_BYTES,
@@ -115,7 +121,7 @@ def _problem(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         kinds = sorted({str(e["type"]) for e in exc.errors()})
         return f"the field's type rejects it ({', '.join(kinds)})"
-    return str(exc)
+    return clause(exc)
 
 
 def _type_text(schema: Schema, name: str) -> str:
