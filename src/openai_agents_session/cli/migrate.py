@@ -225,6 +225,8 @@ def _describe_up(result: UpResult) -> str:
         parts.append(f"{would}apply {', '.join(applied)}")
     if result.resumed:
         parts.append(f"resumed {', '.join(result.resumed)}")
+    if result.repaired:
+        parts.append(f"{would}recreate index {', '.join(result.repaired)}")
     if not parts:
         return f"{result.table}: up to date at {result.head}"
     head = "" if result.dry_run else f"; now at {result.head}"
@@ -243,6 +245,14 @@ def up(
     max_wcu: MaxWcuOption = None,
     billing_mode: BillingOption = "PAY_PER_REQUEST",
     migrations_dir: MigrationsDirOption = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First recreate every index the ledger says was applied that is missing or "
+            "has another key or projection (deleted or changed by hand).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create or adopt the table and apply pending migrations, under the lock."""
@@ -263,6 +273,7 @@ def up(
             max_wcu=max_wcu,
             billing_mode=billing_mode,
             reporter=reporter,
+            repair=repair,
         ),
         as_json=as_json,
     )
@@ -502,8 +513,9 @@ def stamp(
         bool,
         typer.Option(
             "--force",
-            help="Unrecord migrations past --to (the next up runs them again), and accept a "
-            "tampered ledger as it is.",
+            help="Unrecord migrations past --to (the next up runs them again), accept a "
+            "tampered ledger as it is, and record migrations whose indexes the table lacks "
+            "(shown as 'stamped, not run').",
         ),
     ] = False,
     dry_run: DryRunOption = False,
@@ -540,6 +552,11 @@ def stamp(
         parts.append(f"{would}stamp {', '.join(result.stamped)}")
     if result.unstamped:
         parts.append(f"{would}unstamp {', '.join(result.unstamped)}")
+    if result.not_run:
+        parts.append(
+            f"the table lacks the indexes of {', '.join(result.not_run)}: `status` shows them "
+            "'stamped, not run' (`migrate up --repair` creates them)"
+        )
     if not result.stamped and not result.unstamped and not result.repaired:
         parts.append("nothing to change")
     _say("; ".join(parts))
