@@ -253,6 +253,14 @@ def up(
             "has another key or projection (deleted or changed by hand).",
         ),
     ] = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Last, run every applied derived backfill again for the sessions that "
+            "instances on an older record wrote during a rolling deploy.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create or adopt the table and apply pending migrations, under the lock."""
@@ -274,6 +282,7 @@ def up(
             billing_mode=billing_mode,
             reporter=reporter,
             repair=repair,
+            reconcile=reconcile,
         ),
         as_json=as_json,
     )
@@ -282,6 +291,7 @@ def up(
         return
     _say(_describe_up(result))
     _backfill_lines(result.backfills)
+    _backfill_lines({f"{r} (reconcile)": b for r, b in result.reconciled.items()})
 
 
 # ---------------------------------------------------------------------- plan

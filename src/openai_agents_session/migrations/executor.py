@@ -196,12 +196,15 @@ class Executor:
                 f"--to {migration.down_revision or run.graph.builtin_head.revision}` and "
                 "`migrate up` again"
             )
+            # The team's own exception stays the cause (a backfill's error only wraps it).
+            cause = exc.__cause__ if isinstance(exc, MigrationError) and exc.__cause__ else exc
             raise MigrationFailedError(
                 f"{verb} {migration.revision} failed: {_cause(exc)}. "
                 f"The ledger records it as failed. Fix: {fix}.",
                 table_name=run.table_name,
                 revision=migration.revision,
-            ) from exc
+                session_id=getattr(exc, "session_id", None),
+            ) from cause
         end: Action = "reverted" if down else "applied"
         await self.record(
             self.event(

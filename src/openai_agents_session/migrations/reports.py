@@ -48,6 +48,8 @@ class UpResult(_Report):
         backfills: Backfill counts by revision.
         duration: Seconds.
         repaired: Indexes ``repair=True`` created again (or would, in a dry run).
+        reconciled: Counts of the derived backfills ``reconcile=True`` ran again,
+            by revision.
     """
 
     table: str
@@ -61,6 +63,7 @@ class UpResult(_Report):
     backfills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     duration: float = 0.0
     repaired: list[str] = field(default_factory=list)
+    reconciled: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:

@@ -63,6 +63,7 @@ from .lock import (
 )
 from .planning import PlanStep, plan_down, plan_stamp, plan_up, selected
 from .progress import Reporter, default_reporter
+from .reconcile import applied_claims, reconcile, stale_line, stale_sample, team_record
 from .reports import (
     CheckReport,
     DownResult,
@@ -275,6 +276,7 @@ async def up(
     params: Mapping[str, Any] | None = None,
     poll_interval: float = 5.0,
     repair: bool = False,
+    reconcile: bool = False,
 ) -> UpResult:
     """Bring the table to `to` (the head by default): create, adopt, apply.
 
@@ -301,6 +303,9 @@ async def up(
         repair: First make every index the ledger says was applied exist as its
             migration declares it (create a missing one; delete and create one
             with another key or projection). Without it, such drift is refused.
+        reconcile: Last, run every applied derived backfill again: it brings back
+            the items a writer on an older record changed (rolling deploys) and
+            skips the others.
 
     Returns:
         What was created, adopted, repaired and applied.
@@ -336,7 +341,7 @@ async def up(
         if dry_run:
             await _up_dry(run, to, result, repair=repair)
         else:
-            await _up(run, to, result, lock_timeout, repair=repair)
+            await _up(run, to, result, lock_timeout, repair=repair, reconcile=reconcile)
     finally:
         run.reporter.close()
     result.duration = round(time.monotonic() - started, 3)
@@ -386,7 +391,13 @@ async def _up_dry(run: Run, to: str | None, result: UpResult, *, repair: bool) -
 
 
 async def _up(
-    run: Run, to: str | None, result: UpResult, lock_timeout: float, *, repair: bool
+    run: Run,
+    to: str | None,
+    result: UpResult,
+    lock_timeout: float,
+    *,
+    repair: bool,
+    reconcile: bool = False,
 ) -> None:
     graph = run.graph
     root = graph.builtin[0]
@@ -455,6 +466,25 @@ async def _up(
             run.reporter.info(f"applied {migration.revision}")
         state = analyse(graph, executor.ledger.records())
         result.head = state.head
+        if reconcile:
+            result.reconciled = await _reconcile(run, executor, state)
+
+
+async def _reconcile(
+    run: Run, executor: Executor, state: LedgerState
+) -> dict[str, list[dict[str, Any]]]:
+    claims = applied_claims(executor.ledger.records())
+    record = team_record(state.applied) if claims else None
+    if record is None:
+        return {}
+    contexts = {
+        c.revision: run.context(run.graph.get(c.revision), fence=executor.lock) for c in claims
+    }
+    done = await reconcile(contexts, record, claims)
+    for ctx in contexts.values():
+        await executor.clean_checkpoints(ctx)
+    run.reporter.info(f"reconciled {', '.join(done) or 'nothing'}")
+    return done
 
 
 # ---------------------------------------------------------------------- status / history
@@ -609,6 +639,12 @@ async def check(
     for difference in await _index_and_verify_drift(run, table, applied, declared=declared):
         if difference not in report.live:
             report.live.append(difference)
+    claims = applied_claims(ledger.records())
+    derives_with = (team or team_record(state.applied)) if claims else None
+    if derives_with is not None:
+        compared, stale = await stale_sample(client, table_name, derives_with, claims)
+        if stale:
+            report.live.append(stale_line(compared, stale))
     return report
 
 

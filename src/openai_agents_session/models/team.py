@@ -6,6 +6,12 @@ computed from the conversation by their ``derive`` function). `TeamAttributes`
 holds one session's plain values, already validated and encoded, and computes
 the attributes the head item carries on each write: the carried-over ones, the
 plain values on top, and every derived value recomputed from the new state.
+
+A derived backfill claims, in ``schema_version``, the attributes whose values it
+made current (`derivation_claim`). A write keeps such a claim only if its record
+derives every one of them: an application instance still on an older record
+(during a rolling deploy) changes the history without recomputing them, so it
+withdraws the claim, and ``migrate up --reconcile`` finds the item again.
 Values are validated by the field's own type annotation (pydantic), then encoded
 by the field's `DynamoAttribute`; nothing here touches the network.
 """
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +47,13 @@ from .schema import (
 __all__ = [
     "AttributeValue",
     "TeamAttributes",
+    "claimed_derivations",
     "decode_declared",
+    "derivation_claim",
     "encode_declared",
     "first_user_text",
     "validate_plain",
+    "vouched",
 ]
 
 AttributeValue = dict[str, Any]
@@ -188,6 +197,39 @@ def validate_plain(
     return validated, encoded
 
 
+def derivation_claim(backfill_id: str, derives: Iterable[str]) -> str:
+    """The ``schema_version`` entry of a backfill that made `derives` current.
+
+    ``"0006_add_count:derived[last_role,message_count]"``: the backfill's id with
+    the derived attribute names it vouches for.
+    """
+    return f"{backfill_id}[{','.join(sorted(derives))}]"
+
+
+def claimed_derivations(claim: str) -> frozenset[str]:
+    """The derived attributes a ``schema_version`` entry vouches for (none for most)."""
+    if not claim.endswith("]") or "[" not in claim:
+        return frozenset()
+    names = claim[claim.rindex("[") + 1 : -1]
+    return frozenset(n for n in names.split(",") if n)
+
+
+def vouched(carried: Mapping[str, Any], schema: Schema) -> Mapping[str, Any]:
+    """`carried` without the claims of derived attributes `schema` does not derive."""
+    stored = carried.get(schema.schema_version)
+    claims = stored.get("SS") if isinstance(stored, Mapping) else None
+    if not claims or not any(c.endswith("]") for c in claims):
+        return carried
+    derives = schema.derived.keys()
+    kept = [c for c in claims if claimed_derivations(c) <= derives]
+    if len(kept) == len(claims):
+        return carried
+    result = {k: v for k, v in carried.items() if k != schema.schema_version}
+    if kept:  # DynamoDB has no empty set: no claim left means no attribute
+        result[schema.schema_version] = {"SS": kept}
+    return result
+
+
 @dataclass(frozen=True)
 class TeamAttributes:
     """One session's team attributes: what each write puts on the head.
@@ -233,6 +275,7 @@ class TeamAttributes:
         """
         plain = {**self.plain, **(overrides or {})}
         derived = self.schema.derived
+        carried = vouched(carried, self.schema)
         if not plain and not derived and not self.auto_title:
             return carried
         result = {k: v for k, v in carried.items() if k not in plain and k not in derived}
