@@ -197,6 +197,25 @@ def validate_plain(
     return validated, encoded
 
 
+@functools.cache
+def _plain_defaults(record: type[SessionRecord]) -> dict[str, AttributeValue]:
+    """The encoded declared defaults of `record`'s plain attributes (None ones left out).
+
+    ``migrate new --autogenerate`` backfills these into existing sessions; a session
+    created afterwards writes them too, so old and new sessions agree.
+    """
+    schema = schema_of(record)
+    defaults: dict[str, AttributeValue] = {}
+    for name in schema.plain:
+        try:
+            encoded = _encode_checked(schema, name, record.model_fields[name].default)
+        except (ValueError, TypeError):
+            continue  # a default its own field rejects is never written, as before
+        if encoded is not None:
+            defaults[name] = encoded
+    return defaults
+
+
 def derivation_claim(backfill_id: str, derives: Iterable[str]) -> str:
     """The ``schema_version`` entry of a backfill that made `derives` current.
 
@@ -257,6 +276,7 @@ class TeamAttributes:
         overrides: Mapping[str, AttributeValue | None] | None = None,
         session_id: str,
         table_name: str,
+        creating: bool = False,
     ) -> Mapping[str, Any]:
         """The non-core attributes of a head about to be written.
 
@@ -268,12 +288,18 @@ class TeamAttributes:
             overrides: Encoded plain values set by this write on top of `plain`.
             session_id: Named in error messages.
             table_name: Named in error messages.
+            creating: The write creates the session (first write, or after a clear
+                or expiry): plain attributes it does not set get their declared
+                default, as the backfill gave the sessions that existed before.
 
         Raises:
             DerivedAttributeError: A ``derive`` raised, or returned a value its
                 field rejects.
         """
         plain = {**self.plain, **(overrides or {})}
+        if creating:
+            defaults = _plain_defaults(self.schema.record)
+            plain = {**{k: v for k, v in defaults.items() if k not in carried}, **plain}
         derived = self.schema.derived
         carried = vouched(carried, self.schema)
         if not plain and not derived and not self.auto_title:
