@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
@@ -54,6 +54,7 @@ from ._common import (
 __all__ = ["app"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 app = typer.Typer(
     help="Versioned migrations of the session table: up, plan, status, check, stamp, down, new.",
@@ -156,8 +157,17 @@ def _reporter(as_json: bool) -> Reporter:
     return PlainReporter(sys.stderr)
 
 
-def _execute(target: Target, verb: Callable[[Any], Awaitable[T]], *, as_json: bool) -> T:
-    """Open the client, run `verb(client)`, and turn SIGTERM / Ctrl-C into a resumable stop."""
+def _execute(
+    target: Target,
+    as_json: bool,
+    verb: Callable[Concatenate[Any, str, P], Awaitable[T]],
+    *args: P.args,
+    **options: P.kwargs,
+) -> T:
+    """Run the library's `verb(client, table, **options)` on the target's table.
+
+    One place opens the client, and turns SIGTERM / Ctrl-C into a resumable stop.
+    """
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -169,7 +179,7 @@ def _execute(target: Target, verb: Callable[[Any], Awaitable[T]], *, as_json: bo
                 handled = True
         try:
             async with open_client(target) as client:
-                return await verb(client)
+                return await verb(client, target.table, *args, **options)
         except asyncio.CancelledError:
             raise MigrationInterruptedError(
                 f"interrupted while migrating {target.table!r}; progress up to the last "
@@ -268,23 +278,20 @@ def up(
     reporter = _reporter(as_json)
     result = _execute(
         target,
-        lambda client: migrations.up(
-            client,
-            target.table,
-            to=to,
-            dry_run=dry_run,
-            lock_timeout=lock_timeout,
-            lease_seconds=lease_seconds,
-            renew_interval=renew_interval,
-            migrations_dir=migrations_dir,
-            max_rcu=max_rcu,
-            max_wcu=max_wcu,
-            billing_mode=billing_mode,
-            reporter=reporter,
-            repair=repair,
-            reconcile=reconcile,
-        ),
-        as_json=as_json,
+        as_json,
+        migrations.up,
+        to=to,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        lease_seconds=lease_seconds,
+        renew_interval=renew_interval,
+        migrations_dir=migrations_dir,
+        max_rcu=max_rcu,
+        max_wcu=max_wcu,
+        billing_mode=billing_mode,
+        reporter=reporter,
+        repair=repair,
+        reconcile=reconcile,
     )
     if as_json:
         print_json(result.to_dict())
@@ -307,8 +314,10 @@ def plan(
     """Show what `up` would do, writing nothing (exit 6: dirty ledger; 4: drift)."""
     result: Plan = _execute(
         target,
-        lambda client: migrations.plan(client, target.table, to=to, migrations_dir=migrations_dir),
-        as_json=as_json,
+        as_json,
+        migrations.plan,
+        to=to,
+        migrations_dir=migrations_dir,
     )
     if as_json:
         print_json(result.to_dict())
@@ -347,8 +356,9 @@ def status(
     """Show every migration's state, the lock and its lease, and ledger problems."""
     report: StatusReport = _execute(
         target,
-        lambda client: migrations.status(client, target.table, migrations_dir=migrations_dir),
-        as_json=as_json,
+        as_json,
+        migrations.status,
+        migrations_dir=migrations_dir,
     )
     if as_json:
         print_json(report.to_dict())
@@ -398,9 +408,7 @@ def _print_status(report: StatusReport) -> None:
 @target_command(app)
 def history(target: Target, as_json: JsonOption = False) -> None:
     """Show the ledger's every event: who did what, when, how long it took (exit 6 if tampered)."""
-    report: HistoryReport = _execute(
-        target, lambda client: migrations.history(client, target.table), as_json=as_json
-    )
+    report: HistoryReport = _execute(target, as_json, migrations.history)
     if as_json:
         print_json(report.to_dict())
     elif not report.events and not report.problems:
@@ -462,14 +470,11 @@ def check(
     if compare_live:
         report: CheckReport = _execute(
             target,
-            lambda client: migrations.check(
-                client,
-                target.table,
-                migrations_dir=migrations_dir,
-                billing_mode=expected,
-                record=schema,
-            ),
-            as_json=as_json,
+            as_json,
+            migrations.check,
+            migrations_dir=migrations_dir,
+            billing_mode=expected,
+            record=schema,
         )
     else:
 
@@ -538,18 +543,15 @@ def stamp(
     reporter = _reporter(as_json)
     result: StampResult = _execute(
         target,
-        lambda client: migrations.stamp(
-            client,
-            target.table,
-            to=to,
-            force=force,
-            dry_run=dry_run,
-            migrations_dir=migrations_dir,
-            lock_timeout=lock_timeout,
-            lease_seconds=lease_seconds,
-            reporter=reporter,
-        ),
-        as_json=as_json,
+        as_json,
+        migrations.stamp,
+        to=to,
+        force=force,
+        dry_run=dry_run,
+        migrations_dir=migrations_dir,
+        lock_timeout=lock_timeout,
+        lease_seconds=lease_seconds,
+        reporter=reporter,
     )
     if as_json:
         print_json(result.to_dict())
@@ -598,20 +600,17 @@ def down(
     reporter = _reporter(as_json)
     result: DownResult = _execute(
         target,
-        lambda client: migrations.down(
-            client,
-            target.table,
-            to=to,
-            dry_run=dry_run,
-            migrations_dir=migrations_dir,
-            lock_timeout=lock_timeout,
-            lease_seconds=lease_seconds,
-            renew_interval=renew_interval,
-            max_rcu=max_rcu,
-            max_wcu=max_wcu,
-            reporter=reporter,
-        ),
-        as_json=as_json,
+        as_json,
+        migrations.down,
+        to=to,
+        dry_run=dry_run,
+        migrations_dir=migrations_dir,
+        lock_timeout=lock_timeout,
+        lease_seconds=lease_seconds,
+        renew_interval=renew_interval,
+        max_rcu=max_rcu,
+        max_wcu=max_wcu,
+        reporter=reporter,
     )
     if as_json:
         print_json(result.to_dict())
@@ -640,9 +639,7 @@ def unlock(
             ExitCode.USAGE,
             as_json=as_json,
         )
-    previous = _execute(
-        target, lambda client: migrations.unlock(client, target.table), as_json=as_json
-    )
+    previous = _execute(target, as_json, migrations.unlock)
     if as_json:
         print_json({"table": target.table, "released": previous.to_dict() if previous else None})
     elif previous is None:
