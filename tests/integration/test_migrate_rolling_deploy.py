@@ -141,3 +141,43 @@ def test_a_write_keeps_claims_it_can_vouch_for(endpoint: str, name: str) -> None
     }
     _add(endpoint, name, ["a"], "user")  # the base record derives nothing
     assert _claims(endpoint, name)["a"] == {"0011_plain", "odd[", "[]"}
+
+
+def test_the_sample_skips_a_corrupt_head_instead_of_failing(
+    endpoint: str, name: str, tmp_path: Path
+) -> None:
+    assert cli(endpoint, name, "up").exit_code == 0
+    _add(endpoint, name, ["ok", "stale"], "user")
+    made = cli(
+        None,
+        "unused",
+        "new",
+        "add_stats",
+        "--autogenerate",
+        "--schema",
+        "tests.support.team:ChatRecord",
+        "--migrations-dir",
+        str(tmp_path),
+    )
+    assert made.exit_code == 0, made.output
+    folder = ["--migrations-dir", str(tmp_path)]
+    assert cli(endpoint, name, "up", *folder).exit_code == 0
+    _add(endpoint, name, ["stale"], "assistant")  # an old instance
+
+    async def corrupt(client: Any) -> None:
+        await client.put_item(
+            TableName=name,
+            Item={
+                "session_id": {"S": "broken"},
+                "conversation_data": {"S": "not json ["},
+                "updated_at": {"N": "1"},
+                "schema_version": {"SS": ["0001_add_stats:derived[last_role,message_count]"]},
+            },
+        )
+
+    with_client(endpoint, corrupt)
+    check = cli(endpoint, name, "check", "--live", *folder, "--json")
+    assert check.exit_code == 4, check.output
+    [line] = as_json(check)["live"]
+    assert line.startswith("derived attributes of 1 of 2 sampled sessions") and "'stale'" in line
+    assert "not json" not in check.output

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import SessionStoreError
 from ..models.schema import PAGE_SCHEMA, SCHEMA, SessionRecord, schema_of
 from ..models.team import claimed_derivations
 from .autogen import derived_backfill, import_record
@@ -121,8 +122,12 @@ async def stale_sample(
         session_id = raw.get(SCHEMA.partition_key, {}).get("S")
         if session_id is None or is_reserved(session_id) or _PAGE_OF in raw:
             continue
+        try:
+            changes = decide(BackfillItem(session_id, raw))
+        except SessionStoreError:
+            continue  # a corrupt head: reading it reports that; it is not compared here
         compared += 1
-        if decide(BackfillItem(session_id, raw)):
+        if changes:
             stale.append(session_id)
     return compared, stale
 
