@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
+    from .catalog import EraseReport, SessionPage, SessionSummary, delete_sessions, list_sessions
     from .errors import (
         AccessDeniedError,
         ConcurrentModificationError,

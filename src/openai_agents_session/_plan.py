@@ -349,6 +349,15 @@ class Touch:
         return Change(base.conversation_json, base.count, base.page_refs, None, 0)
 
 
+def holds_session(base: StoredItem | None) -> bool:
+    """Whether a live head stands for a session: it has items, or was saved empty.
+
+    A clear's tombstone has no items and no ``created_at``; a chat saved empty
+    (`SessionStore.create`) or emptied by pops keeps its ``created_at``.
+    """
+    return base is not None and (base.total_count > 0 or base.created_at is not None)
+
+
 @dataclass(frozen=True)
 class SetAttributes:
     """Rewrite the head with the same history and new plain team attributes.
@@ -367,13 +376,15 @@ class SetAttributes:
         return []
 
     def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
-        """The same history with the attributes; None when there is no conversation.
+        """The same history with the attributes; None when there is no session.
 
-        An absent, expired or cleared session (no items) is left alone: a
-        tombstone must not reappear in a team's sparse index.
+        An absent, expired or cleared session is left alone: a tombstone must
+        not reappear in a team's sparse index. An empty one that was saved
+        (`holds_session`) is written: a new chat can be renamed.
         """
-        if base is None or base.total_count == 0:
+        if not holds_session(base):
             return None
+        assert base is not None
         return Change(
             base.conversation_json,
             base.count,

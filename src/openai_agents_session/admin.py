@@ -20,17 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
 from .boundary import mapped
 from .errors import (
+    AccessDeniedError,
     CorruptSessionError,
+    DynamoDBUnavailableError,
     InvalidArgumentError,
+    SessionStoreError,
+    TableNotFoundError,
     ThrottledError,
+    clause,
     describe,
 )
 from .models.codec import decode_record, dumps_item, encode_key, item_size
@@ -41,15 +49,23 @@ from .store import SessionStore, validate_session_id, validate_table_name
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
+    from .catalog import SessionSummary
+
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "MAX_IMPORT_TTL",
+    "ImportReport",
     "ItemView",
     "ScanStats",
     "SessionEntry",
     "delete_session",
+    "import_sessions",
+    "iso_time",
     "iter_sessions",
     "load_history",
+    "parse_export_line",
     "read_session",
+    "summary_row",
     "verify_pages",
     "view_item",
 ]
@@ -66,6 +82,35 @@ _UNPROCESSED_TRIES = 8
 _PAGE_READ_TRIES = 3
 
 _T = TypeVar("_T")
+
+
+def iso_time(seconds: float | Decimal | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC (``2026-11-05T14:03:07.250000+00:00``); None for None."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(float(seconds), tz=timezone.utc).isoformat()
+
+
+def summary_row(summary: SessionSummary) -> dict[str, Any]:
+    """A by-owner listing's summary in the shape of `SessionEntry.summary`.
+
+    What the index does not hold (pages, the head's own size) is None.
+    """
+    return {
+        SCHEMA.partition_key: summary.session_id,
+        "owner": summary.owner,
+        "title": summary.title,
+        "metadata": None if summary.metadata is None else dict(summary.metadata),
+        "item_count": summary.item_count,
+        "size": summary.size,
+        "pages": None,
+        "head_size": None,
+        "created_at": iso_time(summary.created_at),
+        "updated_at": iso_time(summary.updated_at),
+        "expires_at": iso_time(summary.ttl),
+        "expired": False,
+        "error": None,
+    }
 
 
 @dataclass(frozen=True)
@@ -130,11 +175,11 @@ class SessionEntry:
 
     @property
     def cleared(self) -> bool:
-        """Whether this is an emptied session that expires: no items, no pages, a ttl.
+        """Whether this is a clear's tombstone: no items, no pages, no ``created_at``, a ttl.
 
-        `DynamoDBSession.clear_session` leaves such an empty head (a tombstone)
-        for a day; a session with a ttl emptied by pops looks the same. Either
-        reads as an absent session.
+        `DynamoDBSession.clear_session` leaves such an empty head for a day; it
+        reads as an absent session. A chat saved empty (`SessionStore.create`)
+        or emptied by pops keeps its ``created_at`` and is a session.
         """
         record = self.record
         return (
@@ -142,6 +187,7 @@ class SessionEntry:
             and not record.conversation_data
             and record.pages is None
             and record.ttl is not None
+            and record.created_at is None
         )
 
     @property
@@ -154,19 +200,25 @@ class SessionEntry:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (no conversation items), as ``sessions list --json`` prints.
 
-        ``items`` counts the whole history, ``pages`` the pages holding its older
-        part, ``history_bytes`` its uncompressed JSON bytes; ``size`` is the head
-        item's size by DynamoDB's rule.
+        The same keys as `summary_row` gives a by-owner listing: ``item_count``
+        counts the whole history, ``size`` is its uncompressed JSON bytes (pages
+        included), ``pages`` the pages holding its older part, ``head_size`` the
+        head item's size by DynamoDB's rule (its 400 KB limit applies to it);
+        ``created_at``, ``updated_at`` and ``expires_at`` are ISO 8601 UTC.
         """
         record = self.record
         return {
             SCHEMA.partition_key: self.session_id,
-            "items": self.item_count,
+            "owner": record.owner if record else None,
+            "title": record.title if record else None,
+            "metadata": record.metadata if record else None,
+            "item_count": self.item_count,
+            "size": self.history_bytes,
             "pages": self.pages,
-            "size": self.size,
-            "history_bytes": self.history_bytes,
-            SCHEMA.version: self.updated.isoformat() if self.updated else None,
-            SCHEMA.ttl: record.ttl if record else None,
+            "head_size": self.size,
+            "created_at": iso_time(record.created_at if record else None),
+            "updated_at": iso_time(record.updated_at if record else None),
+            "expires_at": iso_time(record.ttl if record else None),
             "expired": self.expired,
             "error": self.error,
         }
@@ -572,6 +624,240 @@ async def delete_session(client: DynamoDBClient, table_name: str, session_id: st
         TableNotFoundError: The table does not exist.
     """
     await SessionStore(session_id, client, table_name).clear_session()
+
+
+# ------------------------------------------------------------------ import
+
+# The latest ttl an exported line may carry: the end of year 9999 (DynamoDB's
+# numbers go further, but nothing that far is a real expiry).
+MAX_IMPORT_TTL = 253_402_300_799
+
+ImportOutcome = Literal["imported", "replaced", "existing"]
+
+# Errors after which no later line can fare better: the import stops.
+_STOPPERS: tuple[type[SessionStoreError], ...] = (
+    TableNotFoundError,
+    AccessDeniedError,
+    ThrottledError,
+    DynamoDBUnavailableError,
+)
+
+
+@dataclass
+class ImportReport:
+    """What `import_sessions` did, line by line; filled in while it runs.
+
+    ``lines == imported + replaced + skipped + failed``, unless `stopped`.
+
+    Attributes:
+        lines: Non-blank lines read.
+        imported: Sessions stored onto an absent or empty session.
+        replaced: Sessions stored after clearing one (``replace=True``).
+        items: Items stored, over both.
+        skipped: Lines skipped on purpose: the sum of the three below.
+        skipped_existing: The session already had items (or a corrupt head) and
+            `replace` was off; refused.
+        skipped_expired: The line's ttl had passed.
+        skipped_empty: The line held no items.
+        failed: Lines that could not be read or stored, each in `errors`.
+        errors: ``{"line", "session_id", "error"}`` per failed or refused line.
+        stopped: Why the import stopped before the end (table missing, access
+            denied, DynamoDB unreachable or throttling); None when it read
+            every line.
+    """
+
+    lines: int = 0
+    imported: int = 0
+    replaced: int = 0
+    items: int = 0
+    skipped: int = 0
+    skipped_existing: int = 0
+    skipped_expired: int = 0
+    skipped_empty: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None
+
+
+def parse_export_line(raw: bytes) -> tuple[str, list[Any], int | None]:
+    """One line of `sessions export`: the session id, its items and its ttl.
+
+    Raises:
+        ValueError: Why the line is not an exported session (no content quoted).
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"not UTF-8: byte 0x{raw[exc.start]:02x} at byte offset {exc.start}"
+        ) from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except (ValueError, RecursionError):
+        raise ValueError("not valid JSON (nested too deep, or a number out of range)") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    session_id = record.get(SCHEMA.partition_key)
+    if not isinstance(session_id, str) or not session_id:
+        raise ValueError(f"no {SCHEMA.partition_key!r} string")
+    items = record.get(SCHEMA.payload)
+    if not isinstance(items, list):
+        raise ValueError(f"{SCHEMA.payload!r} of session {session_id!r} is not a list")
+    ttl = record.get(SCHEMA.ttl)
+    if ttl is None:
+        return session_id, items, None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
+        raise ValueError(f"{SCHEMA.ttl!r} of session {session_id!r} is not a number")
+    if ttl > MAX_IMPORT_TTL:
+        raise ValueError(
+            f"{SCHEMA.ttl!r} of session {session_id!r} is past the year 9999 (Unix "
+            f"seconds up to {MAX_IMPORT_TTL}); fix the line's ttl, or pass --ttl-seconds"
+        )
+    return session_id, items, math.ceil(ttl)
+
+
+async def _import_one(
+    session: SessionStore, items: list[Any], *, replace: bool
+) -> tuple[ImportOutcome, int]:
+    """Store one session's items onto an absent or empty session (or, with `replace`,
+    any); the outcome and the items the session held (-1: its head is corrupt)."""
+    try:
+        current = await session.get_record()
+        held = (
+            0
+            if current is None
+            else len(current.conversation_data) + (current.pages.count if current.pages else 0)
+        )
+    except CorruptSessionError:
+        held = -1  # a corrupt head: never imported onto, replaced on request
+    replaced = False
+    if held:
+        if not replace:
+            return "existing", held
+        await session.clear_session()
+        replaced = True
+    # Conditional on the state just read (or the tombstone just written).
+    await session.add_items(items)
+    return ("replaced" if replaced else "imported"), held
+
+
+async def import_sessions(
+    client: DynamoDBClient,
+    table_name: str,
+    lines: Iterable[bytes],
+    *,
+    replace: bool = False,
+    ttl_seconds: int | None = None,
+    page_threshold: int = DEFAULT_PAGE_THRESHOLD,
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
+    report: ImportReport | None = None,
+    on_problem: Callable[[dict[str, Any]], None] | None = None,
+    now: float | None = None,
+) -> ImportReport:
+    """Store the sessions of `sessions export` JSON Lines, going on past bad lines.
+
+    Each session's whole history is stored with one `SessionStore.add_items`
+    (paged as the library pages it) onto a session that is absent or empty. A
+    line that is not UTF-8, not JSON, not an exported session, whose ttl is out
+    of range, or whose session cannot be stored (a bad id or item, too large)
+    is counted in `ImportReport.failed` with its line number and why, and the
+    import goes on with the next line. Only errors no later line can escape
+    (the table is missing, access denied, DynamoDB unreachable or throttling
+    past retries) stop it: `ImportReport.stopped` says why, and the error is
+    raised with the report filled up to there.
+
+    Args:
+        client: An aiobotocore DynamoDB client.
+        table_name: The session table.
+        lines: The JSON Lines as bytes (a binary file iterates so).
+        replace: Clear a session that already has items (or a corrupt head)
+            first; without it such a session is refused (`skipped_existing`).
+        ttl_seconds: Give every session a ttl this far ahead; None keeps the
+            exported ttl (one already passed is skipped) or none.
+        page_threshold: As `SessionStore`'s.
+        max_session_bytes: As `SessionStore`'s.
+        report: Filled in as lines are read (pass one to keep the counts when
+            the import stops with an error).
+        on_problem: Called with each entry added to `ImportReport.errors`.
+        now: Unix time that decides which ttls have passed.
+
+    Returns:
+        The report.
+
+    Raises:
+        TableNotFoundError: The table is missing.
+        AccessDeniedError: Access was denied.
+        ThrottledError: DynamoDB kept throttling past retries.
+        DynamoDBUnavailableError: DynamoDB could not be reached.
+    """
+    report = report if report is not None else ImportReport()
+    moment = time.time() if now is None else now
+
+    def problem(number: int, session_id: str | None, message: str) -> None:
+        entry = {"line": number, SCHEMA.partition_key: session_id, "error": message}
+        report.errors.append(entry)
+        if on_problem is not None:
+            on_problem(entry)
+
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        report.lines += 1
+        try:
+            session_id, items, ttl = parse_export_line(raw)
+        except ValueError as exc:
+            report.failed += 1
+            problem(number, None, f"not an exported session: {clause(exc)}.")
+            continue
+        if not items:
+            report.skipped += 1
+            report.skipped_empty += 1
+            continue
+        seconds = ttl_seconds
+        if seconds is None and ttl is not None:
+            seconds = math.ceil(ttl - moment)
+            if seconds <= 0:
+                report.skipped += 1
+                report.skipped_expired += 1
+                continue
+        try:
+            session = SessionStore(
+                session_id,
+                client,
+                table_name,
+                seconds,
+                page_threshold=page_threshold,
+                max_session_bytes=max_session_bytes,
+            )
+            outcome, held = await _import_one(session, items, replace=replace)
+        except _STOPPERS as exc:
+            report.failed += 1
+            report.stopped = f"line {number}: {exc}"
+            problem(number, session_id, str(exc))
+            raise
+        except SessionStoreError as exc:
+            report.failed += 1
+            problem(number, session_id, str(exc))
+            continue
+        if outcome == "existing":
+            report.skipped += 1
+            report.skipped_existing += 1
+            what = "is corrupt" if held < 0 else f"already has {held} item(s)"
+            problem(
+                number,
+                session_id,
+                f"session {session_id!r} in table {table_name!r} {what}; skipped. Fix: "
+                "pass --replace (replace=True) to clear it and import the exported history.",
+            )
+            continue
+        if outcome == "replaced":
+            report.replaced += 1
+        else:
+            report.imported += 1
+        report.items += len(items)
+    return report
 
 
 ItemKind = Literal["message", "tool_call", "tool_output", "reasoning", "other"]

@@ -21,7 +21,7 @@ import binascii
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from .errors import ConcurrentModificationError, InvalidArgumentError, Throttled
 from .models.attrs import number_text
 from .models.codec import encode_key
 from .models.pages import decode_index, part_keys
-from .models.schema import BY_OWNER_INDEX, RESERVED_PREFIX, SCHEMA
+from .models.schema import BY_OWNER_INDEX, MAX_KEY_BYTES, RESERVED_PREFIX, SCHEMA
 from .store import check_key_prefix, validate_table_name, within_prefix
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ __all__ = ["EraseReport", "SessionPage", "SessionSummary", "delete_sessions", "l
 
 _MAX_LIMIT = 1000
 _BATCH_WRITE = 25
+_BATCH_GET = 100
+# Stored metadata is data: a sidebar shows it only when it is a small, shallow object.
+_MAX_METADATA_CHARS = 64 * 1024
+_MAX_METADATA_DEPTH = 32
 _UNPROCESSED_TRIES = 8
 # Passes of an erase before it gives up on an owner who keeps creating sessions.
 _MAX_PASSES = 50
@@ -56,8 +60,14 @@ class SessionSummary:
         created_at: Unix time of the write that created it (None: written before
             the catalog existed and not written since).
         updated_at: Unix time of its last write.
-        item_count: Items in its whole history, pages included.
+        item_count: Items in its whole history, pages included (0 for a chat
+            `SessionStore.create` saved empty).
         size: Uncompressed JSON bytes of its whole history, pages included.
+        ttl: Unix time it expires at, or None.
+        metadata: The application's metadata map, read only with
+            ``list_sessions(..., include_metadata=True)``; None otherwise, when
+            the session has none, or when the stored value is not a JSON object
+            of bounded depth (such a session is still listed).
     """
 
     session_id: str
@@ -67,6 +77,8 @@ class SessionSummary:
     updated_at: float
     item_count: int
     size: int
+    ttl: int | None = None
+    metadata: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ def _text(raw: Mapping[str, Any], name: str) -> str | None:
 
 def _summary(raw: Mapping[str, Any]) -> SessionSummary:
     created = _number(raw, SCHEMA.created_at)
+    ttl = _number(raw, SCHEMA.ttl)
     return SessionSummary(
         session_id=_text(raw, SCHEMA.partition_key) or "",
         owner=_text(raw, SCHEMA.owner) or "",
@@ -126,7 +139,75 @@ def _summary(raw: Mapping[str, Any]) -> SessionSummary:
         updated_at=float(_number(raw, SCHEMA.version) or 0),
         item_count=int(_number(raw, SCHEMA.item_count) or 0),
         size=int(_number(raw, SCHEMA.history_size) or 0),
+        ttl=None if ttl is None else int(ttl),
     )
+
+
+def _depth(value: Any, limit: int) -> bool:
+    """Whether `value` nests at most `limit` containers deep (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            if level > limit:
+                return False
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return True
+
+
+def _metadata(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The stored metadata map, or None when absent or not a bounded JSON object."""
+    text = _text(raw or {}, SCHEMA.metadata)
+    if text is None or len(text) > _MAX_METADATA_CHARS:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) and _depth(value, _MAX_METADATA_DEPTH) else None
+
+
+async def _with_metadata(
+    client: DynamoDBClient, table_name: str, found: list[SessionSummary]
+) -> list[SessionSummary]:
+    """`found` with each session's metadata, read by BatchGetItem (100 keys per call).
+
+    The index does not project ``metadata`` (a projection cannot change without
+    recreating the index), so the heads are read, projected to id and metadata.
+    DynamoDB bills such a read by the whole head's size, not the projection's.
+    """
+    read: dict[str, dict[str, Any] | None] = {}
+    ids = [summary.session_id for summary in found]
+    for start in range(0, len(ids), _BATCH_GET):
+        pending: dict[str, Any] = {
+            table_name: {
+                "Keys": [encode_key(i) for i in ids[start : start + _BATCH_GET]],
+                "ProjectionExpression": "#k, #m",
+                "ExpressionAttributeNames": {
+                    "#k": SCHEMA.partition_key,
+                    "#m": SCHEMA.metadata,
+                },
+            }
+        }
+        for _ in range(_UNPROCESSED_TRIES):
+            response = await mapped(
+                client.batch_get_item(RequestItems=pending), "list_sessions", table_name
+            )
+            for raw in response.get("Responses", {}).get(table_name, []):
+                read[_text(raw, SCHEMA.partition_key) or ""] = _metadata(raw)
+            pending = dict(response.get("UnprocessedKeys") or {})
+            if not pending:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise ThrottledError(
+                f"list_sessions: DynamoDB left metadata reads in table {table_name!r} "
+                f"unprocessed {_UNPROCESSED_TRIES} times. Fix: retry the page with the same "
+                "cursor, or list without include_metadata.",
+                table_name=table_name,
+            )
+    return [replace(summary, metadata=read.get(summary.session_id)) for summary in found]
 
 
 def _encode_cursor(raw: Mapping[str, Any]) -> str:
@@ -138,18 +219,57 @@ def _encode_cursor(raw: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def _decode_cursor(cursor: str, owner: str, table_name: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        session_id, version = str(key["s"]), Decimal(str(key["v"]))
-        same_owner = key["o"] == owner
-    except (ValueError, KeyError, TypeError, binascii.Error, ArithmeticError):
-        same_owner, session_id, version = False, "", Decimal(0)
-    if not same_owner or not session_id:
+# A cursor holds a session id (at most 2048 bytes), the owner and a version; a
+# longer string was not made by list_sessions and is not decoded at all.
+_MAX_CURSOR_CHARS = 8192
+# Versions are Unix times in seconds; anything past year 33658 was forged.
+_MAX_VERSION = Decimal(10**12)
+
+
+def _decode_cursor(
+    cursor: object, owner: str, key_prefix: str | None, table_name: str
+) -> dict[str, Any]:
+    """The ExclusiveStartKey a cursor stands for, once it is proven to be this listing's.
+
+    A cursor is data from the caller: it is refused unless it names this owner
+    and a session id inside `key_prefix`, so it can never start a Query at a
+    position in another owner's or another tenant's part of the index.
+    """
+    session_id, version, size = "", Decimal(0), 0
+    if isinstance(cursor, str) and len(cursor) <= _MAX_CURSOR_CHARS:
+        try:
+            key = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+            if isinstance(key, dict) and key.get("o") == owner and isinstance(key["s"], str):
+                session_id, version = key["s"], Decimal(str(key["v"]))
+                size = len(session_id.encode("utf-8"))  # a lone surrogate: ValueError
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            binascii.Error,
+            ArithmeticError,
+            RecursionError,
+        ):
+            session_id = ""
+    valid = (
+        bool(session_id)
+        and version.is_finite()
+        and 0 <= version <= _MAX_VERSION
+        and not session_id.startswith(RESERVED_PREFIX)
+        and size <= MAX_KEY_BYTES
+        and (key_prefix is None or session_id.startswith(key_prefix))
+    )
+    if not valid:
+        what = (
+            f"a {type(cursor).__name__}"
+            if not isinstance(cursor, str)
+            else f"a string of {len(cursor)} characters"
+        )
         raise InvalidArgumentError(
-            f"cursor {cursor[:40]!r} is not one list_sessions returned for owner {owner!r} "
-            f"(table {table_name!r}). Fix: pass the cursor of the previous page unchanged, "
-            "with the same owner, or None for the first page.",
+            f"cursor ({what}) is not one list_sessions returned for owner {owner!r}"
+            + (f" within key_prefix {key_prefix!r}" if key_prefix is not None else "")
+            + f" (table {table_name!r}). Fix: pass the cursor of the previous page "
+            "unchanged, with the same owner and key_prefix, or None for the first page.",
             table_name=table_name,
         )
     return {
@@ -184,6 +304,7 @@ async def list_sessions(
     limit: int = 20,
     cursor: str | None = None,
     key_prefix: str | None = None,
+    include_metadata: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> SessionPage:
     """One page of an owner's sessions, newest write first, by Query on the by-owner index.
@@ -202,14 +323,20 @@ async def list_sessions(
         limit: Sessions per page (1 to 1000).
         cursor: The previous page's `SessionPage.cursor`; None for the first page.
         key_prefix: A tenant's prefix: `owner` must start with it, and sessions
-            whose id does not are left out.
+            whose id does not are left out. A cursor must name a session inside it.
+        include_metadata: Also read each listed session's ``metadata`` (a
+            sidebar's "pinned" flag, say) with one BatchGetItem per page (per
+            100 sessions). The index does not hold it; the extra read is billed
+            by each head's whole size (see the chat-app docs for the cost).
         clock: Unix time that decides expiry.
 
     Returns:
         The page and the cursor of the next one.
 
     Raises:
-        InvalidArgumentError: A bad owner, limit or cursor.
+        InvalidArgumentError: A bad owner, limit, include_metadata or cursor
+            (a cursor is refused unless `list_sessions` returned it for this
+            owner and key_prefix).
         InvalidSessionIdError: `owner` is outside `key_prefix`.
         TableNotFoundError: The table (or its index: run ``migrate up``) is missing.
     """
@@ -222,7 +349,13 @@ async def list_sessions(
             f"{table_name!r}). Fix: page with the cursor instead of a larger limit.",
             table_name=table_name,
         )
-    start = None if cursor is None else _decode_cursor(cursor, owner, table_name)
+    if not isinstance(include_metadata, bool):
+        raise InvalidArgumentError(
+            f"include_metadata must be a bool, got a {type(include_metadata).__name__} "
+            f"(table {table_name!r}). Fix: pass True or False.",
+            table_name=table_name,
+        )
+    start = None if cursor is None else _decode_cursor(cursor, owner, key_prefix, table_name)
     now = clock()
     found: list[SessionSummary] = []
     last: Mapping[str, Any] | None = None
@@ -251,6 +384,8 @@ async def list_sessions(
     # Resume after the last item looked at, listed or skipped: the next page then
     # never repeats a session nor misses one.
     next_cursor = _encode_cursor(last) if more and last is not None else None
+    if include_metadata and found:
+        found = await _with_metadata(client, table_name, found)
     return SessionPage(found, next_cursor)
 
 

@@ -38,6 +38,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from ._create import Create
 from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
     DEFAULT_PAGE_THRESHOLD,
@@ -1024,6 +1025,51 @@ class SessionStore:
         )
         return bool(written)
 
+    async def create(self, *, exist_ok: bool = False) -> bool:
+        """Save this session empty: a chat that has a title before its first message.
+
+        One conditional write (a put that expects no session, on a fresh
+        object) of an empty head carrying this object's ``owner``, ``title``,
+        ``metadata`` and team attributes, and ``created_at``; `list_sessions`
+        then lists it with ``item_count`` 0. An absent, expired or cleared
+        session counts as no session. A session with items, or one saved empty
+        before, is left exactly as it is.
+
+        Args:
+            exist_ok: When the session exists, return False instead of raising.
+
+        Returns:
+            True when this call saved the session; False when it existed and
+            `exist_ok` is set (nothing was written).
+
+        Raises:
+            SessionExistsError: The session exists and `exist_ok` is False.
+                Nothing was written.
+            ConcurrentModificationError: Other writers kept winning past the retry bound.
+            WriteOutcomeUnknownError: The answer was lost and whether the write
+                landed can no longer be told.
+        """
+        if not isinstance(exist_ok, bool):
+            raise InvalidArgumentError(
+                f"exist_ok must be a bool, got a {type(exist_ok).__name__} "
+                f"({describe(self.session_id, self.table_name)}). Fix: pass True or False.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        self._check_open()
+        created: bool = await self._operation(
+            "create", lambda m: self._mutate(m, Create()), settle=True
+        )
+        if not created and not exist_ok:
+            raise SessionExistsError(
+                f"create on {describe(self.session_id, self.table_name)}: the session "
+                "already exists. Nothing was written. Fix: pass exist_ok=True to reuse it, "
+                "or choose a new session id.",
+                session_id=self.session_id,
+                table_name=self.table_name,
+            )
+        return created
+
     def _owner_within_prefix(self, values: Mapping[str, Any]) -> None:
         owner = values.get(SCHEMA.owner)
         if self.key_prefix is not None and owner is not None:
@@ -1097,19 +1143,23 @@ class SessionStore:
         """
         return session_totals(await self._usage("get_session_usage"))
 
-    async def get_turn_usage(
-        self, user_turn_number: int | None = None
-    ) -> list[dict[str, Any]] | dict[str, Any]:
-        """Usage of one user turn, or of every recorded turn: one read of the head.
+    async def get_turn_usage(self, user_turn_number: int | None = None) -> list[dict[str, Any]]:
+        """Usage per user turn, oldest first: one read of the head. Always a list.
+
+        Unlike ``AdvancedSQLiteSession.get_turn_usage``, which returns a dict for
+        one turn and a list for all, the shape never depends on the argument:
+        one turn's usage is ``(await session.get_turn_usage(n))[0]`` when the
+        list is not empty.
 
         Args:
-            user_turn_number: The turn (1 for the first user message); None for all.
+            user_turn_number: Only this turn (1 for the first user message): a
+                list of one entry, or empty when none is kept; None for every
+                kept turn.
 
         Returns:
-            For one turn, a dict of ``requests``, ``input_tokens``, ``output_tokens``,
-            ``total_tokens``, ``input_tokens_details``, ``output_tokens_details`` and
-            ``request_usage_entries`` (``{}`` when none is recorded); for all, a list
-            of such dicts with ``user_turn_number``, oldest first.
+            Dicts of ``user_turn_number``, ``requests``, ``input_tokens``,
+            ``output_tokens``, ``total_tokens``, ``input_tokens_details``,
+            ``output_tokens_details`` and ``request_usage_entries``.
 
         Raises:
             InvalidArgumentError: `user_turn_number` is not a positive int or None.

@@ -136,15 +136,15 @@ def test_list_counts_the_whole_history(endpoint: str, paged: str) -> None:
 
     result = cli(endpoint, paged, "list", "--json")
     assert result.exit_code == 0, result.output
-    rows = {row["session_id"]: row for row in json.loads(result.stdout)}
-    assert rows[BIG]["items"] == 40
+    rows = {row["session_id"]: row for row in json.loads(result.stdout)["sessions"]}
+    assert rows[BIG]["item_count"] == 40
     assert rows[BIG]["pages"] == pages
-    assert rows[BIG]["history_bytes"] == history_bytes
+    assert rows[BIG]["size"] == history_bytes
     assert history_bytes > 40 * 16000
-    assert rows[BIG]["size"] < THRESHOLD  # the head item alone
+    assert rows[BIG]["head_size"] < THRESHOLD  # the head item alone
     assert rows[BIG]["error"] is None
-    assert rows[SMALL]["items"] == 1 and rows[SMALL]["pages"] == 0
-    assert rows[SMALL]["history_bytes"] == len(dumps_item(SMALL_HISTORY).encode())
+    assert rows[SMALL]["item_count"] == 1 and rows[SMALL]["pages"] == 0
+    assert rows[SMALL]["size"] == len(dumps_item(SMALL_HISTORY).encode())
 
     human = cli(endpoint, paged, "list")
     assert human.exit_code == 0, human.output
@@ -165,7 +165,7 @@ def test_show_prints_the_whole_history(endpoint: str, paged: str) -> None:
     assert as_json.exit_code == 0, as_json.output
     shown = json.loads(as_json.stdout)
     assert shown["conversation_data"] == HISTORY
-    assert shown["items"] == 40 and shown["pages"] >= 2
+    assert shown["item_count"] == 40 and shown["pages"] >= 2
 
 
 def test_export_then_import_into_another_table_round_trips(
@@ -232,8 +232,8 @@ def test_a_lost_page_shows_as_corrupt_without_stopping_list_or_export(
 
     listed = cli(endpoint, paged, "list", "--json")
     assert listed.exit_code == 0, listed.output
-    rows = {row["session_id"]: row for row in json.loads(listed.stdout)}
-    assert "do not exist" in rows[BIG]["error"] and rows[BIG]["items"] == 40
+    rows = {row["session_id"]: row for row in json.loads(listed.stdout)["sessions"]}
+    assert "do not exist" in rows[BIG]["error"] and rows[BIG]["item_count"] == 40
     assert rows[SMALL]["error"] is None
     human = cli(endpoint, paged, "list")
     assert human.exit_code == 0, human.output
@@ -241,7 +241,7 @@ def test_a_lost_page_shows_as_corrupt_without_stopping_list_or_export(
     assert "'big' in table" in human.stderr
     # Without the check, the listing reads heads only.
     unchecked = cli(endpoint, paged, "list", "--json", "--no-check-pages")
-    assert all(row["error"] is None for row in json.loads(unchecked.stdout))
+    assert all(row["error"] is None for row in json.loads(unchecked.stdout)["sessions"])
 
     dump = tmp_path / "sessions.jsonl"
     exported = cli(endpoint, paged, "export", "--all", "--output", str(dump))
@@ -281,12 +281,12 @@ def test_delete_removes_the_pages_and_list_hides_the_cleared_session(
     assert blocking(endpoint, lambda c: scan_pages(c, paged)) == []
     assert is_cleared(blocking(endpoint, lambda c: raw_get(c, paged, BIG)))
     listed = cli(endpoint, paged, "list", "--json")
-    assert [row["session_id"] for row in json.loads(listed.stdout)] == [SMALL]
+    assert [row["session_id"] for row in json.loads(listed.stdout)["sessions"]] == [SMALL]
     human = cli(endpoint, paged, "list")
     assert "skipped 1 cleared (--include-expired shows them)" in human.stdout
     shown = cli(endpoint, paged, "list", "--json", "--include-expired")
-    rows = {row["session_id"]: row for row in json.loads(shown.stdout)}
-    assert rows[BIG]["items"] == 0 and rows[BIG]["pages"] == 0
+    rows = {row["session_id"]: row for row in json.loads(shown.stdout)["sessions"]}
+    assert rows[BIG]["item_count"] == 0 and rows[BIG]["pages"] == 0
     assert "cleared" in cli(endpoint, paged, "list", "--include-expired").stdout
     # show and export treat it as gone; export --all leaves it out.
     assert cli(endpoint, paged, "show", BIG).exit_code == 1
@@ -492,7 +492,7 @@ def test_hostile_stored_json_is_reported_and_the_others_carry_on(endpoint: str) 
 
     blocking(endpoint, store)
     listed = cli(endpoint, table, "list", "--json")
-    rows = {row["session_id"]: row for row in json.loads(listed.stdout)}
+    rows = {row["session_id"]: row for row in json.loads(listed.stdout)["sessions"]}
     assert set(rows) == {"good", "deep", "nan"}
     assert rows["good"]["error"] is None
     assert "nested too deeply" in rows["deep"]["error"] and "NaN" in rows["nan"]["error"]

@@ -120,9 +120,12 @@ def test_autogenerate_writes_a_migration_that_up_applies(
     assert second.exit_code == 0, second.output
     written = Path(json.loads(second.stdout)["path"])
     text = written.read_text()
-    assert (
-        "ensure_global_index" in text and "derived_backfill" in text and "drop_global_index" in text
-    )
+    # Operations with literal types and a copy of the derive function; no import of the record.
+    assert "AddIndex('by_tenant', ('tenant_id', 'S'), sort_key=('updated_at', 'N'))" in text
+    assert "AddAttribute('message_count', 'N', role='derived'" in text
+    assert "def derive_message_count_" in text and "return view.count" in text
+    assert "import_record" not in text and module not in text.split("record = ")[0]
+    assert "async def downgrade" in text
     assert written.name == "0002_message_stats.py"
     sys.modules.pop(module, None)
     assert (

@@ -212,7 +212,7 @@ def test_local_subprocess_serves_other_commands_and_stops_on_sigint() -> None:
             app, ["sessions", "list", "--json"], env={"OAS_ENDPOINT_URL": url, "OAS_TABLE": table}
         )
         assert listed.exit_code == 0, listed.output
-        assert [row["session_id"] for row in json.loads(listed.stdout)] == [session_id]
+        assert [row["session_id"] for row in json.loads(listed.stdout)["sessions"]] == [session_id]
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0

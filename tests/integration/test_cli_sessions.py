@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -97,15 +98,15 @@ async def filled(client: Any, table: str) -> str:
 def test_list_skips_reserved_and_expired_and_flags_corrupt(endpoint: str, filled: str) -> None:
     result = cli(endpoint, filled, "list", "--json")
     assert result.exit_code == 0, result.output
-    rows = {row["session_id"]: row for row in json.loads(result.stdout)}
+    rows = {row["session_id"]: row for row in json.loads(result.stdout)["sessions"]}
     assert set(rows) == {"alpha", "beta", "broken"}
-    assert rows["alpha"]["items"] == 5
-    assert rows["alpha"]["ttl"] > time.time()
+    assert rows["alpha"]["item_count"] == 5
+    assert rows["alpha"]["expires_at"] > rows["alpha"]["updated_at"]
     assert rows["alpha"]["expired"] is False
     assert rows["alpha"]["size"] > 200
     assert rows["alpha"]["updated_at"].startswith(time.strftime("%Y-", time.gmtime()))
-    assert rows["beta"]["items"] == 1 and rows["beta"]["ttl"] is None
-    assert rows["broken"]["items"] is None
+    assert rows["beta"]["item_count"] == 1 and rows["beta"]["expires_at"] is None
+    assert rows["broken"]["item_count"] is None
     assert "corrupt" in rows["broken"]["error"] and "not valid JSON" in rows["broken"]["error"]
 
     human = cli(endpoint, filled, "list")
@@ -120,10 +121,10 @@ def test_list_skips_reserved_and_expired_and_flags_corrupt(endpoint: str, filled
 def test_list_include_expired_shows_the_expired_session(endpoint: str, filled: str) -> None:
     result = cli(endpoint, filled, "list", "--json", "--include-expired")
     assert result.exit_code == 0, result.output
-    rows = {row["session_id"]: row for row in json.loads(result.stdout)}
+    rows = {row["session_id"]: row for row in json.loads(result.stdout)["sessions"]}
     assert set(rows) == {"alpha", "beta", "broken", "old"}
     assert rows["old"]["expired"] is True
-    assert rows["old"]["ttl"] < time.time()
+    assert datetime.fromisoformat(rows["old"]["expires_at"]).timestamp() < time.time()
 
 
 @pytest.fixture
@@ -139,12 +140,12 @@ def test_list_follows_pages_and_honours_limit(endpoint: str, many: str) -> None:
     # 8 items (7 sessions + 1 reserved) at 2 per Scan page: 4 pages must be followed.
     result = cli(endpoint, many, "list", "--json", "--page-size", "2")
     assert result.exit_code == 0, result.output
-    assert sorted(row["session_id"] for row in json.loads(result.stdout)) == [
+    assert sorted(row["session_id"] for row in json.loads(result.stdout)["sessions"]) == [
         f"s-{i}" for i in range(7)
     ]
     limited = cli(endpoint, many, "list", "--json", "--page-size", "2", "--limit", "3")
     assert limited.exit_code == 0, limited.output
-    assert len(json.loads(limited.stdout)) == 3
+    assert len(json.loads(limited.stdout)["sessions"]) == 3
     human = cli(endpoint, many, "list", "--page-size", "3")
     assert all(f"s-{i}" in human.stdout for i in range(7)), human.stdout
     assert "7 session(s)" in human.stdout
@@ -193,7 +194,7 @@ def test_show_renders_roles_tool_calls_and_outputs(endpoint: str, filled: str) -
     assert as_json.exit_code == 0, as_json.output
     shown = json.loads(as_json.stdout)
     assert shown["conversation_data"] == CONVERSATION
-    assert shown["items"] == 5 and shown["session_id"] == "alpha"
+    assert shown["item_count"] == 5 and shown["session_id"] == "alpha"
 
 
 def test_show_refuses_missing_expired_corrupt_and_reserved(endpoint: str, filled: str) -> None:
@@ -262,7 +263,7 @@ def test_delete_asks_for_confirmation(endpoint: str, filled: str) -> None:
     assert "beta" not in live_ids(endpoint, filled)
     # Cleared: the tombstone is not listed, and deleting it again finds nothing.
     listed = cli(endpoint, filled, "list", "--json")
-    assert "beta" not in {row["session_id"] for row in json.loads(listed.stdout)}
+    assert "beta" not in {row["session_id"] for row in json.loads(listed.stdout)["sessions"]}
     again = cli(endpoint, filled, "delete", "beta", "--yes")
     assert again.exit_code == 1 and "already cleared" in again.output
 

@@ -62,8 +62,8 @@ async def test_scripted_runs_record_per_turn_usage(client: Any, table: str) -> N
 
     for turn, result in ((1, first), (2, second)):
         usage = result.context_wrapper.usage
-        got = await session.get_turn_usage(turn)
-        assert isinstance(got, dict)
+        [got] = await session.get_turn_usage(turn)
+        assert got["user_turn_number"] == turn
         assert (got["requests"], got["input_tokens"], got["output_tokens"]) == (
             usage.requests,
             usage.input_tokens,
@@ -81,8 +81,8 @@ async def test_scripted_runs_record_per_turn_usage(client: Any, table: str) -> N
         "total_turns": 2,
     }
     listed = await session.get_turn_usage()
-    assert [t["user_turn_number"] for t in listed] == [1, 2]  # type: ignore[index]
-    assert await session.get_turn_usage(3) == {}
+    assert [t["user_turn_number"] for t in listed] == [1, 2]
+    assert await session.get_turn_usage(3) == []
     # A write to the history carries the usage over unchanged; a clear drops it.
     await session.add_items([{"role": "assistant", "content": "more"}])
     assert await session.get_session_usage() == totals
@@ -114,8 +114,8 @@ async def test_usage_turn_counts_user_messages_in_pages(client: Any, table: str)
     )
     assert await session.store_run_usage(_Result(_usage(1, 1, 1))) == 12
     assert not [c for c in calls if c.endswith("BatchGetItem")]
-    got = await session.get_turn_usage(12)
-    assert isinstance(got, dict) and got["input_tokens"] == 4 and got["requests"] == 2
+    [got] = await session.get_turn_usage(12)
+    assert got["input_tokens"] == 4 and got["requests"] == 2
 
 
 async def test_concurrent_stores_both_count(make_client: ClientFactory, table: str) -> None:

@@ -317,8 +317,15 @@ def test_failed_missing_and_hole_records_are_dirty() -> None:
     assert "0001_a failed" in failed.problems[0] and "Boom" in failed.problems[0]
     gone = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0009_z": record(m("0009_z", "0003_c"))})
     assert "0009_z is in the ledger" in gone.problems[0] and "file is missing" in gone.problems[0]
+    # An applied migration renumbered by `migrate rebase`: name what happened, not "missing".
+    moved = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0002_c": record(m("0002_c", "0001_a"))})
+    assert "0002_c is in the ledger (applied) but its file is now 0003_c" in moved.problems[0]
+    assert "rebase the migration this table has not applied" in moved.problems[0]
     hole = analyse(GRAPH, {"0001_a": record(CHAIN[0]), "0003_c": record(CHAIN[2])})
-    assert "0003_c is in the ledger but 0002_b, before it, is not" in hole.problems[0]
+    # 0002_b never ran here: a migration from another branch chained before an applied
+    # one. Stamping would skip it, unstamping would run 0003_c twice: move it instead.
+    assert "0003_c is applied but 0002_b, before it in the files, never ran" in hole.problems[0]
+    assert "migrate rebase 0002_b" in hole.problems[0] and "stamp" not in hole.problems[0]
 
 
 def test_running_record_is_an_interruption_to_resume_not_dirt() -> None:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import IntEnum
@@ -90,17 +90,47 @@ class _SafeConsole(Console):
 
     def __init__(self, *, wide: bool = True, **options: Any) -> None:
         super().__init__(markup=False, **options)
+        self._trim = False
         if wide and not self.is_terminal and "COLUMNS" not in os.environ:
-            # CI logs: never cut a checksum or a problem line at 80 columns.
+            # CI logs: never cut a checksum or a problem line at 80 columns. Rich
+            # pads lines to the width, so the padding is trimmed (see render).
             self.width = 1000
+            self._trim = True
 
     def render(self, renderable: Any, options: Any = None) -> Iterator[Segment]:
         """Render as Rich does, then show any control character in the text."""
-        for segment in super().render(renderable, options):
+        segments = super().render(renderable, options)
+        for segment in _trimmed(segments) if self._trim else segments:
             if segment.control or not _CONTROL.search(segment.text):
                 yield segment
             else:
                 yield Segment(plain(segment.text), segment.style)
+
+
+def _trimmed(segments: Iterable[Segment]) -> Iterator[Segment]:
+    """`segments` with the spaces that end each line dropped (Rich pads to the width)."""
+    line: list[Segment] = []
+    for segment in segments:
+        if segment.control:
+            line.append(segment)
+            continue
+        for index, part in enumerate(segment.text.split("\n")):
+            if index:
+                yield from _rstrip(line)
+                yield Segment.line()
+                line = []
+            if part:
+                line.append(Segment(part, segment.style))
+    yield from _rstrip(line)
+
+
+def _rstrip(line: list[Segment]) -> list[Segment]:
+    while line and not line[-1].control and not line[-1].text.rstrip(" "):
+        line.pop()
+    if line and not line[-1].control:
+        last = line[-1]
+        line[-1] = Segment(last.text.rstrip(" "), last.style)
+    return line
 
 
 def labelled(label: str, style: str, message: str) -> Text:

@@ -95,14 +95,17 @@ def expiry(ttl: int | None, now: float) -> str:
     return f"in {_span(ttl - now)}" if ttl > now else f"{_span(now - ttl)} ago"
 
 
-def session_rows_table(entries: Iterable[SessionEntry], *, header: bool, now: float) -> Table:
-    """Sessions as table rows. Every column but the id has a fixed width, and the
-    table spans the console, so successive chunks of a streamed listing line up.
+def session_rows_table(
+    entries: Iterable[SessionEntry], *, header: bool, now: float, expand: bool = True
+) -> Table:
+    """Sessions as table rows. Every column but the id has a fixed width, and with
+    `expand` the table spans the console, so successive chunks of a streamed
+    listing line up (without it, the id column is as wide as the longest id).
 
     ITEMS counts the whole history, PAGES the pages holding its older part and
     TOTAL is its uncompressed JSON size (the head item's own size, which DynamoDB's
     400 KB limit applies to, is in ``sessions list --json`` and ``sessions show``)."""
-    table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, expand=True)
+    table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, expand=expand)
     table.add_column("SESSION", overflow="fold", ratio=1, min_width=12)
     table.add_column("ITEMS", justify="right", width=6, no_wrap=True)
     table.add_column("PAGES", justify="right", width=5, no_wrap=True)

@@ -139,6 +139,51 @@ MaxWcuOption = Annotated[
 ]
 
 
+TeamFolderOption = Annotated[
+    Path,
+    typer.Option(
+        "--migrations-dir",
+        envvar="OAS_MIGRATIONS_DIR",
+        metavar="DIR",
+        help="Your migrations folder (`new` creates it if missing).",
+        file_okay=False,
+    ),
+]
+RenameOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rename",
+        metavar="OLD=NEW",
+        help="With --autogenerate: attribute OLD was renamed NEW; each session's value is "
+        "copied (reversible). Repeatable.",
+        show_default=False,
+    ),
+]
+AllowDropOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-drop",
+        metavar="ATTRIBUTE",
+        help="With --autogenerate: delete the stored values of this removed attribute. Repeatable.",
+        show_default=False,
+    ),
+]
+
+
+def _renames(values: list[str] | None, as_json: bool) -> dict[str, str]:
+    renames: dict[str, str] = {}
+    for value in values or ():
+        old, _, new = value.partition("=")
+        if not old or not new:
+            fail(
+                f"--rename takes OLD=NEW, got {value!r}. Fix: e.g. --rename tenant_id=tenant.",
+                ExitCode.USAGE,
+                as_json=as_json,
+            )
+        renames[old.strip()] = new.strip()
+    return renames
+
+
 def _billing(value: str, as_json: bool) -> str:
     mode = value.upper()
     if mode not in ("PAY_PER_REQUEST", "PROVISIONED"):
@@ -658,16 +703,7 @@ def new(
     slug: Annotated[
         str, typer.Argument(metavar="SLUG", help="What it does, e.g. add_message_stats.")
     ],
-    migrations_dir: Annotated[
-        Path,
-        typer.Option(
-            "--migrations-dir",
-            envvar="OAS_MIGRATIONS_DIR",
-            metavar="DIR",
-            help="Your migrations folder (created if missing).",
-            file_okay=False,
-        ),
-    ],
+    migrations_dir: TeamFolderOption,
     autogenerate: Annotated[
         bool,
         typer.Option(
@@ -681,14 +717,30 @@ def new(
         str | None,
         typer.Option("--message", "-m", metavar="TEXT", help="One-line description."),
     ] = None,
+    rename: RenameOption = None,
+    allow_drop: AllowDropOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write the next migration file of your folder (offline: no AWS needed)."""
+    renames = _renames(rename, as_json)
+    if (renames or allow_drop) and not autogenerate:
+        fail(
+            "--rename and --allow-drop tell --autogenerate what to write. Fix: add "
+            "--autogenerate (and --schema), or write the operations by hand.",
+            ExitCode.USAGE,
+            as_json=as_json,
+        )
 
     async def write() -> Path:
         record = migrations.import_record(schema) if schema else None
         return migrations.new_migration(
-            migrations_dir, slug, description=message, record=record, autogenerate=autogenerate
+            migrations_dir,
+            slug,
+            description=message,
+            record=record,
+            autogenerate=autogenerate,
+            renames=renames,
+            allow_drop=allow_drop or (),
         )
 
     path = run(write, as_json=as_json)
@@ -696,3 +748,41 @@ def new(
         print_json({"path": str(path), "revision": path.stem})
     else:
         _say(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------- rebase
+
+
+@app.command(cls=ReadableCommand)
+def rebase(
+    revision: Annotated[
+        str,
+        typer.Argument(metavar="REVISION", help="Your migration that no table has applied yet."),
+    ],
+    migrations_dir: TeamFolderOption,
+    schema: SchemaOption = None,
+    rename: RenameOption = None,
+    allow_drop: AllowDropOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move your unapplied migration after the chain's new head (offline: no AWS needed)."""
+    renames = _renames(rename, as_json)
+
+    async def move() -> migrations.RebaseResult:
+        record = migrations.import_record(schema) if schema else None
+        return migrations.rebase_migration(
+            migrations_dir,
+            revision,
+            record=record,
+            renames=renames,
+            allow_drop=allow_drop or (),
+        )
+
+    result = run(move, as_json=as_json)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    how = "regenerated" if result.regenerated else "re-chained"
+    _say(f"{how} {result.old} as {result.revision} after {result.down_revision}: {result.path}")
+    for child in result.reattached:
+        _say(f"  {child} is back on its original parent")

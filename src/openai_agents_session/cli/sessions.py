@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TextIO
 
 import typer
 from rich.text import Text
@@ -25,24 +24,18 @@ from rich.text import Text
 from .._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD, MIN_PAGE_THRESHOLD
 from ..admin import (
     DEFAULT_PAGE_SIZE,
+    ImportReport,
     ScanStats,
     SessionEntry,
     delete_session,
     iter_sessions,
     load_history,
     read_session,
+    summary_row,
 )
-from ..errors import (
-    ConcurrentModificationError,
-    CorruptSessionError,
-    InvalidArgumentError,
-    InvalidItemError,
-    InvalidSessionIdError,
-    SessionTooLargeError,
-    clause,
-)
+from ..admin import import_sessions as import_lines
+from ..errors import SessionStoreError
 from ..models.schema import SCHEMA
-from ..store import SessionStore
 from ._common import (
     ExitCode,
     JsonOption,
@@ -50,6 +43,7 @@ from ._common import (
     Target,
     console,
     err_console,
+    exit_code_for,
     fail,
     labelled,
     open_client,
@@ -75,6 +69,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+# --ttl-seconds beyond a century is a typo, and past DynamoDB's numbers an overflow.
+_MAX_TTL_SECONDS = 100 * 366 * 86400
 
 # Rows printed per Rich table while streaming, so output starts before the scan ends.
 _CHUNK = 50
@@ -159,21 +156,52 @@ def list_sessions(
 
     With --owner, lists that owner's sessions newest first from the by-owner
     index (a Query, never a Scan): --limit sessions per page (default 20), and
-    the cursor of the next page, if any, to pass back with --cursor.
+    the cursor of the next page, if any, to pass back with --cursor (which
+    needs --owner: without it the exit code is 2).
 
-    ITEMS counts the whole history and TOTAL is its uncompressed JSON size, pages
-    included. Scans the table page by page (never all of it in memory),
+    Without --owner, scans the table page by page (never all of it in memory),
     skipping the library's reserved items (history pages among them) and, unless
     --include-expired, expired and cleared sessions. Corrupt sessions are listed
-    with their error on stderr; the exit code stays 0. With --json, prints a JSON
-    array of session summaries: items, pages, history_bytes (the TOTAL column),
-    size (the head item's size by DynamoDB's rule, which its 400 KB limit
-    applies to), updated_at, ttl, expired and error.
+    with their error on stderr; the exit code stays 0. ITEMS counts the whole
+    history and TOTAL is its uncompressed JSON size, pages included.
+
+    With --json, both modes print one object: "sessions", a list of summaries
+    with the same keys (session_id, owner, title, metadata, item_count, size
+    (history bytes, pages included), pages, head_size (the head item's size by
+    DynamoDB's rule), created_at, updated_at and expires_at (ISO 8601 UTC),
+    expired, error; null where the mode does not know), and "cursor" (the
+    next page's, or null).
     """
+    if cursor is not None and owner is None:
+        fail(
+            "--cursor pages a by-owner listing: pass --owner too (a table scan has no cursor).",
+            ExitCode.USAGE,
+            as_json=as_json,
+        )
+    scan_only = [
+        flag
+        for flag, given in (
+            ("--include-expired", include_expired),
+            ("--page-size", page_size != DEFAULT_PAGE_SIZE),
+        )
+        if given
+    ]
+    if owner is not None and scan_only:
+        fail(
+            f"{' and '.join(scan_only)} shape a table scan; with --owner the index lists "
+            "live sessions only. Fix: drop them, or drop --owner.",
+            ExitCode.USAGE,
+            as_json=as_json,
+        )
     if owner is not None:
         _list_owner(target, owner, limit or 20, cursor, key_prefix, as_json=as_json)
         return
     stats = ScanStats()
+
+    def rows(chunk: list[SessionEntry], header: bool) -> Any:
+        # Spanning a terminal keeps streamed chunks aligned; piped, the table is
+        # as wide as its cells, not the 1,000 columns the console allows.
+        return session_rows_table(chunk, header=header, now=time.time(), expand=console.is_terminal)
 
     async def body() -> None:
         async with open_client(target, warn_global=True) as client:
@@ -188,11 +216,14 @@ def list_sessions(
                 stats=stats,
             )
             if as_json:
-                separator = "[\n  "
+                # Streamed, so a large table prints as it is read; the same shape
+                # as the by-owner listing's.
+                separator = '{"sessions": [\n  '
                 async for entry in entries:
                     sys.stdout.write(separator + json.dumps(entry.summary(), ensure_ascii=False))
                     separator = ",\n  "
-                sys.stdout.write("[]\n" if separator.startswith("[") else "\n]\n")
+                opened = separator.startswith("{")
+                sys.stdout.write(('{"sessions": []' if opened else "\n]") + ', "cursor": null}\n')
                 return
             chunk: list[SessionEntry] = []
             first = True
@@ -205,10 +236,10 @@ def list_sessions(
                         soft_wrap=True,
                     )
                 if len(chunk) == _CHUNK:
-                    console.print(session_rows_table(chunk, header=first, now=time.time()))
+                    console.print(rows(chunk, first))
                     chunk, first = [], False
             if chunk:
-                console.print(session_rows_table(chunk, header=first, now=time.time()))
+                console.print(rows(chunk, first))
 
     run(body, as_json=as_json)
     if not as_json:
@@ -472,79 +503,19 @@ def export(
 
 # ------------------------------------------------------------------ import
 
-_ImportOutcome = Literal["imported", "replaced", "existing"]
-
-
-@dataclasses.dataclass
-class _ImportReport:
-    imported: int = 0
-    replaced: int = 0
-    items: int = 0
-    skipped_existing: int = 0
-    skipped_expired: int = 0
-    skipped_empty: int = 0
-    failed: int = 0
-    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
 
 @contextmanager
-def _input_stream(path: Path | None, *, as_json: bool) -> Iterator[TextIO]:
+def _input_stream(path: Path | None, *, as_json: bool) -> Iterator[BinaryIO]:
+    # Bytes, not text: a line that is not UTF-8 is one failed line, not the end.
     if path is None or str(path) == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
         return
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         fail(f"Cannot read {str(path)!r}: {exc.strerror}.", ExitCode.USAGE, as_json=as_json)
     with handle:
         yield handle
-
-
-def _parse_line(text: str) -> tuple[str, list[Any], int | None]:
-    """One exported session: its id, items and ttl. Raises ValueError when malformed."""
-    try:
-        record = json.loads(text)
-    except (ValueError, RecursionError):
-        raise ValueError("not valid JSON") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"a JSON {type(record).__name__}, not an object")
-    session_id = record.get(SCHEMA.partition_key)
-    if not isinstance(session_id, str) or not session_id:
-        raise ValueError(f"no {SCHEMA.partition_key!r} string")
-    items = record.get(SCHEMA.payload)
-    if not isinstance(items, list):
-        raise ValueError(f"{SCHEMA.payload!r} of session {session_id!r} is not a list")
-    ttl = record.get(SCHEMA.ttl)
-    if ttl is not None and (
-        isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl)
-    ):
-        raise ValueError(f"{SCHEMA.ttl!r} of session {session_id!r} is not a number")
-    return session_id, items, None if ttl is None else math.ceil(ttl)
-
-
-async def _import_one(
-    session: SessionStore, items: list[Any], *, replace: bool
-) -> tuple[_ImportOutcome, int]:
-    """Store one session's items onto an absent or empty session (or, with `replace`,
-    any); the outcome and the items the session held (-1: its head is corrupt)."""
-    try:
-        current = await session.get_record()
-        held = (
-            0
-            if current is None
-            else len(current.conversation_data) + (current.pages.count if current.pages else 0)
-        )
-    except CorruptSessionError:
-        held = -1  # a corrupt head: never imported onto, replaced on request
-    replaced = False
-    if held:
-        if not replace:
-            return "existing", held
-        await session.clear_session()
-        replaced = True
-    # Conditional on the state just read (or the tombstone just written).
-    await session.add_items(items)
-    return ("replaced" if replaced else "imported"), held
 
 
 @target_command(app, "import")
@@ -574,6 +545,7 @@ def import_sessions(
         typer.Option(
             "--ttl-seconds",
             min=1,
+            max=_MAX_TTL_SECONDS,
             help=(
                 "Give every imported session a ttl this many seconds ahead. By default "
                 "each keeps the ttl it was exported with (one already passed is skipped) "
@@ -604,79 +576,45 @@ def import_sessions(
     library pages it), onto a session that is absent or empty. A session that
     already has items is refused and skipped unless --replace, which clears it
     first. Sessions with no items are skipped; updated_at is not restored (each
-    import is a new write). Malformed lines and sessions that cannot be stored
-    are reported and skipped. The exit code is 1 when any session was refused
-    or failed. With --json, prints a summary object with the counts and errors.
-    """
-    report = _ImportReport()
+    import is a new write). A bad line (not UTF-8, not JSON, not an exported
+    session, a ttl out of range, a session that cannot be stored) is reported
+    with its line number and why, and the import goes on.
 
-    def problem(line: int, session_id: str | None, message: str) -> None:
-        report.errors.append({"line": line, SCHEMA.partition_key: session_id, "error": message})
+    The summary counts the lines read, imported, skipped and failed (with
+    --json, an object with those counts and the errors). Exit code: 0 when no
+    line failed or was refused; 1 when any did; 2 when FILE cannot be read;
+    11 when DynamoDB is unreachable, denied or throttling (the import stops; the
+    summary counts what was done).
+    """
+    report = ImportReport()
+    stopped: SessionStoreError | None = None
+
+    def problem(entry: dict[str, Any]) -> None:
         if not as_json:
             err_console.print(
-                labelled("error", "bold red", f"line {line}: {message}"),
+                labelled("error", "bold red", f"line {entry['line']}: {entry['error']}"),
                 highlight=False,
                 soft_wrap=True,
             )
 
     async def body() -> None:
-        now = time.time()
+        nonlocal stopped
         async with open_client(target, warn_global=True) as client:
             with _input_stream(source, as_json=as_json) as stream:
-                for number, text in enumerate(stream, 1):
-                    if not text.strip():
-                        continue
-                    try:
-                        session_id, items, ttl = _parse_line(text)
-                    except ValueError as exc:
-                        report.failed += 1
-                        problem(number, None, f"not an exported session: {clause(exc)}.")
-                        continue
-                    if not items:
-                        report.skipped_empty += 1
-                        continue
-                    seconds = ttl_seconds
-                    if seconds is None and ttl is not None:
-                        seconds = math.ceil(ttl - now)
-                        if seconds <= 0:
-                            report.skipped_expired += 1
-                            continue
-                    try:
-                        session = SessionStore(
-                            session_id,
-                            client,
-                            target.table,
-                            seconds,
-                            page_threshold=page_threshold,
-                            max_session_bytes=max_session_bytes,
-                        )
-                        outcome, held = await _import_one(session, items, replace=replace)
-                    except (
-                        InvalidArgumentError,
-                        InvalidSessionIdError,
-                        InvalidItemError,
-                        SessionTooLargeError,
-                        ConcurrentModificationError,
-                    ) as exc:
-                        report.failed += 1
-                        problem(number, session_id, f"{exc}")
-                        continue
-                    if outcome == "existing":
-                        report.skipped_existing += 1
-                        what = "is corrupt" if held < 0 else f"already has {held} item(s)"
-                        problem(
-                            number,
-                            session_id,
-                            f"session {session_id!r} in table {target.table!r} {what}; "
-                            "skipped. Fix: pass --replace to clear it and import the "
-                            "exported history.",
-                        )
-                        continue
-                    if outcome == "replaced":
-                        report.replaced += 1
-                    else:
-                        report.imported += 1
-                    report.items += len(items)
+                try:
+                    await import_lines(
+                        client,
+                        target.table,
+                        stream,
+                        replace=replace,
+                        ttl_seconds=ttl_seconds,
+                        page_threshold=page_threshold,
+                        max_session_bytes=max_session_bytes,
+                        report=report,
+                        on_problem=problem,
+                    )
+                except SessionStoreError as exc:
+                    stopped = exc
 
     run(body, as_json=as_json)
     if as_json:
@@ -692,9 +630,9 @@ def import_sessions(
             if count
         ]
         console.print(
-            f"Imported {report.imported + report.replaced} session(s) "
-            f"({report.replaced} replaced, {report.items} item(s)) into table "
-            f"{target.table!r}"
+            f"Imported {report.imported + report.replaced} session(s) ({report.replaced} "
+            f"replaced, {report.items} item(s)) into table {target.table!r} from "
+            f"{report.lines} line(s)"
             + (f"; skipped {', '.join(skipped)}" if skipped else "")
             + (f"; {report.failed} failed (see errors above)" if report.failed else "")
             + ".",
@@ -702,6 +640,14 @@ def import_sessions(
             markup=False,
             soft_wrap=True,
         )
+    if stopped is not None:
+        if not as_json:
+            err_console.print(
+                labelled("error", "bold red", f"stopped at {report.stopped}"),
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(int(exit_code_for(stopped)))
     if report.skipped_existing or report.failed:
         raise typer.Exit(int(ExitCode.ERROR))
 
@@ -722,14 +668,12 @@ def _list_owner(
         async with open_client(target, warn_global=True) as client:
             return await list_owned(
                 client, target.table, owner=owner, limit=min(limit, 1000), cursor=cursor,
-                key_prefix=key_prefix,
+                key_prefix=key_prefix, include_metadata=True,
             )  # fmt: skip
 
     page = run(body, as_json=as_json)
     if as_json:
-        print_json(
-            {"sessions": [dataclasses.asdict(s) for s in page.sessions], "cursor": page.cursor}
-        )
+        print_json({"sessions": [summary_row(s) for s in page.sessions], "cursor": page.cursor})
         return
     if not page.sessions:
         console.print(

@@ -55,7 +55,18 @@ from .keys import LEDGER_INDEX_ID, LOCK_ID, checkpoint_id, is_reserved, ledger_e
 from .ledger import Ledger, LedgerEvent, LedgerRecord, load_ledger, read_ledger
 from .loader import BUILTIN_DIR, Migration, MigrationGraph, build_graph, load_migrations
 from .lock import DEFAULT_LEASE_SECONDS, LockInfo, MigrationLock, read_lock
+from .ops import (
+    AddAttribute,
+    AddIndex,
+    ChangeDerive,
+    ChangeType,
+    Operation,
+    RemoveAttribute,
+    RemoveIndex,
+    RenameAttribute,
+)
 from .progress import LogReporter, PlainReporter, Reporter, RichReporter
+from .rebase import RebaseResult, rebase_migration
 from .runner import (
     CheckReport,
     DownResult,
@@ -81,11 +92,15 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "LEDGER_INDEX_ID",
     "LOCK_ID",
+    "AddAttribute",
+    "AddIndex",
     "BackfillFunction",
     "BackfillItem",
     "BackfillLeaseLostError",
     "BackfillResult",
     "CapacityLimiter",
+    "ChangeDerive",
+    "ChangeType",
     "CheckReport",
     "DirtyLedgerError",
     "DownResult",
@@ -106,9 +121,14 @@ __all__ = [
     "MigrationGraph",
     "MigrationInterruptedError",
     "MigrationLock",
+    "Operation",
     "PlainReporter",
     "Plan",
     "PlanStep",
+    "RebaseResult",
+    "RemoveAttribute",
+    "RemoveIndex",
+    "RenameAttribute",
     "Reporter",
     "RevisionGraphError",
     "RichReporter",
@@ -134,6 +154,7 @@ __all__ = [
     "plan",
     "read_ledger",
     "read_lock",
+    "rebase_migration",
     "removal_backfill",
     "schema_fingerprint",
     "schema_snapshot",

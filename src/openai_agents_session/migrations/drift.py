@@ -143,8 +143,24 @@ def edited_differences(graph: MigrationGraph) -> list[str]:
     """
     problems: list[str] = []
     for chain in (graph.builtin, graph.team):
+        by_checksum = {m.checksum: m.revision for m in chain}
         for parent, child in itertools.pairwise(chain):
-            if child.parent_checksum is not None and child.parent_checksum != parent.checksum:
+            if child.parent_checksum is None or child.parent_checksum == parent.checksum:
+                continue
+            former = by_checksum.get(child.parent_checksum)
+            if former is not None and former != parent.revision:
+                # Not an edit: its down_revision was moved by hand from `former` to `parent`.
+                folder = child.path.parent if child.path else "DIR"
+                problems.append(
+                    f"{child.revision} was written on top of {former} and chained after "
+                    f"{parent.revision} by hand; its parent_checksum is still {former}'s. "
+                    f"Fix: `openai-agents-session migrate rebase {child.revision} "
+                    f"--migrations-dir {folder}` (it regenerates it on top of the new parent); "
+                    f"if a table has applied {child.revision} already, `openai-agents-session "
+                    f"migrate rebase {parent.revision} --migrations-dir {folder}` instead (it "
+                    f"puts {child.revision} back and moves {parent.revision} after it)."
+                )
+            else:
                 problems.append(
                     f"{parent.revision} was edited after {child.revision} was written on top "
                     f"of it (checksum {parent.checksum[:12]}, {child.revision} recorded "

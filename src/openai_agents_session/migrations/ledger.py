@@ -561,6 +561,24 @@ class LedgerState:
         return self.applied[-1].revision if self.applied else None
 
 
+def _hole(migration: Migration, gap_at: str, records: Mapping[str, LedgerRecord]) -> str:
+    if gap_at in records or migration.chain != "team":
+        return (
+            f"{migration.revision} is in the ledger but {gap_at}, before it, is not. "
+            "Fix: `migrate stamp --force --to` the last migration the table really has."
+        )
+    # Never recorded at all: a migration from another branch was chained in before an
+    # applied one. Stamping would skip it and unstamping would run the other twice.
+    folder = migration.path.parent if migration.path else "DIR"
+    return (
+        f"{migration.revision} is applied but {gap_at}, before it in the files, never ran "
+        "here: a migration from another branch was chained before an applied one. Fix: "
+        f"restore {migration.revision} from version control if you edited it, then move "
+        f"{gap_at} after it: `openai-agents-session migrate rebase {gap_at} "
+        f"--migrations-dir {folder}`, and `migrate up`."
+    )
+
+
 def analyse(
     graph: MigrationGraph,
     records: Mapping[str, LedgerRecord],
@@ -575,6 +593,17 @@ def analyse(
     problems: list[str] = list(tampering)
     known = set(graph.revisions)
     for revision in sorted(set(records) - known):
+        slug = revision.split("_", 1)[-1]
+        moved = [r for r in graph.revisions if r not in records and r.split("_", 1)[-1] == slug]
+        if moved:
+            # `migrate rebase` renumbers what it moves: it was run on an applied migration.
+            problems.append(
+                f"{revision} is in the ledger ({records[revision].status}) but its file is now "
+                f"{moved[0]} (renumbered, as `migrate rebase` does). Fix: restore the files "
+                f"from version control, then rebase the migration this table has not "
+                "applied instead."
+            )
+            continue
         problems.append(
             f"{revision} is in the ledger ({records[revision].status}) but its file is "
             "missing. Fix: restore the file, or point --migrations-dir at the folder "
@@ -620,18 +649,20 @@ def analyse(
                     f"Fix: rerun `openai-agents-session migrate down --to {target}`."
                 )
             elif record.status in DONE and record.checksum != migration.checksum:
+                # With a hole before it, stamping it would record the hole as applied.
+                accept = (
+                    ""
+                    if gap_at is not None
+                    else f" (or accept the edit with `migrate stamp --to {migration.revision}`)"
+                )
                 problems.append(
                     f"{migration.revision} was edited after it was {record.status} (checksum "
                     f"{record.checksum[:12]} in the ledger, {migration.checksum[:12]} on "
                     "disk). Fix: restore the file from version control and put the change "
-                    "in a new migration (or accept the edit with `migrate stamp --to "
-                    f"{migration.revision}`)."
+                    f"in a new migration{accept}."
                 )
             if gap_at is not None:
-                problems.append(
-                    f"{migration.revision} is in the ledger but {gap_at}, before it, is not. "
-                    "Fix: `migrate stamp --force --to` the last migration the table really has."
-                )
+                problems.append(_hole(migration, gap_at, records))
                 continue
             if record.status in DONE:
                 done += 1

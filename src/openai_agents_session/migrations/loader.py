@@ -36,6 +36,7 @@ from .errors import RevisionGraphError, UnknownRevisionError
 
 if TYPE_CHECKING:
     from .context import MigrationContext
+    from .ops import Operation
 
 __all__ = [
     "BUILTIN_DIR",
@@ -46,6 +47,7 @@ __all__ = [
     "checksum",
     "load_file",
     "load_migrations",
+    "migration_files",
 ]
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "versions"
@@ -87,6 +89,9 @@ class Migration:
         depends_on: The built-in revision a team chain's first migration was
             written after (a ``down_revision`` naming a built-in one, as before
             the chains were separate); None otherwise.
+        operations: The `ops` operations a generated migration lists (its
+            ``operations``), replayed in memory by ``check --offline``; None
+            for a hand-written one.
     """
 
     revision: str
@@ -102,6 +107,7 @@ class Migration:
     schema_fingerprint: str | None = None
     parent_checksum: str | None = None
     depends_on: str | None = None
+    operations: tuple[Operation, ...] | None = field(default=None, compare=False)
 
     @property
     def chain(self) -> Chain:
@@ -262,6 +268,7 @@ def load_file(path: Path, *, builtin: bool = False) -> Migration:
     fingerprint = getattr(module, "schema_fingerprint", None)
     parent_checksum = getattr(module, "parent_checksum", None)
     return Migration(
+        operations=_operations(module, path),
         revision=revision,
         down_revision=down_revision,
         description=str(description).splitlines()[0] if description else "",
@@ -277,7 +284,28 @@ def load_file(path: Path, *, builtin: bool = False) -> Migration:
     )
 
 
-def _files(folder: Path) -> list[Path]:
+def _operations(module: ModuleType, path: Path) -> tuple[Operation, ...] | None:
+    from .ops import Operation
+
+    found = getattr(module, "operations", None)
+    if found is None:
+        return None
+    if not isinstance(found, (list, tuple)) or not all(isinstance(o, Operation) for o in found):
+        raise _problem(
+            path,
+            "`operations` must be a list of openai_agents_session.migrations.ops operations. "
+            "Fix: regenerate it (`migrate rebase`), or rename the variable.",
+        )
+    return tuple(found)
+
+
+def migration_files(folder: Path) -> list[Path]:
+    """The migration files of `folder`, sorted, without importing them.
+
+    Raises:
+        RevisionGraphError: The folder is missing, or a ``.py`` file is named
+            neither like a migration nor like a helper.
+    """
     if not folder.is_dir():
         raise RevisionGraphError(
             f"migrations folder {folder} does not exist. Fix: pass --migrations-dir "
@@ -321,9 +349,9 @@ def load_migrations(migrations_dir: str | Path | None = None) -> MigrationGraph:
         RevisionGraphError: A file is malformed or misnamed, or the files do not
             form chains.
     """
-    migrations = [load_file(p, builtin=True) for p in _files(BUILTIN_DIR)]
+    migrations = [load_file(p, builtin=True) for p in migration_files(BUILTIN_DIR)]
     if migrations_dir is not None:
-        migrations += [load_file(p) for p in _files(Path(migrations_dir))]
+        migrations += [load_file(p) for p in migration_files(Path(migrations_dir))]
     return build_graph(migrations)
 
 
@@ -389,10 +417,15 @@ def _order(members: list[Migration], by_id: Mapping[str, Migration]) -> list[Mig
         )
     for parent, kids in children.items():
         if parent is not None and len(kids) > 1:
-            names = " and ".join(sorted(m.revision for m in kids))
+            first, second = sorted(m.revision for m in kids)[:2]
+            folder = kids[0].path.parent if kids[0].path else "DIR"
             raise RevisionGraphError(
-                f"two heads: {names} both follow {parent!r}. Fix: chain one after the "
-                "other by setting its down_revision to the other's revision."
+                f"two heads: {first} and {second} both follow {parent!r} (two branches "
+                "merged). Fix: move the one no table has applied yet after the other: "
+                f"`openai-agents-session migrate rebase {second} --migrations-dir {folder}`, "
+                f"or `openai-agents-session migrate rebase {first} --migrations-dir {folder}` "
+                f"if {second} is the one already applied; it rewrites its down_revision and "
+                "parent_checksum and regenerates a generated one."
             )
     chain: list[Migration] = []
     current: Migration | None = roots[0] if roots else None

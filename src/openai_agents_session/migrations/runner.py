@@ -26,7 +26,7 @@ from ..errors import TableNotFoundError, clause
 from ..models.schema import SessionRecord
 from ..store import validate_table_name
 from ..tables import replica_warning
-from .autogen import import_record, team_differences
+from .autogen import import_record, legacy_warnings, replay_differences, team_differences
 from .drift import (
     billing_differences,
     key_differences,
@@ -601,9 +601,13 @@ async def check(
     """
     graph = _load(migrations_dir, table_name)
     team = import_record(record) if isinstance(record, str) else record
-    report = CheckReport(
-        table=table_name, offline=[*offline_differences(graph), *team_differences(graph, team)]
-    )
+    offline = [
+        *offline_differences(graph),
+        *replay_differences(graph),
+        *team_differences(graph, team),
+    ]
+    report = CheckReport(table=table_name, offline=offline)
+    report.warnings += legacy_warnings(graph)
     if client is None:
         return report
     report.live_checked = True

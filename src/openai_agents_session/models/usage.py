@@ -183,15 +183,11 @@ def session_totals(record: Mapping[str, Any] | None) -> dict[str, int] | None:
     return totals
 
 
-def turn_entries(
-    record: Mapping[str, Any] | None, turn: int | None
-) -> list[dict[str, Any]] | dict[str, Any]:
-    """One turn's usage (``{}`` when none is kept), or every kept turn, oldest first."""
+def turn_entries(record: Mapping[str, Any] | None, turn: int | None) -> list[dict[str, Any]]:
+    """Every kept turn's usage, oldest first, or only `turn`'s (an empty list when not kept)."""
     turns = (record or {}).get("turns") or {}
-    if turn is not None:
-        entry = turns.get(str(turn))
-        return {} if entry is None else _public(entry)
     return [
         {"user_turn_number": int(key), **_public(entry)}
         for key, entry in sorted(turns.items(), key=lambda kv: int(kv[0]))
+        if turn is None or int(key) == turn
     ]
