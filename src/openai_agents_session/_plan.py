@@ -811,6 +811,7 @@ def plan_write(
                 overrides=change.attributes,
                 session_id=session_id,
                 table_name=table_name,
+                creating=base is None or base.created_at is None,
             )
         return encode_item(
             session_id,

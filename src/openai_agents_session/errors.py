@@ -54,6 +54,7 @@ __all__ = [
     "TableNotFoundError",
     "ThrottledError",
     "WriteOutcomeUnknownError",
+    "clause",
     "error_for_code",
 ]
 
@@ -338,8 +339,17 @@ def error_for_code(
     """
     cls, fix = _ERRORS.get(code, (DynamoDBError, "see the DynamoDB error code above"))
     where = describe(session_id, table_name) if session_id else f"table {table_name!r}"
-    message = f"{operation} on {where} failed: {code}: {detail}. Fix: {fix}."
+    message = f"{operation} on {where} failed: {code}: {clause(detail)}. Fix: {fix}."
     return cls(message, code=code, session_id=session_id, table_name=table_name)
+
+
+def clause(text: object) -> str:
+    """`text` without its closing period, to be followed by ``". Fix: ..."`` in a message.
+
+    Botocore's and the ledger's own texts often end with a period; joining them
+    as they are gives "region.. Fix".
+    """
+    return str(text).rstrip(". ")
 
 
 def describe(session_id: str | None, table_name: str | None) -> str:
