@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
+    from .clients import CLIENT_DEFAULTS, ping
     from .errors import (
         AccessDeniedError,
         ConcurrentModificationError,
@@ -74,6 +75,8 @@ _HOMES: dict[str, str] = {
     "SessionOptions": ".store",
     "SessionStore": ".store",
     "create_table_if_not_exists": ".tables",
+    "CLIENT_DEFAULTS": ".clients",
+    "ping": ".clients",
     **{
         name: ".errors"
         for name in (
@@ -99,6 +102,7 @@ _HOMES: dict[str, str] = {
 }
 
 __all__ = [
+    "CLIENT_DEFAULTS",
     "DEFAULT_MAX_SESSION_BYTES",
     "DEFAULT_PAGE_THRESHOLD",
     "ITEM_SIZE_LIMIT",
@@ -138,6 +142,7 @@ __all__ = [
     "create_table_if_not_exists",
     "delete_sessions",
     "list_sessions",
+    "ping",
     "schema_of",
 ]
 
