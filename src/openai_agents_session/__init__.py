@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         SessionTooLargeError,
         TableNotFoundError,
         ThrottledError,
+        UnknownSettingError,
         WriteOutcomeUnknownError,
     )
     from .models.schema import (
@@ -96,6 +97,7 @@ _HOMES: dict[str, str] = {
             "SessionTooLargeError",
             "TableNotFoundError",
             "ThrottledError",
+            "UnknownSettingError",
             "WriteOutcomeUnknownError",
         )
     },
@@ -137,6 +139,7 @@ __all__ = [
     "SessionTooLargeError",
     "TableNotFoundError",
     "ThrottledError",
+    "UnknownSettingError",
     "WriteOutcomeUnknownError",
     "__version__",
     "create_table_if_not_exists",

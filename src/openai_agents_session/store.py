@@ -776,7 +776,9 @@ class SessionStore:
 
     # ------------------------------------------------------------ Session API
 
-    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+    async def get_items(
+        self, limit: int | None = None, *, wrapper: Any = None
+    ) -> list[TResponseInputItem]:
         """Retrieve the conversation history, oldest first.
 
         A paged session is read with one GetItem of its head plus, in parallel,
@@ -786,6 +788,9 @@ class SessionStore:
         Args:
             limit: Return only the newest `limit` items. None falls back to
                 ``session_settings.limit``; 0 returns ``[]`` without a call.
+            wrapper: The SDK's ``RunContextWrapper``, which the Runner passes to
+                sessions whose four methods accept it; unused here (a subclass
+                may read the turn's context from it).
 
         Returns:
             The items in chronological order; ``[]`` for an absent or expired session.
@@ -814,10 +819,14 @@ class SessionStore:
 
         return await self._operation("get_items", run)
 
-    async def add_items(self, items: list[TResponseInputItem]) -> None:
+    async def add_items(self, items: list[TResponseInputItem], *, wrapper: Any = None) -> None:
         """Append items to the conversation, atomically and exactly once.
 
         Past `page_threshold`, older items move into pages in the same write.
+
+        Args:
+            items: The items, oldest first.
+            wrapper: As for `get_items`.
 
         Raises:
             InvalidItemError: An item is not a JSON object of JSON values (or, with
@@ -837,11 +846,14 @@ class SessionStore:
         operation = Append(encoded, self.max_items)
         await self._operation("add_items", lambda m: self._mutate(m, operation), settle=True)
 
-    async def pop_item(self) -> TResponseInputItem | None:
+    async def pop_item(self, *, wrapper: Any = None) -> TResponseInputItem | None:
         """Remove and return the newest item, or None if the session is empty.
 
         Concurrent pops never return the same item twice. On a paged session the
         pop walks back into the pages; a page emptied by pops is deleted.
+
+        Args:
+            wrapper: As for `get_items`.
 
         Raises:
             CorruptSessionError: The stored head or its newest page is unreadable.
@@ -854,7 +866,7 @@ class SessionStore:
         )
         return result
 
-    async def clear_session(self) -> None:
+    async def clear_session(self, *, wrapper: Any = None) -> None:
         """Delete the conversation: every item, pages included.
 
         The head is replaced by an empty one (a tombstone that expires after
@@ -862,6 +874,9 @@ class SessionStore:
         write; then the pages it listed are deleted. A late or resent write can
         therefore neither delete a conversation started after the clear nor
         bring the cleared one back.
+
+        Args:
+            wrapper: As for `get_items`.
 
         Raises:
             ConcurrentModificationError: Other writers kept winning past the retry bound.
