@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .errors import InvalidArgumentError, describe
 from .models.codec import encode_key
 from .models.schema import RESERVED_PREFIX
 
@@ -233,13 +234,30 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def client_config_with_defaults(client_config: Any = None) -> Any:
+def client_config_with_defaults(
+    client_config: Any = None, *, session_id: str | None = None, table_name: str | None = None
+) -> Any:
     """An ``AioConfig`` of `CLIENT_DEFAULTS`, overridden by what `client_config` sets.
 
     Args:
         client_config: A botocore ``Config`` (or aiobotocore ``AioConfig``), or None.
+        session_id: The session it is for, named in an error.
+        table_name: The table it is for, named in an error.
+
+    Raises:
+        InvalidArgumentError: `client_config` is not a botocore ``Config``.
     """
     from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+    from botocore.config import Config
+
+    if client_config is not None and not isinstance(client_config, Config):
+        raise InvalidArgumentError(
+            f"client_config must be a botocore Config, got {type(client_config).__name__} "
+            f"({describe(session_id, table_name)}). Fix: pass "
+            "botocore.config.Config(read_timeout=..., retries=...).",
+            session_id=session_id,
+            table_name=table_name,
+        )
 
     given = getattr(client_config, "_user_provided_options", None) or {}
     extra: dict[str, Any] = {}

@@ -682,7 +682,7 @@ class SessionStore:
             profile_name: AWS profile from the shared config files.
             endpoint_url: A local endpoint such as ``http://127.0.0.1:8000``.
             client_config: A botocore ``Config``; the options it sets override
-                `CLIENT_DEFAULTS` (1 s connect, 2 s read timeouts, 2 attempts).
+                `CLIENT_DEFAULTS` (1 s connect, 1.5 s read timeouts, 2 attempts).
             boto_session: An ``aioboto3.Session`` or a botocore session to take
                 credentials and region from (instead of `profile_name`).
             **options: Keyword options of `DynamoDBSession.__init__`, type-checked.
@@ -693,22 +693,23 @@ class SessionStore:
         import aioboto3
 
         session = cls(session_id, None, table_name, ttl_seconds, **options)  # type: ignore[arg-type]
-        with aws_errors(
-            "from_config", session_id=session_id, table_name=table_name, client_setup=True
-        ):
-            if boto_session is None:
-                chosen = aioboto3.Session(profile_name=profile_name, region_name=region_name)
-                origin: Any = ("profile", profile_name, region_name)
-            else:
-                chosen = boto_session
-                if not isinstance(chosen, aioboto3.Session):
-                    # A botocore (or aiobotocore) session: aioboto3 wraps it.
-                    chosen = aioboto3.Session(botocore_session=chosen, region_name=region_name)
-                origin = ("boto_session", id(boto_session), region_name)
-            config = client_config_with_defaults(client_config)
+        config = client_config_with_defaults(
+            client_config, session_id=session_id, table_name=table_name
+        )
+        origin: Any = ("profile", profile_name, region_name)
+        if boto_session is not None:
+            origin = ("boto_session", id(boto_session), region_name)
 
-            def open_client() -> Any:
-                return chosen.client("dynamodb", endpoint_url=endpoint_url, config=config)
+        def open_client() -> Any:
+            # Called once per configuration, in the background loop: a new
+            # aioboto3 session costs ~15 ms, so no from_config call makes one.
+            chosen = boto_session
+            if chosen is None:
+                chosen = aioboto3.Session(profile_name=profile_name, region_name=region_name)
+            elif not isinstance(chosen, aioboto3.Session):
+                # A botocore (or aiobotocore) session: aioboto3 wraps it.
+                chosen = aioboto3.Session(botocore_session=chosen, region_name=region_name)
+            return chosen.client("dynamodb", endpoint_url=endpoint_url, config=config)
 
         key = (origin, endpoint_url, config_key(config), environment_key())
         session._open_client = SharedClient(key, open_client)

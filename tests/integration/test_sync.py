@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from openai_agents_session import DynamoDBSession, DynamoDBUnavailableError
+from openai_agents_session import DynamoDBSession, DynamoDBUnavailableError, InvalidArgumentError
 from openai_agents_session.clients import CLIENT_DEFAULTS, client_config_with_defaults
 from tests.support.endpoints import free_port
 from tests.support.proxy import FaultProxy
@@ -229,3 +229,44 @@ async def test_client_config_overrides_the_defaults(silent_port: int) -> None:
         merged.read_timeout == 0.3 and merged.connect_timeout == CLIENT_DEFAULTS["connect_timeout"]
     )
     assert merged.retries == {"mode": "standard", "total_max_attempts": 1}
+
+
+def test_a_client_config_that_is_not_a_config_is_a_typed_error(table: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="client_config must be a botocore Config"):
+        DynamoDBSession.from_config("s-1", table, client_config={"read_timeout": 1})  # type: ignore[arg-type]
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from openai_agents_session import DynamoDBSession
+
+    endpoint, table = sys.argv[1:3]
+    session = DynamoDBSession.from_config("forked", table, endpoint_url=endpoint)
+    asyncio.run(session.add_items([{"role": "user", "content": "parent"}]))
+    pid = os.fork()
+    if pid == 0:  # the background loop's thread did not survive the fork
+        asyncio.run(session.add_items([{"role": "user", "content": "child"}]))
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status))
+    print([item["content"] for item in asyncio.run(session.get_items())])
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_a_client_of_its_own(endpoint: str) -> None:
+    """gunicorn --preload forks workers from a process that may have used a session."""
+    table = create_table_blocking(endpoint)
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, endpoint, table],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["0", "['parent', 'child']"], result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
