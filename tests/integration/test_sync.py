@@ -98,20 +98,25 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def turns(tag: str, count: int) -> list[str]:
-    return [text for n in range(count) for text in (f"q{tag}{n}", f"a{tag}{n}")]
-
-
-def test_run_sync_from_threads_and_loops_is_exact_with_bounded_clients(endpoint: str) -> None:
-    table = create_table_blocking(endpoint)
-    result = subprocess.run(
-        [sys.executable, "-W", "always::ResourceWarning", "-c", SCRIPT, endpoint, table, "c-"],
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh interpreter that shows ResourceWarnings."""
+    return subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
         env=ENV,
     )
+
+
+def turns(tag: str, count: int) -> list[str]:
+    return [text for n in range(count) for text in (f"q{tag}{n}", f"a{tag}{n}")]
+
+
+def test_run_sync_from_threads_and_loops_is_exact_with_bounded_clients(endpoint: str) -> None:
+    table = create_table_blocking(endpoint)
+    result = run_script(SCRIPT, endpoint, table, "c-")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # Today: one client per closed loop, 10 here (150 after 150 turns).
@@ -259,14 +264,7 @@ FORK_SCRIPT = textwrap.dedent(
 def test_a_forked_child_opens_a_client_of_its_own(endpoint: str) -> None:
     """gunicorn --preload forks workers from a process that may have used a session."""
     table = create_table_blocking(endpoint)
-    result = subprocess.run(
-        [sys.executable, "-c", FORK_SCRIPT, endpoint, table],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=ENV,
-    )
+    result = run_script(FORK_SCRIPT, endpoint, table)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["0", "['parent', 'child']"], result.stdout
     assert "Traceback" not in result.stderr, result.stderr
