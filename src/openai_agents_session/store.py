@@ -1398,8 +1398,8 @@ class SessionStore:
             raise InvalidArgumentError(
                 f"The DynamoDB client of {describe(self.session_id, self.table_name)} belongs "
                 f"to another event loop ({exc}). Fix: create the client in the loop that "
-                "uses the session, or use DynamoDBSession.from_config, which opens one "
-                "client per loop.",
+                "uses the session, or use DynamoDBSession.from_config, whose client "
+                "serves every loop and thread.",
                 session_id=self.session_id,
                 table_name=self.table_name,
             ) from exc
