@@ -96,7 +96,7 @@ class _Runtime:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self.opening: dict[Hashable, asyncio.Future[_Entry]] = {}
+        self.opening: dict[Hashable, asyncio.Task[_Entry]] = {}
         self.thread = threading.Thread(
             target=self.loop.run_forever, name="openai-agents-session-clients", daemon=True
         )
@@ -121,27 +121,27 @@ class _Runtime:
         if found is not None and not found.closed:
             self.entries.move_to_end(key)
             return found
-        pending = self.opening.get(key)
-        if pending is None:
-            pending = self.opening[key] = self.loop.create_future()
-            try:
-                opened = _Entry(factory)
-                opened.context = factory()
-                opened.client = await opened.context.__aenter__()
-                # One proxy per client, so state keyed by the client (DynamoDB's
-                # clock) is shared by its sessions.
-                opened.remote = _Remote(self, opened)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                del self.opening[key]
-                pending.exception()  # retrieved: no "never retrieved" warning
-                raise
-            del self.opening[key]
+        opening = self.opening.get(key)
+        if opening is None:
+            # A task of its own: a caller cancelled meanwhile neither stops the
+            # opening halfway (leaking a half-open client) nor fails the others.
+            opening = self.opening[key] = self.loop.create_task(self._open(key, factory))
+            opening.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return await asyncio.shield(opening)
+
+    async def _open(self, key: Hashable, factory: Callable[[], Any]) -> _Entry:
+        try:
+            opened = _Entry(factory)
+            opened.context = factory()
+            opened.client = await opened.context.__aenter__()
+            # One proxy per client, so state keyed by the client (DynamoDB's
+            # clock) is shared by its sessions.
+            opened.remote = _Remote(self, opened)
             self.entries[key] = opened
-            pending.set_result(opened)
-            await self._evict()
-            return opened
-        return await asyncio.shield(pending)
+        finally:
+            del self.opening[key]
+        await self._evict()
+        return opened
 
     async def _evict(self) -> None:
         while len(self.entries) > _MAX_CLIENTS:

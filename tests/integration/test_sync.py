@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -268,3 +269,35 @@ def test_a_forked_child_opens_a_client_of_its_own(endpoint: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["0", "['parent', 'child']"], result.stdout
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_threads_that_open_one_configuration_at_once_share_one_client(endpoint: str) -> None:
+    from openai_agents_session import clients
+
+    table = create_table_blocking(endpoint)
+    # A configuration no other test uses, so this test opens its client.
+    config = Config(read_timeout=1.25 + uuid.uuid4().int % 1000 / 1e6)
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def first_use(n: int) -> None:
+        session = DynamoDBSession.from_config(
+            f"open-{n}", table, endpoint_url=endpoint, client_config=config
+        )
+        start.wait(30)
+        try:
+            asyncio.run(session.add_items([message(f"m{n}")]))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=first_use, args=(n,)) for n in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not errors, errors
+    runtime = clients._runtime
+    assert runtime is not None
+    wanted = clients.config_key(clients.client_config_with_defaults(config))
+    opened = [key for key in runtime.entries if wanted in key]
+    assert len(opened) == 1, opened
