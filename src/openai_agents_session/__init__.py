@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
     from .catalog import EraseReport, SessionPage, SessionSummary, delete_sessions, list_sessions
+    from .clients import CLIENT_DEFAULTS, ping
     from .errors import (
         AccessDeniedError,
         ConcurrentModificationError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         SessionTooLargeError,
         TableNotFoundError,
         ThrottledError,
+        UnknownSettingError,
         WriteOutcomeUnknownError,
     )
     from .forks import ForkPage, ForkSummary, list_forks
@@ -80,6 +82,8 @@ _HOMES: dict[str, str] = {
     "SessionOptions": ".store",
     "SessionStore": ".store",
     "create_table_if_not_exists": ".tables",
+    "CLIENT_DEFAULTS": ".clients",
+    "ping": ".clients",
     **{
         name: ".errors"
         for name in (
@@ -100,12 +104,14 @@ _HOMES: dict[str, str] = {
             "SessionTooLargeError",
             "TableNotFoundError",
             "ThrottledError",
+            "UnknownSettingError",
             "WriteOutcomeUnknownError",
         )
     },
 }
 
 __all__ = [
+    "CLIENT_DEFAULTS",
     "DEFAULT_MAX_SESSION_BYTES",
     "DEFAULT_PAGE_THRESHOLD",
     "ITEM_SIZE_LIMIT",
@@ -143,12 +149,14 @@ __all__ = [
     "SessionTooLargeError",
     "TableNotFoundError",
     "ThrottledError",
+    "UnknownSettingError",
     "WriteOutcomeUnknownError",
     "__version__",
     "create_table_if_not_exists",
     "delete_sessions",
     "list_forks",
     "list_sessions",
+    "ping",
     "schema_of",
 ]
 

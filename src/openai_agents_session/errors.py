@@ -7,7 +7,8 @@ through:
 ```text
 SessionStoreError
 ├── InvalidArgumentError          an argument is out of range (also ValueError)
-│   └── InvalidAttributeError     a team attribute name or value the record refuses
+│   ├── InvalidAttributeError     a team attribute name or value the record refuses
+│   └── UnknownSettingError       an unknown session_settings key (also TypeError)
 ├── InvalidSessionIdError         empty, too long or reserved session id (also ValueError)
 ├── InvalidItemError              an item is not a JSON object of JSON values (also ValueError)
 ├── SessionTooLargeError          the history would pass max_session_bytes
@@ -53,6 +54,7 @@ __all__ = [
     "SessionTooLargeError",
     "TableNotFoundError",
     "ThrottledError",
+    "UnknownSettingError",
     "WriteOutcomeUnknownError",
     "clause",
     "error_for_code",
@@ -104,6 +106,15 @@ class InvalidAttributeError(InvalidArgumentError):
     ) -> None:
         super().__init__(message, session_id=session_id, table_name=table_name)
         self.attribute = attribute
+
+
+class UnknownSettingError(InvalidArgumentError, TypeError):
+    """`session_settings` names a setting the SDK's ``SessionSettings`` does not have.
+
+    Also a ``TypeError`` whose message starts as the SDK's own backends' does
+    (``Unknown session settings: limitt``), so code and tests written for them
+    catch it unchanged.
+    """
 
 
 class InvalidSessionIdError(SessionStoreError, ValueError):

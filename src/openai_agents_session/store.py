@@ -26,7 +26,7 @@ import random
 import re
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
@@ -64,6 +64,13 @@ from ._plan import (
     usage_record,
 )
 from .boundary import aws_errors, translate
+from .clients import (
+    SharedClient,
+    client_config_with_defaults,
+    config_key,
+    environment_key,
+    ping,
+)
 from .clock import ServerClock
 from .errors import (
     ConcurrentModificationError,
@@ -371,41 +378,6 @@ def _loop_error(exc: BaseException) -> RuntimeError | None:
     return None
 
 
-async def _keep(context: Any) -> AsyncGenerator[Any, None]:
-    """Hold a client open until closed, or until its loop shuts async generators down."""
-    client = await context.__aenter__()
-    try:
-        yield client
-    finally:
-        await context.__aexit__(None, None, None)
-
-
-class _HeldClient:
-    """A client owned by the session in one event loop.
-
-    It is held by an async generator, so that the loop's ``shutdown_asyncgens``
-    (run by ``asyncio.run`` and after every ``Runner.run_sync``) closes it: no
-    "Unclosed client session" at exit, even without `close()`.
-    """
-
-    def __init__(self, holder: AsyncGenerator[Any, None], client: Any) -> None:
-        self._holder = holder
-        self.client = client
-
-    @classmethod
-    async def open(cls, context: Any) -> _HeldClient:
-        holder = _keep(context)
-        return cls(holder, await holder.__anext__())
-
-    @property
-    def closed(self) -> bool:
-        # A finished (closed or exhausted) generator has no frame.
-        return getattr(self._holder, "ag_frame", None) is None
-
-    async def close(self) -> None:
-        await self._holder.aclose()
-
-
 class SessionOptions(TypedDict, total=False):
     """The keyword options of `DynamoDBSession`, for `DynamoDBSession.from_config`."""
 
@@ -694,11 +666,8 @@ class SessionStore:
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
         self._client: DynamoDBClient | None = dynamodb_client
-        # Set by from_config: opens a client of the session's own, one per event loop.
-        self._open_client: Callable[[], Any] | None = None
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeldClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Set by from_config: the client shared in the background loop (_clients.py).
+        self._open_client: SharedClient | None = None
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -732,12 +701,13 @@ class SessionStore:
         boto_session: Any = None,
         **options: Unpack[SessionOptions],
     ) -> Self:
-        """Create a session that creates, owns and closes its own clients.
+        """Create a session whose client the library opens, shares and closes.
 
-        A client is opened on first use in each event loop (one per loop, so the
-        session also works from worker threads that run loops of their own) and
-        closed by `close()`, or when the loop shuts its async generators down, as
-        ``asyncio.run`` and ``Runner.run_sync`` do.
+        Sessions made with the same configuration share one client. It lives in
+        one background event-loop thread per process, and each DynamoDB call hops
+        there from the caller's loop, so a session works from any loop or thread
+        (``Runner.run_sync`` in request threads, repeated ``asyncio.run``) without
+        opening a client per loop. The clients are closed at interpreter exit.
 
         Args:
             session_id: Unique id of the conversation.
@@ -746,7 +716,8 @@ class SessionStore:
             region_name: AWS region; defaults to the AWS configuration chain.
             profile_name: AWS profile from the shared config files.
             endpoint_url: A local endpoint such as ``http://127.0.0.1:8000``.
-            client_config: A botocore ``Config`` (timeouts, retry mode).
+            client_config: A botocore ``Config``; the options it sets override
+                `CLIENT_DEFAULTS` (1 s connect, 1.5 s read timeouts, 2 attempts).
             boto_session: An ``aioboto3.Session`` or a botocore session to take
                 credentials and region from (instead of `profile_name`).
             **options: Keyword options of `DynamoDBSession.__init__`, type-checked.
@@ -757,22 +728,26 @@ class SessionStore:
         import aioboto3
 
         session = cls(session_id, None, table_name, ttl_seconds, **options)  # type: ignore[arg-type]
-        with aws_errors(
-            "from_config", session_id=session_id, table_name=table_name, client_setup=True
-        ):
-            if boto_session is None:
-                boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
-            elif not isinstance(boto_session, aioboto3.Session):
-                # A botocore (or aiobotocore) session: aioboto3 wraps it.
-                boto_session = aioboto3.Session(
-                    botocore_session=boto_session, region_name=region_name
-                )
+        config = client_config_with_defaults(
+            client_config, session_id=session_id, table_name=table_name
+        )
+        origin: Any = ("profile", profile_name, region_name)
+        if boto_session is not None:
+            origin = ("boto_session", id(boto_session), region_name)
+
+        def open_client() -> Any:
+            # Called once per configuration, in the background loop: a new
+            # aioboto3 session costs ~15 ms, so no from_config call makes one.
             chosen = boto_session
+            if chosen is None:
+                chosen = aioboto3.Session(profile_name=profile_name, region_name=region_name)
+            elif not isinstance(chosen, aioboto3.Session):
+                # A botocore (or aiobotocore) session: aioboto3 wraps it.
+                chosen = aioboto3.Session(botocore_session=chosen, region_name=region_name)
+            return chosen.client("dynamodb", endpoint_url=endpoint_url, config=config)
 
-            def open_client() -> Any:
-                return chosen.client("dynamodb", endpoint_url=endpoint_url, config=client_config)
-
-        session._open_client = open_client
+        key = (origin, endpoint_url, config_key(config), environment_key())
+        session._open_client = SharedClient(key, open_client)
         return session
 
     async def _get_client(self) -> DynamoDBClient:
@@ -780,18 +755,13 @@ class SessionStore:
         if self._open_client is None:
             assert self._client is not None
             return self._client
-        loop = asyncio.get_running_loop()
-        held = self._loop_clients.get(loop)
-        if held is None or held.closed:
-            with aws_errors(
-                "opening the client",
-                session_id=self.session_id,
-                table_name=self.table_name,
-                client_setup=True,
-            ):
-                held = await _HeldClient.open(self._open_client())
-            self._loop_clients[loop] = held
-        client: DynamoDBClient = held.client
+        with aws_errors(
+            "opening the client",
+            session_id=self.session_id,
+            table_name=self.table_name,
+            client_setup=True,
+        ):
+            client: DynamoDBClient = await self._open_client.client()
         return client
 
     def _check_open(self) -> None:
@@ -804,35 +774,27 @@ class SessionStore:
             )
 
     async def ping(self) -> bool:
-        """Whether the table can be reached: one small consistent read of a reserved key.
+        """Whether the table can be reached (see the module-level `ping`).
 
         Returns:
-            True when DynamoDB answered; False (logged) when it did not or refused.
+            True when DynamoDB answered; False (logged) when it did not, refused,
+            or the session is closed.
         """
-        metrics = OperationMetrics("ping", self.session_id, self.table_name)
         try:
-            await self._call(
-                metrics,
-                "get_item",
-                TableName=self.table_name,
-                Key=encode_key(f"{RESERVED_PREFIX}ping"),
-                ConsistentRead=True,
-            )
-        except (SessionStoreError, _Transport, ClientError) as exc:
+            client = await self._get_client()
+        except SessionStoreError as exc:
             logger.warning("ping of table %r failed: %s", self.table_name, type(exc).__name__)
             return False
-        return True
+        return await ping(client, self.table_name)
 
     async def close(self) -> None:
-        """Close this session: its own client in this loop, and every later operation.
+        """Close this session object: every later operation raises `SessionClosedError`.
 
-        An injected client is left open (it stays the caller's). After `close()`
-        every operation raises `SessionClosedError`.
+        An injected client is left open (it stays the caller's); a `from_config`
+        client stays open for the other sessions that share it, and is closed
+        at interpreter exit.
         """
         self._closed = True
-        held = self._loop_clients.pop(asyncio.get_running_loop(), None)
-        if held is not None:
-            await held.close()
 
     async def __aenter__(self) -> Self:
         """Open the owned client, if any; return the session."""
@@ -850,7 +812,9 @@ class SessionStore:
 
     # ------------------------------------------------------------ Session API
 
-    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+    async def get_items(
+        self, limit: int | None = None, *, wrapper: Any = None
+    ) -> list[TResponseInputItem]:
         """Retrieve the conversation history, oldest first.
 
         A paged session is read with one GetItem of its head plus, in parallel,
@@ -860,6 +824,9 @@ class SessionStore:
         Args:
             limit: Return only the newest `limit` items. None falls back to
                 ``session_settings.limit``; 0 returns ``[]`` without a call.
+            wrapper: The SDK's ``RunContextWrapper``, which the Runner passes to
+                sessions whose four methods accept it; unused here (a subclass
+                may read the turn's context from it).
 
         Returns:
             The items in chronological order; ``[]`` for an absent or expired session.
@@ -890,10 +857,14 @@ class SessionStore:
 
         return await self._operation("get_items", run)
 
-    async def add_items(self, items: list[TResponseInputItem]) -> None:
+    async def add_items(self, items: list[TResponseInputItem], *, wrapper: Any = None) -> None:
         """Append items to the conversation, atomically and exactly once.
 
         Past `page_threshold`, older items move into pages in the same write.
+
+        Args:
+            items: The items, oldest first.
+            wrapper: As for `get_items`.
 
         Raises:
             InvalidItemError: An item is not a JSON object of JSON values (or, with
@@ -915,11 +886,14 @@ class SessionStore:
         operation = Append(encoded, self.max_items)
         await self._operation("add_items", lambda m: self._mutate(m, operation), settle=True)
 
-    async def pop_item(self) -> TResponseInputItem | None:
+    async def pop_item(self, *, wrapper: Any = None) -> TResponseInputItem | None:
         """Remove and return the newest item, or None if the session is empty.
 
         Concurrent pops never return the same item twice. On a paged session the
         pop walks back into the pages; a page emptied by pops is deleted.
+
+        Args:
+            wrapper: As for `get_items`.
 
         Raises:
             CorruptSessionError: The stored head or its newest page is unreadable.
@@ -934,7 +908,7 @@ class SessionStore:
         )
         return result
 
-    async def clear_session(self) -> None:
+    async def clear_session(self, *, wrapper: Any = None) -> None:
         """Delete the conversation: every item, pages included.
 
         The head is replaced by an empty one (a tombstone that expires after
@@ -942,6 +916,9 @@ class SessionStore:
         write; then the pages it listed are deleted. A late or resent write can
         therefore neither delete a conversation started after the clear nor
         bring the cleared one back.
+
+        Args:
+            wrapper: As for `get_items`.
 
         Raises:
             OwnershipError: The stored session belongs to another owner than this
@@ -1756,8 +1733,8 @@ class SessionStore:
             raise InvalidArgumentError(
                 f"The DynamoDB client of {describe(self.session_id, self.table_name)} belongs "
                 f"to another event loop ({exc}). Fix: create the client in the loop that "
-                "uses the session, or use DynamoDBSession.from_config, which opens one "
-                "client per loop.",
+                "uses the session, or use DynamoDBSession.from_config, whose client "
+                "serves every loop and thread.",
                 session_id=self.session_id,
                 table_name=self.table_name,
             ) from exc
