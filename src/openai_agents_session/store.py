@@ -146,9 +146,15 @@ _PAGE_READ_TRIES = 3
 class RetryPolicy:
     """Bounds on optimistic-locking retries after a failed condition.
 
+    Every way back to the top of an operation's attempt loop counts against
+    the policy: a conditional write that lost, and a pass that had to read the
+    state again before it could plan one (its pages were released by a newer
+    head, or its memory was stale).
+
     Attributes:
         max_attempts: Conditional writes tried per operation before
-            `ConcurrentModificationError`.
+            `ConcurrentModificationError`; also the passes allowed that end
+            without a write.
         base_delay: Seconds; the backoff ceiling doubles from here per conflict.
         max_delay: Seconds; the largest backoff ceiling. The sleep is uniformly
             random below the ceiling ("full jitter").
@@ -430,6 +436,8 @@ class _Run:
         fresh: The state in hand was read during this operation.
         broken_writes: Writes whose outcome stayed unknown after the client's retries.
         loaded: Pages read so far; pages never change, so they stay valid.
+        replans: Passes that ended without a write (the state had to be read
+            again first); bounded by `RetryPolicy.max_attempts` too.
     """
 
     operation: Operation
@@ -438,6 +446,7 @@ class _Run:
     broken_writes: int = 0
     loaded: dict[str, list[ConversationItem]] = field(default_factory=dict)
     clock_unknown: bool = False
+    replans: int = 0
 
 
 class SessionStore:
@@ -1605,12 +1614,21 @@ class SessionStore:
         try:
             while True:
                 plan = await self._plan(metrics, run)
+                # Every way back to the top counts: a write sent, or a pass that had
+                # to look at the state again first (pages gone, memory stale).
                 if plan is None:
-                    continue
-                if metrics.attempts >= self.retry.max_attempts or (
-                    metrics.attempts and metrics.elapsed >= self.retry.max_elapsed
+                    run.replans += 1
+                if (
+                    metrics.attempts >= self.retry.max_attempts
+                    or run.replans > self.retry.max_attempts
+                    or (
+                        (metrics.attempts or run.replans)
+                        and metrics.elapsed >= self.retry.max_elapsed
+                    )
                 ):
                     raise self._lost_the_race(metrics)
+                if plan is None:
+                    continue
                 metrics.attempts += 1
                 await self._prepare(metrics, plan)
                 outcome = await self._commit(metrics, plan)
@@ -1637,9 +1655,13 @@ class SessionStore:
         if any(plan.version < oldest for plan in run.maybe_applied):
             raise self._forgotten(metrics)
 
-    async def _resolve(self, metrics: OperationMetrics, run: _Run) -> StoredItem | None:
-        """Read the item, consistently, and settle if a write that may have landed did."""
-        state = await self._read(metrics, outcome_unknown=bool(run.maybe_applied))
+    async def _resolve(
+        self, metrics: OperationMetrics, run: _Run, *, consistent: bool = False
+    ) -> StoredItem | None:
+        """Read the item, and settle if a write that may have landed did."""
+        state = await self._read(
+            metrics, outcome_unknown=bool(run.maybe_applied), consistent=consistent
+        )
         run.fresh = True
         await self._recognise(metrics, run, state)
         return state
@@ -1662,11 +1684,7 @@ class SessionStore:
         )
         base = None if expired else state
         needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
-        if needed and await self._load_pages(metrics, needed, run.loaded):
-            # A listed page is gone: the head changed since it was read.
-            fresh = await self._resolve(metrics, run)
-            if fresh is not None and state is not None and fresh.updated_at == state.updated_at:
-                raise self._missing_pages({r.id for r in needed} - set(run.loaded))
+        if needed and not await self._pages_loaded(metrics, run, state, needed):
             return None
         change = run.operation.apply(base, run.loaded)
         if isinstance(change, Skip):
@@ -1676,23 +1694,45 @@ class SessionStore:
                 raise _Settled(None)
             self._forget()  # an empty memory may be stale: confirm with a read
             return None
-        try:
-            return plan_write(
-                state,
-                change,
-                expired=expired,
-                session_id=self.session_id,
-                table_name=self.table_name,
-                now=now,
-                layout=self._layout,
-                operation=metrics.operation,
-                loaded=run.loaded,
-                team=self._team,
-            )
-        except NeedPages as need:
-            if await self._load_pages(metrics, need.refs, run.loaded):
-                await self._resolve(metrics, run)  # a newer head released it
-            return None
+        while True:
+            try:
+                return plan_write(
+                    state,
+                    change,
+                    expired=expired,
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                    now=now,
+                    layout=self._layout,
+                    operation=metrics.operation,
+                    loaded=run.loaded,
+                    team=self._team,
+                )
+            except NeedPages as need:
+                # Each NeedPages names a page not loaded yet, and a page is loaded
+                # or the pass ends: this loop runs at most once per listed page.
+                if not await self._pages_loaded(metrics, run, state, need.refs):
+                    return None
+
+    async def _pages_loaded(
+        self, metrics: OperationMetrics, run: _Run, state: StoredItem | None, refs: list[PageRef]
+    ) -> bool:
+        """Load `refs` into the run; False when one is gone and the head has changed.
+
+        Pages are deleted only after a head that no longer lists them landed, so
+        a missing page means the head in hand is stale: read it again,
+        consistently. If it is the same version, the page is lost for good.
+
+        Raises:
+            CorruptSessionError: The head is unchanged, yet a page it lists is gone.
+        """
+        missing = await self._load_pages(metrics, refs, run.loaded)
+        if not missing:
+            return True
+        fresh = await self._resolve(metrics, run, consistent=True)
+        if state is not None and fresh is not None and fresh.updated_at == state.updated_at:
+            raise self._missing_pages(missing)
+        return False
 
     def _ttl_behind(self, state: StoredItem | None) -> bool:
         if state is None or state.ttl is None or self.ttl_seconds is None:

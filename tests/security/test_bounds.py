@@ -1,0 +1,201 @@
+"""Bounded work under hostile stored data: lost pages, impossible indexes, bombs.
+
+Each test edits what the table holds by hand, as a buggy service, a bad import or
+an operator could, and then checks that every operation ends quickly with a
+typed error (or works), within the retry budget, and that `clear_session` still
+gets rid of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from agents.usage import Usage
+
+from openai_agents_session import (
+    ConcurrentModificationError,
+    CorruptSessionError,
+    DynamoDBSession,
+    RetryPolicy,
+)
+from tests.conftest import count_calls
+from tests.support.sessions import (
+    client_fixture,  # noqa: F401
+    clients_fixture,  # noqa: F401
+    is_cleared,
+    module_table,  # noqa: F401
+    raw_fixture,  # noqa: F401
+    raw_get,
+    raw_put,
+    scan_pages,
+)
+
+SMALL = 16 * 1024
+BUDGET = RetryPolicy(max_attempts=5, max_elapsed=2)
+# A guard against a hang, not a measurement: every case ends in well under a second.
+HANG = 20.0
+
+
+def sid() -> str:
+    return f"b-{uuid.uuid4().hex[:10]}"
+
+
+def note(i: int, size: int = 1_500) -> dict[str, Any]:
+    return {"role": "user", "content": f"{i}:" + "x" * size}
+
+
+async def paged(
+    client: Any, table: str, n: int = 30, size: int = 1_500
+) -> tuple[str, list[dict[str, Any]]]:
+    """A session of `n` notes with a 16 KiB threshold: some pages, a head with items."""
+    session_id = sid()
+    history = [note(i, size) for i in range(n)]
+    session = DynamoDBSession(session_id, client, table, page_threshold=SMALL)
+    for item in history:
+        await session.add_items([item])
+    return session_id, history
+
+
+def index_of(head: dict[str, Any]) -> dict[str, Any]:
+    index: dict[str, Any] = json.loads(head["pages"]["S"])
+    return index
+
+
+async def set_index(raw: Any, table: str, session_id: str, index: dict[str, Any]) -> None:
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    head["pages"] = {"S": json.dumps(index)}
+    await raw_put(raw, table, head)
+
+
+async def delete_page(raw: Any, table: str, session_id: str, page_id: str) -> None:
+    for part in await scan_pages(raw, table, session_id):
+        if part["session_id"]["S"].split("#")[-2] == page_id:
+            await raw.delete_item(TableName=table, Key={"session_id": part["session_id"]})
+
+
+def opened(session_id: str, client: Any, table: str, **options: Any) -> DynamoDBSession:
+    options.setdefault("page_threshold", SMALL)
+    options.setdefault("retry", BUDGET)
+    return DynamoDBSession(session_id, client, table, **options)
+
+
+async def bounded(coro: Any) -> Any:
+    return await asyncio.wait_for(coro, HANG)
+
+
+# ---------------------------------------------------------------- 1. lost pages
+
+
+async def test_a_seal_merging_into_a_missing_newest_page_is_corrupt_not_a_spin(
+    client: Any, table: str, raw: Any
+) -> None:
+    """Today: 4,831 calls in 20 s with RetryPolicy(max_attempts=5, max_elapsed=2)."""
+    session_id, _ = await paged(client, table)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    newest = index_of(head)["pages"][-1][0]
+    await delete_page(raw, table, session_id, newest)
+    session = opened(session_id, client, table)
+    calls = count_calls(client)
+    with pytest.raises(CorruptSessionError) as caught:
+        # Enough to pass the threshold, so the seal merges into the newest page.
+        await bounded(session.add_items([note(100 + i) for i in range(8)]))
+    assert newest in str(caught.value)
+    assert calls.total() < 12
+    assert await raw_get(raw, table, session_id) == head  # nothing stored
+    await opened(session_id, client, table).clear_session()
+    assert is_cleared(await raw_get(raw, table, session_id))
+
+
+class _Result:
+    """The part of a RunResult `store_run_usage` reads."""
+
+    def __init__(self) -> None:
+        usage = Usage(requests=1, input_tokens=3, output_tokens=4, total_tokens=7)
+        self.context_wrapper = type("W", (), {"usage": usage})()
+
+
+OPERATIONS: dict[str, Callable[[DynamoDBSession], Awaitable[Any]]] = {
+    "get_items": lambda s: s.get_items(),
+    "pop_item": lambda s: s.pop_item(),
+    "add_items_trim": lambda s: opened(
+        s.session_id, s._client, s.table_name, max_items=3
+    ).add_items([note(99)]),
+    "fork": lambda s: s.fork(sid()),
+    "get_record": lambda s: s.get_record(whole_history=True),
+    "store_run_usage": lambda s: s.store_run_usage(_Result()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+@pytest.mark.parametrize("which", ["oldest", "newest"])
+async def test_a_lost_page_is_corrupt_for_every_operation_within_the_budget(
+    client: Any, table: str, raw: Any, name: str, which: str
+) -> None:
+    session_id, _ = await paged(client, table, 6, 120_000)  # two pages of under 512 KB
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    pages = index_of(head)["pages"]
+    assert len(pages) >= 2
+    lost = pages[0 if which == "oldest" else -1][0]
+    await delete_page(raw, table, session_id, lost)
+    # An empty head (after pops, say) sends a pop into the newest page.
+    head["conversation_data"] = {"S": "[]"}
+    await raw_put(raw, table, head)
+    session = opened(session_id, client, table)
+    calls = count_calls(client)
+    try:
+        await bounded(OPERATIONS[name](session))
+    except CorruptSessionError as exc:
+        assert lost in str(exc)
+    else:
+        # Only an operation that never needs the lost page may succeed.
+        assert (name, which) in {("pop_item", "oldest"), ("add_items_trim", "oldest")}
+    assert calls.total() < 12
+    await opened(session_id, client, table).clear_session()
+    assert is_cleared(await raw_get(raw, table, session_id))
+
+
+async def test_a_head_that_keeps_changing_while_its_page_is_gone_ends_in_the_budget(
+    client: Any, table: str, raw: Any
+) -> None:
+    """Each re-read sees a new version, so the page is never declared lost: the
+    budget (attempts and max_elapsed) still ends the operation."""
+    session_id, _ = await paged(client, table)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    await delete_page(raw, table, session_id, index_of(head)["pages"][-1][0])
+    stop = asyncio.Event()
+    bumps = 0
+
+    async def bump() -> None:
+        nonlocal bumps
+        while not stop.is_set():
+            bumps += 1
+            await raw.update_item(
+                TableName=table,
+                Key={"session_id": {"S": session_id}},
+                UpdateExpression="SET updated_at = updated_at + :d",
+                ExpressionAttributeValues={":d": {"N": "0.000001"}},
+            )
+
+    other = asyncio.ensure_future(bump())
+    session = opened(session_id, client, table)
+    calls = count_calls(client)
+    try:
+        with pytest.raises((ConcurrentModificationError, CorruptSessionError)):
+            await bounded(session.add_items([note(100 + i) for i in range(8)]))
+    finally:
+        stop.set()
+        await other
+    assert bumps > 0
+    # The blind first write conflicts; then at most five passes of a page load
+    # and a re-read each.
+    assert calls["PutItem"] == 1
+    assert calls.total() <= 3 * (BUDGET.max_attempts + 1)
