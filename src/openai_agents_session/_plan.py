@@ -33,7 +33,13 @@ from .models.codec import (
     next_version,
     write_condition,
 )
-from .models.pages import encode_index, encode_page, new_page_id, part_keys
+from .models.pages import (
+    DEFAULT_MAX_SESSION_BYTES,
+    encode_index,
+    encode_page,
+    new_page_id,
+    part_keys,
+)
 from .models.pairs import safe_cut
 from .models.schema import (
     ITEM_SIZE_LIMIT,
@@ -79,9 +85,6 @@ __all__ = [
 DEFAULT_PAGE_THRESHOLD = 384 * 1024
 """Default head size (DynamoDB's rule) past which older items move into pages:
 DynamoDB's 400 KB limit less 16 KB of headroom for attributes added later."""
-
-DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024
-"""Default cap on a session's history: uncompressed JSON bytes, pages included."""
 
 MIN_PAGE_THRESHOLD = 16 * 1024
 """Smallest page threshold accepted: below it the page index crowds out the items."""

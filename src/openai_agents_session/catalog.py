@@ -19,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,12 +27,19 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .boundary import mapped
-from .errors import ConcurrentModificationError, InvalidArgumentError, ThrottledError
+from .errors import (
+    ConcurrentModificationError,
+    CorruptSessionError,
+    InvalidArgumentError,
+    ThrottledError,
+)
 from .models.attrs import number_text
 from .models.codec import encode_key
 from .models.pages import decode_index, part_keys
 from .models.schema import BY_OWNER_INDEX, RESERVED_PREFIX, SCHEMA
 from .store import check_key_prefix, validate_table_name, within_prefix
+
+logger = logging.getLogger("openai_agents_session")
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -284,9 +292,24 @@ async def _delete_pages(
     head: Mapping[str, Any] | None,
     done: set[str],
 ) -> None:
-    """Delete every page part the head's index lists (skipping those in `done`)."""
+    """Delete every page part the head's index lists (skipping those in `done`).
+
+    An index that `check_index` refuses names no part this erase can trust, and
+    no bounded key list: its head is still deleted, and its pages (which carry
+    the session in ``page_of``) are left for ``sessions gc``.
+    """
     text = _text(head or {}, SCHEMA.pages)
-    index = decode_index(text, session_id=session_id, table_name=table_name)
+    try:
+        index = decode_index(text, session_id=session_id, table_name=table_name)
+    except CorruptSessionError as exc:
+        logger.warning(
+            "delete_sessions: session %r in table %r has an unusable page index (%s); its "
+            "head is deleted and its pages are left for `sessions gc`",
+            session_id,
+            table_name,
+            exc,
+        )
+        return
     keys = [
         key
         for ref in (() if index is None else index.pages)

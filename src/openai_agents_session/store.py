@@ -133,6 +133,9 @@ _BROKEN_WRITES_TRIED = 2
 # per BatchGetItem (40 page parts stay under 16 MB).
 _BATCH_WRITE = 25
 _BATCH_GET = 40
+# Page reads in flight at once: each answer may hold up to 16 MB of parts, and
+# they are decoded (and dropped) before the next ones are asked for.
+_PAGE_BATCHES_IN_FLIGHT = 2
 _UNPROCESSED_TRIES = 8
 # Seconds a TTL written on the host clock may lag the shared clock before the
 # session rewrites it (the Date header itself is only good to the second).
@@ -956,8 +959,13 @@ class SessionStore:
                 if raw is None:
                     self._remember(None)
                     return None
-                record = decode_record(raw, table_name=self.table_name, record=self.record)
-                state = decode_item(raw, table_name=self.table_name, keep_items=True)
+                record = decode_record(
+                    raw,
+                    table_name=self.table_name,
+                    record=self.record,
+                    max_session_bytes=self.max_session_bytes,
+                )
+                state = self._decode(raw, keep_items=True)
                 self._remember(state)
                 if record.is_expired(self._now()) and not include_expired:
                     return None
@@ -1558,13 +1566,18 @@ class SessionStore:
         consistent: bool = False,
     ) -> StoredItem | None:
         raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown, consistent=consistent)
-        state = (
-            None
-            if raw is None
-            else decode_item(raw, table_name=self.table_name, keep_items=keep_items)
-        )
+        state = None if raw is None else self._decode(raw, keep_items=keep_items)
         self._remember(state)
         return state
+
+    def _decode(self, raw: Mapping[str, Any], *, keep_items: bool = False) -> StoredItem:
+        """Decode a head, its page index checked against this session's cap."""
+        return decode_item(
+            raw,
+            table_name=self.table_name,
+            keep_items=keep_items,
+            max_session_bytes=self.max_session_bytes,
+        )
 
     async def _history(
         self, metrics: OperationMetrics, state: StoredItem | None, limit: int | None
@@ -1804,7 +1817,7 @@ class SessionStore:
             ) from outcome.error
         metrics.conflicts += 1
         if outcome.item is not None:
-            self._remember(decode_item(outcome.item, table_name=self.table_name))
+            self._remember(self._decode(outcome.item))
             run.fresh = True
             await self._recognise(metrics, run, self._state)
         else:
@@ -1837,7 +1850,7 @@ class SessionStore:
                 self._remember(None)
                 return
             try:
-                state = decode_item(raw, table_name=self.table_name)
+                state = self._decode(raw)
             except CorruptSessionError:
                 state = None
             if state is not None:
@@ -2015,17 +2028,43 @@ class SessionStore:
         refs: list[PageRef],
         loaded: dict[str, list[ConversationItem]],
     ) -> set[str]:
-        """Read and decode pages into `loaded`; return the ids of pages not found."""
-        if not refs:
-            return set()
+        """Read and decode pages into `loaded`; return the ids of pages not found.
+
+        Pages are read a few BatchGetItems at a time and decoded as soon as their
+        parts are in, so the compressed parts held at once stay a few requests'
+        worth whatever the index lists. The first batch that misses a page ends
+        the read: the caller reads the head again anyway.
+        """
+        batches: list[list[PageRef]] = []
+        size = _BATCH_GET
+        for ref in dict.fromkeys(refs):
+            if size + ref.parts > _BATCH_GET:
+                batches.append([])
+                size = 0
+            batches[-1].append(ref)
+            size += ref.parts
+        for wave in range(0, len(batches), _PAGE_BATCHES_IN_FLIGHT):
+            group = batches[wave : wave + _PAGE_BATCHES_IN_FLIGHT]
+            found = await _all([self._load_batch(metrics, batch, loaded) for batch in group])
+            missing = set().union(*found)
+            if missing:
+                return missing
+        return set()
+
+    async def _load_batch(
+        self,
+        metrics: OperationMetrics,
+        refs: list[PageRef],
+        loaded: dict[str, list[ConversationItem]],
+    ) -> set[str]:
+        """Read one batch of pages (a page of many parts takes several requests)."""
         keys = [key for ref in refs for key in part_keys(self.session_id, ref)]
-        chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
         found: dict[str, Any] = {}
-        for part in await _all([self._batch_get_chunk(metrics, c) for c in chunks]):
-            found.update(part)
+        for start in range(0, len(keys), _BATCH_GET):
+            found.update(await self._batch_get_chunk(metrics, keys[start : start + _BATCH_GET]))
         missing: set[str] = set()
         for ref in refs:
-            parts = [found[k] for k in part_keys(self.session_id, ref) if k in found]
+            parts = [found.pop(k) for k in part_keys(self.session_id, ref) if k in found]
             if len(parts) < ref.parts:
                 missing.add(ref.id)
                 continue

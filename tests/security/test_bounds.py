@@ -199,3 +199,95 @@ async def test_a_head_that_keeps_changing_while_its_page_is_gone_ends_in_the_bud
     # and a re-read each.
     assert calls["PutItem"] == 1
     assert calls.total() <= 3 * (BUDGET.max_attempts + 1)
+
+
+# ------------------------------------------------------- 2. impossible indexes
+
+
+async def hostile(
+    client: Any, raw: Any, table: str, edit: Callable[[list[list[Any]]], list[list[Any]]]
+) -> tuple[str, dict[str, Any]]:
+    """A real paged session whose index entries `edit` rewrote; returns its id and head."""
+    session_id, _ = await paged(client, table, 14)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    index = index_of(head)
+    index["pages"] = edit(index["pages"])
+    await set_index(raw, table, session_id, index)
+    stored = await raw_get(raw, table, session_id)
+    assert stored is not None
+    return session_id, stored
+
+
+def with_parts(parts: int) -> Callable[[list[list[Any]]], list[list[Any]]]:
+    return lambda pages: [[p[0], parts, *p[2:]] for p in pages]
+
+
+def many_pages(pages: list[list[Any]]) -> list[list[Any]]:
+    return [[f"{n:016x}", 1, 0, 1, 10] for n in range(10_000)]
+
+
+def listed_twice(pages: list[list[Any]]) -> list[list[Any]]:
+    return [*pages, pages[-1]]
+
+
+def bad_id(pages: list[list[Any]]) -> list[list[Any]]:
+    return [["../" + p[0], *p[1:]] for p in pages]
+
+
+def too_many_items(pages: list[list[Any]]) -> list[list[Any]]:
+    return [[p[0], p[1], 0, p[4], p[4]] for p in pages]  # a page of N bytes, N items
+
+
+def past_the_cap(pages: list[list[Any]]) -> list[list[Any]]:
+    return [[p[0], p[1], p[2], p[3], 2**40] for p in pages]
+
+
+def over_the_cap_together(pages: list[list[Any]]) -> list[list[Any]]:
+    return [[f"{n:016x}", 1, 0, 1, 40 * 1024 * 1024] for n in range(2)]
+
+
+IMPOSSIBLE = {
+    "400k parts": with_parts(400_000),
+    "3M parts": with_parts(3_000_000),
+    "10,000 pages": many_pages,
+    "a page listed twice": listed_twice,
+    "a malformed id": bad_id,
+    "more items than bytes": too_many_items,
+    "a page past the cap": past_the_cap,
+    "pages past the cap together": over_the_cap_together,
+}
+
+EVERY_OPERATION: dict[str, Callable[[DynamoDBSession], Awaitable[Any]]] = {
+    "get_items": lambda s: s.get_items(),
+    "get_items_limit": lambda s: s.get_items(1),
+    "pop_item": lambda s: s.pop_item(),
+    "add_items": lambda s: s.add_items([note(99)]),
+    "fork": lambda s: s.fork(sid()),
+    "get_record": lambda s: s.get_record(),
+    "store_run_usage": lambda s: s.store_run_usage(_Result()),
+    "set_attributes": lambda s: s.set_attributes(title="t"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+async def test_an_impossible_index_is_corrupt_at_once_for_every_operation_and_clear_removes_it(
+    client: Any, table: str, raw: Any, case: str
+) -> None:
+    """Today: 400,000 parts took 36 s and 554 MiB in get_items; 3,000,000 ran past 90 s."""
+    session_id, stored = await hostile(client, raw, table, IMPOSSIBLE[case])
+    calls = count_calls(client)
+    for name, operation in EVERY_OPERATION.items():
+        calls.clear()
+        with pytest.raises(CorruptSessionError) as caught:
+            await bounded(operation(opened(session_id, client, table)))
+        # One read of the head (the blind write's conflict hands it back), nothing more.
+        assert calls.total() <= 2, (name, calls)
+        assert calls["BatchGetItem"] == 0, name
+        assert "corrupt" in str(caught.value) and session_id in str(caught.value)
+        assert "x" * 50 not in str(caught.value)  # no stored content in the message
+    assert await raw_get(raw, table, session_id) == stored  # nothing written
+    await bounded(opened(session_id, client, table).clear_session())
+    assert is_cleared(await raw_get(raw, table, session_id))
+    # Its pages carry the session's id in page_of: gc finds them, nothing is lost track of.
+    assert all(p["page_of"]["S"] == session_id for p in await scan_pages(raw, table, session_id))

@@ -289,7 +289,7 @@ def test_sealed_items_join_a_small_newest_page_under_a_fresh_key() -> None:
 
 
 def test_a_full_newest_page_is_left_alone() -> None:
-    full = PageRef("full", 1, 0, 50, 500_000)
+    full = PageRef("f" * 16, 1, 0, 50, 500_000)
     base = state([msg("h" * 1000 + str(i)) for i in range(100)], PageIndex(pages=(full,)))
     written = plan(base, Append([dumps_item(msg("new"))]).apply(base, {}))
     head = decode_item(written.item, table_name="t")
