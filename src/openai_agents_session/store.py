@@ -2064,10 +2064,12 @@ class SessionStore:
             found.update(await self._batch_get_chunk(metrics, keys[start : start + _BATCH_GET]))
         missing: set[str] = set()
         for ref in refs:
-            parts = [found.pop(k) for k in part_keys(self.session_id, ref) if k in found]
-            if len(parts) < ref.parts:
+            page = part_keys(self.session_id, ref)
+            if not all(k in found for k in page):
                 missing.add(ref.id)
                 continue
+            # Each part is dropped as soon as it is inflated.
+            parts = (found.pop(k) for k in page)
             loaded[ref.id] = decode_page(
                 ref, parts, session_id=self.session_id, table_name=self.table_name
             )

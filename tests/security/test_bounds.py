@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +26,9 @@ from openai_agents_session import (
     DynamoDBSession,
     RetryPolicy,
 )
+from openai_agents_session.admin import iter_sessions
+from openai_agents_session.catalog import delete_sessions
+from openai_agents_session.gc import collect_garbage
 from tests.conftest import count_calls
 from tests.support.sessions import (
     client_fixture,  # noqa: F401
@@ -291,3 +297,129 @@ async def test_an_impossible_index_is_corrupt_at_once_for_every_operation_and_cl
     assert is_cleared(await raw_get(raw, table, session_id))
     # Its pages carry the session's id in page_of: gc finds them, nothing is lost track of.
     assert all(p["page_of"]["S"] == session_id for p in await scan_pages(raw, table, session_id))
+
+
+# ------------------------------------------------- 3. hostile page content
+
+
+def part_item(session_id: str, page_id: str, part: int, data: bytes, owner: str | None = None):
+    return {
+        "session_id": {"S": f"__oas__#page#{session_id}#{page_id}#{part}"},
+        "page_of": {"S": owner or session_id},
+        "page_data": {"B": data},
+        "created_at": {"N": "1700000000"},
+    }
+
+
+async def plant(raw: Any, table: str, session_id: str, page: list[Any], blobs: list[bytes]) -> None:
+    """Replace the session's index with one page entry whose parts hold `blobs`."""
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    for number, blob in enumerate(blobs):
+        await raw_put(raw, table, part_item(session_id, page[0], number, blob))
+    await set_index(raw, table, session_id, {"ttl": None, "pages": [page]})
+
+
+PAGE = "0123456789abcdef"
+MIB = 1024 * 1024
+PLANTED: dict[str, tuple[list[Any], list[bytes]]] = {
+    # Today: 300 MB of zeros in 291 KB, declared honestly, was refused at 128 MiB.
+    "a zero bomb declared at the cap": (
+        [PAGE, 1, 0, 1, 64 * MIB],
+        [zlib.compress(b"\0" * (64 * MIB), 9)],
+    ),
+    "a lying size (claims 4 bytes)": (
+        [PAGE, 1, 0, 1, 4],
+        [zlib.compress(b"[" + b"{}," * (20 * MIB) + b"{}]", 9)],
+    ),
+    "a part bigger than any part written": ([PAGE, 1, 0, 1, 4], [b"x" * 390_000]),
+    "valid JSON with fewer items than indexed": (
+        [PAGE, 1, 0, 5, 1_000],
+        [zlib.compress(b"[{}]" + b" " * 996)],
+    ),
+    "valid JSON that is not a list of objects": ([PAGE, 1, 0, 1, 7], [zlib.compress(b"[1,2,3]")]),
+    "trailing bytes after the stream": ([PAGE, 1, 0, 1, 4], [zlib.compress(b"[{}]") + b"junk"]),
+    "not zlib": ([PAGE, 1, 0, 1, 4], [b"not zlib at all"]),
+    "a truncated stream": ([PAGE, 2, 0, 1, 1_000], [zlib.compress(b"[{}]" + b" " * 996)[:5], b""]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLANTED))
+async def test_hostile_page_content_is_corrupt_and_bounded(
+    client: Any, table: str, raw: Any, case: str
+) -> None:
+    session_id, _ = await paged(client, table, 14)
+    page, blobs = PLANTED[case]
+    await plant(raw, table, session_id, page, blobs)
+    started = time.perf_counter()
+    with pytest.raises(CorruptSessionError) as caught:
+        await bounded(opened(session_id, client, table).get_items())
+    assert PAGE in str(caught.value)
+    # Bounded by the cap, not by what the page claims: well under a second here.
+    assert time.perf_counter() - started < 5
+    await opened(session_id, client, table).clear_session()
+    assert is_cleared(await raw_get(raw, table, session_id))
+
+
+async def test_a_head_pointing_at_another_sessions_pages_is_corrupt(
+    client: Any, table: str, raw: Any
+) -> None:
+    """Parts copied under this session's keys still name their own session in page_of."""
+    victim, history = await paged(client, table, 14)
+    thief, _ = await paged(client, table, 14)
+    head = await raw_get(raw, table, victim)
+    assert head is not None
+    index = index_of(head)
+    for part in await scan_pages(raw, table, victim):
+        page_id, number = part["session_id"]["S"].split("#")[-2:]
+        copied = {**part, "session_id": {"S": f"__oas__#page#{thief}#{page_id}#{number}"}}
+        await raw_put(raw, table, copied)
+    await set_index(raw, table, thief, index)
+    with pytest.raises(CorruptSessionError, match="another session"):
+        await bounded(opened(thief, client, table).get_items())
+    assert (await opened(victim, client, table).get_items()) == history
+
+
+# ------------------------------------------ the erase, gc and list --check-pages
+
+
+async def test_the_erase_removes_a_session_with_an_impossible_index_and_leaves_pages_for_gc(
+    client: Any, table: str, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner = f"o-{uuid.uuid4().hex[:8]}"
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table, page_threshold=SMALL, owner=owner)
+    for i in range(14):
+        await session.add_items([note(i)])
+    pages = await scan_pages(raw, table, session_id)
+    assert pages
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    index = index_of(head)
+    index["pages"] = with_parts(3_000_000)(index["pages"])
+    await set_index(raw, table, session_id, index)
+    with caplog.at_level(logging.WARNING, logger="openai_agents_session"):
+        report = await bounded(delete_sessions(client, table, owner=owner))
+    assert report.sessions == 1
+    assert await raw_get(raw, table, session_id) is None
+    assert any(session_id in r.getMessage() and "gc" in r.getMessage() for r in caplog.records)
+    # The pages name their session, whose head is gone: gc removes them past the grace.
+    gc = await collect_garbage(client, table, now=time.time() + 7200)
+    assert set(gc.removed_keys) >= {p["session_id"]["S"] for p in pages}
+    assert await scan_pages(raw, table, session_id) == []
+
+
+async def test_gc_and_check_pages_refuse_an_impossible_index_without_building_its_keys(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id, _ = await hostile(client, raw, table, with_parts(3_000_000))
+    calls = count_calls(client)
+    gc = await bounded(collect_garbage(client, table, dry_run=True, now=time.time() + 7200))
+    assert session_id in gc.skipped_sessions  # its pages are kept for a person to look at
+    entries = [
+        e
+        async for e in iter_sessions(client, table, check_pages=True)
+        if e.session_id == session_id
+    ]
+    assert len(entries) == 1 and entries[0].error is not None and "parts" in entries[0].error
+    assert calls.total() < 20

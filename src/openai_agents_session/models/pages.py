@@ -68,6 +68,8 @@ MAX_PAGES = MAX_INDEX_BYTES // _MIN_ENTRY
 under `MAX_INDEX_BYTES`; pops and trims only remove entries."""
 
 _ZLIB_LEVEL = 6
+# Bytes inflated per step: the output grows in slices, never in one jump.
+_SLICE = 1024 * 1024
 _PAGE_ID = re.compile(r"[0-9a-f]{16}")
 _REPAIR = "run `openai-agents-session sessions show` on it, then repair or delete the session"
 
@@ -279,12 +281,12 @@ def decode_page(
             table_name=table_name,
         )
 
-    # Inflate part by part, never past the size the index records (which
-    # `check_index` has held to the session cap): a hostile page cannot make
-    # this hold more than that, whatever its parts claim.
+    # Inflate part by part, a slice at a time, never past the size the index
+    # records (which `check_index` has held to the session cap): a hostile page
+    # cannot make this hold more than that, whatever its parts claim.
     inflater = zlib.decompressobj()
-    pieces: list[bytes] = []
-    produced = taken = 0
+    body = bytearray()
+    taken = 0
     for raw in parts:
         if raw.get(PAGE_SCHEMA.page_of) != {"S": session_id}:
             raise corrupt("has a part that belongs to another session")
@@ -295,20 +297,24 @@ def decode_page(
         taken += len(data)
         if len(data) > PART_BYTES or taken > _compress_bound(ref.size):
             raise corrupt(f"holds more compressed bytes than {ref.size} bytes ever need")
-        try:
-            piece = inflater.decompress(data, ref.size + 1 - produced)
-        except zlib.error:
-            raise corrupt("does not decompress") from None
-        produced += len(piece)
-        pieces.append(piece)
-        if produced > ref.size:
-            break
-    if produced != ref.size or not inflater.eof or inflater.unused_data:
+        pending = bytes(data)
+        while pending and len(body) <= ref.size:
+            try:
+                body += inflater.decompress(pending, min(_SLICE, ref.size + 1 - len(body)))
+            except zlib.error:
+                raise corrupt("does not decompress") from None
+            pending = inflater.unconsumed_tail
+    if len(body) != ref.size or not inflater.eof or inflater.unused_data:
         raise corrupt(f"decompresses to a size other than the {ref.size} bytes indexed")
-    body = b"".join(pieces)
-    del pieces
     try:
-        items = loads_conversation(body)
+        # Decode before parsing so that the bytes can go first: the text and
+        # the items are then the most this holds at once.
+        text = body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise corrupt("is not valid JSON") from None
+    del body
+    try:
+        items = loads_conversation(text)
     except (ValueError, RecursionError):
         raise corrupt("is not valid JSON") from None
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
