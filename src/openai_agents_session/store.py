@@ -1368,11 +1368,16 @@ class SessionStore:
                     session_id=self.session_id,
                     table_name=self.table_name,
                 ) from cancelled
-        if cancelled is not None:
-            if not task.cancelled() and task.exception() is not None:
-                logger.debug("mutation failed while its caller was cancelled", exc_info=True)
-            raise cancelled
-        return task.result()
+        try:
+            if cancelled is not None:
+                if not task.cancelled() and task.exception() is not None:
+                    logger.debug("mutation failed while its caller was cancelled", exc_info=True)
+                raise cancelled
+            return task.result()
+        finally:
+            # The error's traceback holds this frame: without the task in it there
+            # is no cycle, so what the failed attempt read is freed with the error.
+            del task
 
     async def _run(
         self, metrics: OperationMetrics, body: Callable[[OperationMetrics], Awaitable[_T]]

@@ -60,10 +60,12 @@ MAX_INDEX_BYTES = ITEM_SIZE_LIMIT // 2
 """The largest page index a write makes: a seal that would pass half of the page
 threshold (itself at most DynamoDB's item limit) is refused."""
 
-# The shortest index entry a write makes: a 16-hex-digit id, one part, one item.
+# The shortest index entry a write makes (a 16-hex-digit id, one part, one
+# item), and the index around its entries.
 _MIN_ENTRY = len('["0123456789abcdef",1,0,1,4],')
+_ENVELOPE = len('{"ttl":null,"pages":[]}') - 1
 
-MAX_PAGES = MAX_INDEX_BYTES // _MIN_ENTRY
+MAX_PAGES = (MAX_INDEX_BYTES - _ENVELOPE) // _MIN_ENTRY
 """The most pages a head can list: only a seal adds pages, and it keeps the index
 under `MAX_INDEX_BYTES`; pops and trims only remove entries."""
 
@@ -259,6 +261,61 @@ def encode_page(
     return ref, parts
 
 
+def _items(
+    ref: PageRef, parts: Iterable[Mapping[str, Any]], session_id: str
+) -> list[ConversationItem] | str:
+    """The page's items, or what is wrong with it.
+
+    Problems are returned, not raised: a raised error's traceback would keep
+    this frame, and so its buffers of up to the session cap, alive for as long
+    as the error is.
+    """
+    # Inflate part by part, a slice at a time, never past the size the index
+    # records (which `check_index` has held to the session cap): a hostile page
+    # cannot make this hold more than that, whatever its parts claim.
+    inflater = zlib.decompressobj()
+    body = bytearray()
+    taken = 0
+    for raw in parts:
+        if raw.get(PAGE_SCHEMA.page_of) != {"S": session_id}:
+            return "has a part that belongs to another session"
+        value = raw.get(PAGE_SCHEMA.page_data)
+        data = value.get("B") if isinstance(value, Mapping) else None
+        if not isinstance(data, (bytes, bytearray)):
+            return f"has a part without binary {PAGE_SCHEMA.page_data!r}"
+        taken += len(data)
+        if len(data) > PART_BYTES or taken > _compress_bound(ref.size):
+            return f"holds more compressed bytes than {ref.size} bytes ever need"
+        pending = bytes(data)
+        while pending and len(body) <= ref.size:
+            try:
+                body += inflater.decompress(pending, min(_SLICE, ref.size + 1 - len(body)))
+            except zlib.error:
+                return "does not decompress"
+            pending = inflater.unconsumed_tail
+    if len(body) != ref.size or not inflater.eof or inflater.unused_data:
+        return f"decompresses to a size other than the {ref.size} bytes indexed"
+    # A page is written as a compact JSON list: anything else (a zero bomb,
+    # say) is refused before the text is made from the bytes.
+    if body[:1] != b"[" or body[-1:] != b"]":
+        return "is not a JSON list"
+    try:
+        # Decode before parsing so that the bytes can go first: the text and
+        # the items are then the most this holds at once.
+        text = body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return "is not valid JSON"
+    del body
+    try:
+        items = loads_conversation(text)
+    except (ValueError, RecursionError):
+        return "is not valid JSON"
+    del text
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return "is not a JSON list of objects"
+    return items
+
+
 def decode_page(
     ref: PageRef,
     parts: Iterable[Mapping[str, Any]],
@@ -281,44 +338,9 @@ def decode_page(
             table_name=table_name,
         )
 
-    # Inflate part by part, a slice at a time, never past the size the index
-    # records (which `check_index` has held to the session cap): a hostile page
-    # cannot make this hold more than that, whatever its parts claim.
-    inflater = zlib.decompressobj()
-    body = bytearray()
-    taken = 0
-    for raw in parts:
-        if raw.get(PAGE_SCHEMA.page_of) != {"S": session_id}:
-            raise corrupt("has a part that belongs to another session")
-        value = raw.get(PAGE_SCHEMA.page_data)
-        data = value.get("B") if isinstance(value, Mapping) else None
-        if not isinstance(data, (bytes, bytearray)):
-            raise corrupt(f"has a part without binary {PAGE_SCHEMA.page_data!r}")
-        taken += len(data)
-        if len(data) > PART_BYTES or taken > _compress_bound(ref.size):
-            raise corrupt(f"holds more compressed bytes than {ref.size} bytes ever need")
-        pending = bytes(data)
-        while pending and len(body) <= ref.size:
-            try:
-                body += inflater.decompress(pending, min(_SLICE, ref.size + 1 - len(body)))
-            except zlib.error:
-                raise corrupt("does not decompress") from None
-            pending = inflater.unconsumed_tail
-    if len(body) != ref.size or not inflater.eof or inflater.unused_data:
-        raise corrupt(f"decompresses to a size other than the {ref.size} bytes indexed")
-    try:
-        # Decode before parsing so that the bytes can go first: the text and
-        # the items are then the most this holds at once.
-        text = body.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:
-        raise corrupt("is not valid JSON") from None
-    del body
-    try:
-        items = loads_conversation(text)
-    except (ValueError, RecursionError):
-        raise corrupt("is not valid JSON") from None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise corrupt("is not a JSON list of objects")
+    items = _items(ref, parts, session_id)
+    if isinstance(items, str):
+        raise corrupt(items)
     if ref.start + ref.length > len(items):
         raise corrupt(f"holds {len(items)} items, fewer than its index entry uses")
     return items
