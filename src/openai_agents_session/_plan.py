@@ -79,6 +79,7 @@ __all__ = [
     "WritePlan",
     "classify",
     "plan_write",
+    "seal_point",
     "usage_record",
 ]
 
@@ -121,6 +122,15 @@ class Layout:
     threshold: int = DEFAULT_PAGE_THRESHOLD
     max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
     ttl_seconds: int | None = None
+
+
+def seal_point(layout: Layout, paged: bool) -> int:
+    """Head size past which a write seals older items into pages.
+
+    A head still past it after a write holds what pages cannot take (its index
+    and attributes), so only that can make it outgrow DynamoDB's item limit.
+    """
+    return min(layout.threshold, _PAGED_HEAD) if paged else layout.threshold
 
 
 @dataclass(frozen=True)
@@ -794,8 +804,8 @@ def plan_write(
     size = item_size(item)
     page_items: list[AttributeMap] = []
     fresh_pages: dict[str, list[ConversationItem]] = {}
-    paged_head = min(layout.threshold, _PAGED_HEAD)
-    if size > (paged_head if pages else layout.threshold) and count:
+    paged_head = seal_point(layout, paged=True)
+    if size > seal_point(layout, bool(pages)) and count:
         parsed: list[ConversationItem] = json.loads(conversation_json)
         items_json = [dumps_item(i) for i in parsed]
         kept = _split(items_json, paged_head // 2)

@@ -60,6 +60,7 @@ from ._plan import (
     WritePlan,
     classify,
     plan_write,
+    seal_point,
     usage_record,
 )
 from .boundary import aws_errors, translate
@@ -88,7 +89,7 @@ from .models.codec import (
     encode_key,
 )
 from .models.items import encode_batch
-from .models.pages import decode_page, part_keys
+from .models.pages import decode_page, encode_index, part_keys
 from .models.pairs import safe_prefix
 from .models.schema import (
     ITEM_SIZE_LIMIT,
@@ -511,8 +512,12 @@ class SessionStore:
             retry: Bounds on optimistic-locking retries.
             on_operation: Called with `OperationMetrics` after every operation;
                 exceptions it raises are logged, never propagated.
-            size_warning_ratio: Log a warning when an item passes this fraction of
-                DynamoDB's 400 KB limit.
+            size_warning_ratio: Log a warning, once per session object and
+                limit, when a write brings the history to this fraction of
+                `max_session_bytes`, or a head that pages cannot shrink (its index
+                and attributes) to this fraction of DynamoDB's 400 KB item limit,
+                or the page index to this fraction of the half of
+                `page_threshold` it may fill.
             clock: The host clock (Unix seconds); replaceable in tests. With
                 ``time_source="dynamodb"`` it is only the fallback before the
                 client's first response.
@@ -665,6 +670,8 @@ class SessionStore:
         self.auto_title = bool(auto_title)
         self._team = TeamAttributes(schema, encoded, auto_title=self.auto_title)
         self._server_time: ServerClock | None = None
+        # Size warnings already logged by this object, by kind: each is logged once.
+        self._warned: set[str] = set()
         # Items of the newest page this object read or wrote, by page id.
         self._page_cache: dict[str, list[ConversationItem]] = {}
         self.page_threshold = page_threshold
@@ -1767,7 +1774,7 @@ class SessionStore:
     async def _written(self, metrics: OperationMetrics, run: _Run, plan: WritePlan) -> Any:
         metrics.item_size = plan.size
         metrics.items_written = plan.items_written
-        self._warn_size(plan.size)
+        self._warn_size(plan)
         self._remember(plan.state)
         # Pages never change: keep the newest one's items for the next seal or pop.
         refs = plan.state.page_refs if plan.state is not None else ()
@@ -2102,14 +2109,55 @@ class SessionStore:
             table_name=self.table_name,
         )
 
-    def _warn_size(self, size: int) -> None:
-        # After the write landed: a try that lost a conflict stored nothing.
-        if size >= self.size_warning_ratio * ITEM_SIZE_LIMIT:
+    def _warn_size(self, plan: WritePlan) -> None:
+        """Warn, once per session object and kind, of a limit a later write may hit.
+
+        Kinds: the history nears `max_session_bytes`; the head nears DynamoDB's
+        item limit although pages took all they can (its index and attributes
+        fill it); the page index nears the half of `page_threshold` a seal may
+        use. A head near 400 KB that the next seal will page is no risk: no warning.
+        """
+        state = plan.state
+        if state is None or not state.total_count:
+            return
+        ratio = self.size_warning_ratio
+        paged = state.pages is not None
+        index = len(encode_index(state.pages) or "") if paged else 0
+        checks = (
+            (
+                "cap",
+                state.total_size,
+                self.max_session_bytes,
+                "bytes of history, {pct}% of its max_session_bytes ({limit:,}); past it "
+                "add_items raises SessionTooLargeError. Fix: pass max_items=N, clear or "
+                "summarise old history, or raise max_session_bytes",
+            ),
+            (
+                "item",
+                plan.size if plan.size > seal_point(self._layout, paged) else 0,
+                ITEM_SIZE_LIMIT,
+                "bytes of head item after paging, {pct}% of DynamoDB's {limit:,}-byte item "
+                "limit: its page index and attributes fill it. Fix: shrink the attributes "
+                "put on the session, raise page_threshold (fewer, larger pages), or clear",
+            ),
+            (
+                "index",
+                index,
+                self.page_threshold // 2,
+                "bytes of page index, {pct}% of the {limit:,} bytes (half of page_threshold) "
+                "a seal may fill; past it add_items raises SessionTooLargeError. Fix: raise "
+                "page_threshold, pass max_items=N, or clear",
+            ),
+        )
+        for kind, size, limit, text in checks:
+            if size < ratio * limit or kind in self._warned:
+                continue
+            self._warned.add(kind)
+            detail = text.format(pct=100 * size // limit, limit=limit)
             logger.warning(
-                "session %r in table %r is %d bytes, %.0f%% of DynamoDB's 400 KB item limit",
-                self.session_id,
-                self.table_name,
-                size,
-                100 * size / ITEM_SIZE_LIMIT,
-                extra={"session_id": self.session_id, "item_size": size},
+                "%s holds %s %s",
+                describe(self.session_id, self.table_name),
+                f"{size:,}",
+                detail,
+                extra={"session_id": self.session_id, "item_size": plan.size, "size_kind": kind},
             )
