@@ -208,6 +208,33 @@ async def test_a_head_that_keeps_changing_while_its_page_is_gone_ends_in_the_bud
     assert calls.total() <= 3 * (BUDGET.max_attempts + 1)
 
 
+async def test_a_stale_empty_memory_is_read_again_within_a_budget_of_one(
+    client: Any, table: str
+) -> None:
+    """The pass that finds nothing to pop in a stale memory re-reads; it fits the budget."""
+    session_id = sid()
+    reader = opened(session_id, client, table, retry=RetryPolicy(max_attempts=1))
+    assert await reader.get_items() == []  # remembers: no session
+    await opened(session_id, client, table).add_items([note(1)])
+    calls = count_calls(client)
+    assert await bounded(reader.pop_item()) == note(1)
+    assert calls == {"GetItem": 1, "PutItem": 1}
+
+
+async def test_a_newest_page_loaded_for_a_merge_is_planned_in_the_same_pass(
+    client: Any, table: str
+) -> None:
+    """NeedPages then a successful load is not a way back to the top: one write suffices."""
+    session_id, history = await paged(client, table)
+    writer = opened(session_id, client, table, retry=RetryPolicy(max_attempts=1))
+    assert await writer.get_items(1) == history[-1:]  # knows the head, not the pages
+    calls = count_calls(client)
+    added = [note(100 + i) for i in range(8)]
+    await bounded(writer.add_items(added))
+    assert calls["PutItem"] == 1 and calls["BatchGetItem"] == 1
+    assert await opened(session_id, client, table).get_items() == history + added
+
+
 # ------------------------------------------------------- 2. impossible indexes
 
 
