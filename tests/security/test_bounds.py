@@ -30,7 +30,7 @@ from openai_agents_session.admin import iter_sessions
 from openai_agents_session.catalog import delete_sessions
 from openai_agents_session.gc import collect_garbage
 from tests.conftest import count_calls
-from tests.support.hostile import CASES, measure, plant_cases
+from tests.support.hostile import CASES, MIB, PAGE, measure, part_item, plant_cases
 from tests.support.sessions import (
     client_fixture,  # noqa: F401
     clients_fixture,  # noqa: F401
@@ -330,15 +330,6 @@ async def test_an_impossible_index_is_corrupt_at_once_for_every_operation_and_cl
 # ------------------------------------------------- 3. hostile page content
 
 
-def part_item(session_id: str, page_id: str, part: int, data: bytes, owner: str | None = None):
-    return {
-        "session_id": {"S": f"__oas__#page#{session_id}#{page_id}#{part}"},
-        "page_of": {"S": owner or session_id},
-        "page_data": {"B": data},
-        "created_at": {"N": "1700000000"},
-    }
-
-
 async def plant(raw: Any, table: str, session_id: str, page: list[Any], blobs: list[bytes]) -> None:
     """Replace the session's index with one page entry whose parts hold `blobs`."""
     head = await raw_get(raw, table, session_id)
@@ -348,8 +339,6 @@ async def plant(raw: Any, table: str, session_id: str, page: list[Any], blobs: l
     await set_index(raw, table, session_id, {"ttl": None, "pages": [page]})
 
 
-PAGE = "0123456789abcdef"
-MIB = 1024 * 1024
 PLANTED: dict[str, tuple[list[Any], list[bytes]]] = {
     # Today: 300 MB of zeros in 291 KB, declared honestly, was refused at 128 MiB.
     "a zero bomb declared at the cap": (
