@@ -5,7 +5,7 @@ buggy service, a bad import or an operator could: lying sizes, zero bombs,
 impossible part counts, heads listing thousands of pages. `measure` runs every
 session operation on them in a process of its own (``python -m
 tests.support.hostile ENDPOINT TABLE SESSION_ID...``), so that its peak resident
-memory (``ru_maxrss``) is that of these operations alone, at default settings.
+memory (VmHWM) is that of these operations alone, at default settings.
 Used by `tests/security/test_bounds.py` and `benchmarks/bench_bounds.py`.
 """
 
@@ -173,7 +173,19 @@ def _operations() -> dict[str, Callable[[Any], Any]]:
 
 
 def _peak_mib() -> float:
-    # Linux reports ru_maxrss in KiB.
+    """This process's peak resident memory in MiB, since its exec.
+
+    Linux keeps ``ru_maxrss`` across ``execve``, so a child forked from a big
+    parent would report the parent's size: VmHWM belongs to the new image alone.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    # Linux and BSDs report ru_maxrss in KiB.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
