@@ -1651,7 +1651,7 @@ class SessionStore:
                         and metrics.elapsed >= self.retry.max_elapsed
                     )
                 ):
-                    raise self._lost_the_race(metrics)
+                    raise self._lost_the_race(metrics, run.replans)
                 if plan is None:
                     continue
                 metrics.attempts += 1
@@ -1842,11 +1842,15 @@ class SessionStore:
             await asyncio.sleep(delay)
             await self._resolve(metrics, run)
 
-    def _lost_the_race(self, metrics: OperationMetrics) -> ConcurrentModificationError:
+    def _lost_the_race(
+        self, metrics: OperationMetrics, replans: int = 0
+    ) -> ConcurrentModificationError:
+        # Re-reads forced by pages that a newer head released count as lost races too.
+        reread = f" (and {replans} re-reads of a head that kept changing)" if replans else ""
         return ConcurrentModificationError(
             f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
             f"lost the race {metrics.conflicts} times in {metrics.attempts} "
-            f"conditional writes and {metrics.elapsed:.1f} s. Nothing of it was stored. "
+            f"conditional writes{reread} and {metrics.elapsed:.1f} s. Nothing of it was stored. "
             "Fix: retry later, reduce concurrent writers on one session, or raise "
             "RetryPolicy.max_attempts or max_elapsed.",
             attempts=metrics.attempts,
