@@ -61,6 +61,7 @@ from ._plan import (
     WritePlan,
     classify,
     plan_write,
+    seal_point,
     usage_record,
 )
 from .boundary import aws_errors, translate
@@ -97,7 +98,7 @@ from .models.codec import (
     encode_key,
 )
 from .models.items import encode_batch
-from .models.pages import decode_page, part_keys
+from .models.pages import decode_page, encode_index, part_keys
 from .models.pairs import safe_prefix
 from .models.schema import (
     ITEM_SIZE_LIMIT,
@@ -152,6 +153,9 @@ _BROKEN_WRITES_TRIED = 2
 # per BatchGetItem (40 page parts stay under 16 MB).
 _BATCH_WRITE = 25
 _BATCH_GET = 40
+# Page reads in flight at once: each answer may hold up to 16 MB of parts, and
+# they are decoded (and dropped) before the next ones are asked for.
+_PAGE_BATCHES_IN_FLIGHT = 2
 _UNPROCESSED_TRIES = 8
 # Seconds a TTL written on the host clock may lag the shared clock before the
 # session rewrites it (the Date header itself is only good to the second).
@@ -165,9 +169,15 @@ _PAGE_READ_TRIES = 3
 class RetryPolicy:
     """Bounds on optimistic-locking retries after a failed condition.
 
+    Every way back to the top of an operation's attempt loop counts against
+    the policy: a conditional write that lost, and a pass that had to read the
+    state again before it could plan one (its pages were released by a newer
+    head, or its memory was stale).
+
     Attributes:
         max_attempts: Conditional writes tried per operation before
-            `ConcurrentModificationError`.
+            `ConcurrentModificationError`; also the passes allowed that end
+            without a write.
         base_delay: Seconds; the backoff ceiling doubles from here per conflict.
         max_delay: Seconds; the largest backoff ceiling. The sleep is uniformly
             random below the ceiling ("full jitter").
@@ -421,6 +431,8 @@ class _Run:
         fresh: The state in hand was read during this operation.
         broken_writes: Writes whose outcome stayed unknown after the client's retries.
         loaded: Pages read so far; pages never change, so they stay valid.
+        replans: Passes that ended without a write (the state had to be read
+            again first); bounded by `RetryPolicy.max_attempts` too.
     """
 
     operation: Operation
@@ -429,6 +441,7 @@ class _Run:
     broken_writes: int = 0
     loaded: dict[str, list[ConversationItem]] = field(default_factory=dict)
     clock_unknown: bool = False
+    replans: int = 0
 
 
 class SessionStore:
@@ -490,8 +503,12 @@ class SessionStore:
             retry: Bounds on optimistic-locking retries.
             on_operation: Called with `OperationMetrics` after every operation;
                 exceptions it raises are logged, never propagated.
-            size_warning_ratio: Log a warning when an item passes this fraction of
-                DynamoDB's 400 KB limit.
+            size_warning_ratio: Log a warning, once per session object and
+                limit, when a write brings the history to this fraction of
+                `max_session_bytes`, or a head that pages cannot shrink (its index
+                and attributes) to this fraction of DynamoDB's 400 KB item limit,
+                or the page index to this fraction of the half of
+                `page_threshold` it may fill.
             clock: The host clock (Unix seconds); replaceable in tests. With
                 ``time_source="dynamodb"`` it is only the fallback before the
                 client's first response.
@@ -660,6 +677,8 @@ class SessionStore:
         self.auto_title = bool(auto_title)
         self._team = TeamAttributes(schema, encoded, auto_title=self.auto_title)
         self._server_time: ServerClock | None = None
+        # Size warnings already logged by this object, by kind: each is logged once.
+        self._warned: set[str] = set()
         # Items of the newest page this object read or wrote, by page id.
         self._page_cache: dict[str, list[ConversationItem]] = {}
         self.page_threshold = page_threshold
@@ -969,8 +988,13 @@ class SessionStore:
                 if raw is None:
                     self._remember(None)
                     return None
-                record = decode_record(raw, table_name=self.table_name, record=self.record)
-                state = decode_item(raw, table_name=self.table_name, keep_items=True)
+                record = decode_record(
+                    raw,
+                    table_name=self.table_name,
+                    record=self.record,
+                    max_session_bytes=self.max_session_bytes,
+                )
+                state = self._decode(raw, keep_items=True)
                 self._remember(state)
                 if record.is_expired(self._now()) and not include_expired:
                     return None
@@ -1663,11 +1687,16 @@ class SessionStore:
                     session_id=self.session_id,
                     table_name=self.table_name,
                 ) from cancelled
-        if cancelled is not None:
-            if not task.cancelled() and task.exception() is not None:
-                logger.debug("mutation failed while its caller was cancelled", exc_info=True)
-            raise cancelled
-        return task.result()
+        try:
+            if cancelled is not None:
+                if not task.cancelled() and task.exception() is not None:
+                    logger.debug("mutation failed while its caller was cancelled", exc_info=True)
+                raise cancelled
+            return task.result()
+        finally:
+            # The error's traceback holds this frame: without the task in it there
+            # is no cycle, so what the failed attempt read is freed with the error.
+            del task
 
     async def _run(
         self, metrics: OperationMetrics, body: Callable[[OperationMetrics], Awaitable[_T]]
@@ -1861,14 +1890,19 @@ class SessionStore:
         consistent: bool = False,
     ) -> StoredItem | None:
         raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown, consistent=consistent)
-        state = (
-            None
-            if raw is None
-            else decode_item(raw, table_name=self.table_name, keep_items=keep_items)
-        )
+        state = None if raw is None else self._decode(raw, keep_items=keep_items)
         self._remember(state)
         self._check_owner(state)
         return state
+
+    def _decode(self, raw: Mapping[str, Any], *, keep_items: bool = False) -> StoredItem:
+        """Decode a head, its page index checked against this session's cap."""
+        return decode_item(
+            raw,
+            table_name=self.table_name,
+            keep_items=keep_items,
+            max_session_bytes=self.max_session_bytes,
+        )
 
     async def _history(
         self, metrics: OperationMetrics, state: StoredItem | None, limit: int | None
@@ -1918,12 +1952,21 @@ class SessionStore:
         try:
             while True:
                 plan = await self._plan(metrics, run)
+                # Every way back to the top counts: a write sent, or a pass that had
+                # to look at the state again first (pages gone, memory stale).
+                if plan is None:
+                    run.replans += 1
+                if (
+                    metrics.attempts >= self.retry.max_attempts
+                    or run.replans > self.retry.max_attempts
+                    or (
+                        (metrics.attempts or run.replans)
+                        and metrics.elapsed >= self.retry.max_elapsed
+                    )
+                ):
+                    raise self._lost_the_race(metrics, run.replans)
                 if plan is None:
                     continue
-                if metrics.attempts >= self.retry.max_attempts or (
-                    metrics.attempts and metrics.elapsed >= self.retry.max_elapsed
-                ):
-                    raise self._lost_the_race(metrics)
                 metrics.attempts += 1
                 await self._prepare(metrics, plan)
                 outcome = await self._commit(metrics, plan)
@@ -1950,9 +1993,13 @@ class SessionStore:
         if any(plan.version < oldest for plan in run.maybe_applied):
             raise self._forgotten(metrics)
 
-    async def _resolve(self, metrics: OperationMetrics, run: _Run) -> StoredItem | None:
-        """Read the item, consistently, and settle if a write that may have landed did."""
-        state = await self._read(metrics, outcome_unknown=bool(run.maybe_applied))
+    async def _resolve(
+        self, metrics: OperationMetrics, run: _Run, *, consistent: bool = False
+    ) -> StoredItem | None:
+        """Read the item, and settle if a write that may have landed did."""
+        state = await self._read(
+            metrics, outcome_unknown=bool(run.maybe_applied), consistent=consistent
+        )
         run.fresh = True
         await self._recognise(metrics, run, state)
         return state
@@ -1979,11 +2026,7 @@ class SessionStore:
         self._check_owner(None if expired else state)
         base = None if expired else state
         needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
-        if needed and await self._load_pages(metrics, needed, run.loaded):
-            # A listed page is gone: the head changed since it was read.
-            fresh = await self._resolve(metrics, run)
-            if fresh is not None and state is not None and fresh.updated_at == state.updated_at:
-                raise self._missing_pages({r.id for r in needed} - set(run.loaded))
+        if needed and not await self._pages_loaded(metrics, run, state, needed):
             return None
         change = run.operation.apply(base, run.loaded)
         if isinstance(change, Skip):
@@ -1993,23 +2036,45 @@ class SessionStore:
                 raise _Settled(None)
             self._forget()  # an empty memory may be stale: confirm with a read
             return None
-        try:
-            return plan_write(
-                state,
-                change,
-                expired=expired,
-                session_id=self.session_id,
-                table_name=self.table_name,
-                now=now,
-                layout=self._layout,
-                operation=metrics.operation,
-                loaded=run.loaded,
-                team=self._team,
-            )
-        except NeedPages as need:
-            if await self._load_pages(metrics, need.refs, run.loaded):
-                await self._resolve(metrics, run)  # a newer head released it
-            return None
+        while True:
+            try:
+                return plan_write(
+                    state,
+                    change,
+                    expired=expired,
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                    now=now,
+                    layout=self._layout,
+                    operation=metrics.operation,
+                    loaded=run.loaded,
+                    team=self._team,
+                )
+            except NeedPages as need:
+                # Each NeedPages names a page not loaded yet, and a page is loaded
+                # or the pass ends: this loop runs at most once per listed page.
+                if not await self._pages_loaded(metrics, run, state, need.refs):
+                    return None
+
+    async def _pages_loaded(
+        self, metrics: OperationMetrics, run: _Run, state: StoredItem | None, refs: list[PageRef]
+    ) -> bool:
+        """Load `refs` into the run; False when one is gone and the head has changed.
+
+        Pages are deleted only after a head that no longer lists them landed, so
+        a missing page means the head in hand is stale: read it again,
+        consistently. If it is the same version, the page is lost for good.
+
+        Raises:
+            CorruptSessionError: The head is unchanged, yet a page it lists is gone.
+        """
+        missing = await self._load_pages(metrics, refs, run.loaded)
+        if not missing:
+            return True
+        fresh = await self._resolve(metrics, run, consistent=True)
+        if state is not None and fresh is not None and fresh.updated_at == state.updated_at:
+            raise self._missing_pages(missing)
+        return False
 
     def _ttl_behind(self, state: StoredItem | None) -> bool:
         if state is None or state.ttl is None or self.ttl_seconds is None:
@@ -2026,7 +2091,7 @@ class SessionStore:
     async def _written(self, metrics: OperationMetrics, run: _Run, plan: WritePlan) -> Any:
         metrics.item_size = plan.size
         metrics.items_written = plan.items_written
-        self._warn_size(plan.size)
+        self._warn_size(plan)
         self._remember(plan.state)
         # Pages never change: keep the newest one's items for the next seal or pop.
         refs = plan.state.page_refs if plan.state is not None else ()
@@ -2081,7 +2146,7 @@ class SessionStore:
             ) from outcome.error
         metrics.conflicts += 1
         if outcome.item is not None:
-            self._remember(decode_item(outcome.item, table_name=self.table_name))
+            self._remember(self._decode(outcome.item))
             run.fresh = True
             await self._recognise(metrics, run, self._state)
         else:
@@ -2094,11 +2159,15 @@ class SessionStore:
             await asyncio.sleep(delay)
             await self._resolve(metrics, run)
 
-    def _lost_the_race(self, metrics: OperationMetrics) -> ConcurrentModificationError:
+    def _lost_the_race(
+        self, metrics: OperationMetrics, replans: int = 0
+    ) -> ConcurrentModificationError:
+        # Re-reads forced by pages that a newer head released count as lost races too.
+        reread = f" (and {replans} re-reads of a head that kept changing)" if replans else ""
         return ConcurrentModificationError(
             f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
             f"lost the race {metrics.conflicts} times in {metrics.attempts} "
-            f"conditional writes and {metrics.elapsed:.1f} s. Nothing of it was stored. "
+            f"conditional writes{reread} and {metrics.elapsed:.1f} s. Nothing of it was stored. "
             "Fix: retry later, reduce concurrent writers on one session, or raise "
             "RetryPolicy.max_attempts or max_elapsed.",
             attempts=metrics.attempts,
@@ -2115,7 +2184,7 @@ class SessionStore:
                 return
             self._check_stored_owner(raw.get(SCHEMA.owner))
             try:
-                state = decode_item(raw, table_name=self.table_name)
+                state = self._decode(raw)
             except CorruptSessionError:
                 state = None
             if state is not None:
@@ -2301,20 +2370,48 @@ class SessionStore:
         refs: list[PageRef],
         loaded: dict[str, list[ConversationItem]],
     ) -> set[str]:
-        """Read and decode pages into `loaded`; return the ids of pages not found."""
-        if not refs:
-            return set()
+        """Read and decode pages into `loaded`; return the ids of pages not found.
+
+        Pages are read a few BatchGetItems at a time and decoded as soon as their
+        parts are in, so the compressed parts held at once stay a few requests'
+        worth whatever the index lists. The first batch that misses a page ends
+        the read: the caller reads the head again anyway.
+        """
+        batches: list[list[PageRef]] = []
+        size = _BATCH_GET
+        for ref in dict.fromkeys(refs):
+            if size + ref.parts > _BATCH_GET:
+                batches.append([])
+                size = 0
+            batches[-1].append(ref)
+            size += ref.parts
+        for wave in range(0, len(batches), _PAGE_BATCHES_IN_FLIGHT):
+            group = batches[wave : wave + _PAGE_BATCHES_IN_FLIGHT]
+            found = await _all([self._load_batch(metrics, batch, loaded) for batch in group])
+            missing = set().union(*found)
+            if missing:
+                return missing
+        return set()
+
+    async def _load_batch(
+        self,
+        metrics: OperationMetrics,
+        refs: list[PageRef],
+        loaded: dict[str, list[ConversationItem]],
+    ) -> set[str]:
+        """Read one batch of pages (a page of many parts takes several requests)."""
         keys = [key for ref in refs for key in part_keys(self.session_id, ref)]
-        chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
         found: dict[str, Any] = {}
-        for part in await _all([self._batch_get_chunk(metrics, c) for c in chunks]):
-            found.update(part)
+        for start in range(0, len(keys), _BATCH_GET):
+            found.update(await self._batch_get_chunk(metrics, keys[start : start + _BATCH_GET]))
         missing: set[str] = set()
         for ref in refs:
-            parts = [found[k] for k in part_keys(self.session_id, ref) if k in found]
-            if len(parts) < ref.parts:
+            page = part_keys(self.session_id, ref)
+            if not all(k in found for k in page):
                 missing.add(ref.id)
                 continue
+            # Each part is dropped as soon as it is inflated.
+            parts = (found.pop(k) for k in page)
             loaded[ref.id] = decode_page(
                 ref, parts, session_id=self.session_id, table_name=self.table_name
             )
@@ -2342,14 +2439,55 @@ class SessionStore:
             table_name=self.table_name,
         )
 
-    def _warn_size(self, size: int) -> None:
-        # After the write landed: a try that lost a conflict stored nothing.
-        if size >= self.size_warning_ratio * ITEM_SIZE_LIMIT:
+    def _warn_size(self, plan: WritePlan) -> None:
+        """Warn, once per session object and kind, of a limit a later write may hit.
+
+        Kinds: the history nears `max_session_bytes`; the head nears DynamoDB's
+        item limit although pages took all they can (its index and attributes
+        fill it); the page index nears the half of `page_threshold` a seal may
+        use. A head near 400 KB that the next seal will page is no risk: no warning.
+        """
+        state = plan.state
+        if state is None or not state.total_count:
+            return
+        ratio = self.size_warning_ratio
+        paged = state.pages is not None
+        index = len(encode_index(state.pages) or "") if paged else 0
+        checks = (
+            (
+                "cap",
+                state.total_size,
+                self.max_session_bytes,
+                "bytes of history, {pct}% of its max_session_bytes ({limit:,}); past it "
+                "add_items raises SessionTooLargeError. Fix: pass max_items=N, clear or "
+                "summarise old history, or raise max_session_bytes",
+            ),
+            (
+                "item",
+                plan.size if plan.size > seal_point(self._layout, paged) else 0,
+                ITEM_SIZE_LIMIT,
+                "bytes of head item after paging, {pct}% of DynamoDB's {limit:,}-byte item "
+                "limit: its page index and attributes fill it. Fix: shrink the attributes "
+                "put on the session, raise page_threshold (fewer, larger pages), or clear",
+            ),
+            (
+                "index",
+                index,
+                self.page_threshold // 2,
+                "bytes of page index, {pct}% of the {limit:,} bytes (half of page_threshold) "
+                "a seal may fill; past it add_items raises SessionTooLargeError. Fix: raise "
+                "page_threshold, pass max_items=N, or clear",
+            ),
+        )
+        for kind, size, limit, text in checks:
+            if size < ratio * limit or kind in self._warned:
+                continue
+            self._warned.add(kind)
+            detail = text.format(pct=100 * size // limit, limit=limit)
             logger.warning(
-                "session %r in table %r is %d bytes, %.0f%% of DynamoDB's 400 KB item limit",
-                self.session_id,
-                self.table_name,
-                size,
-                100 * size / ITEM_SIZE_LIMIT,
-                extra={"session_id": self.session_id, "item_size": size},
+                "%s holds %s %s",
+                describe(self.session_id, self.table_name),
+                f"{size:,}",
+                detail,
+                extra={"session_id": self.session_id, "item_size": plan.size, "size_kind": kind},
             )
