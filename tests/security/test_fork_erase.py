@@ -32,7 +32,7 @@ from tests.conftest import ClientFactory, count_calls
 from tests.security.test_erase import msg, paged
 from tests.support.proxy import FaultProxy
 from tests.support.scan import table_text
-from tests.support.sessions import is_cleared, raw_get, scan_pages
+from tests.support.sessions import is_cleared, legacy_item, raw_get, raw_put, scan_pages
 
 COMMITS = ("TransactWriteItems", "PutItem")
 
@@ -161,6 +161,25 @@ async def test_a_fork_of_a_source_cleared_and_written_again_meanwhile_is_refused
     with pytest.raises(ConcurrentModificationError, match="cleared or erased"):
         await forking
     assert "mia-text" not in await table_text(writer, table)
+    await nothing_of_the_copy(writer, table, "copy")
+
+
+async def test_a_fork_of_a_pre_catalog_source_cleared_meanwhile_is_refused(
+    make_client: ClientFactory, table: str
+) -> None:
+    """A head written before the catalog has no created_at: the copy is checked on
+    the source's version instead, so a clear in between still refuses it."""
+    writer, forker = await make_client(), await make_client()
+    await raw_put(forker, table, legacy_item("old", [msg("old-text"), msg("ok", "assistant")]))
+    source = DynamoDBSession("old", forker, table)
+    held = HeldCommit(forker)
+    forking = asyncio.create_task(source.fork("copy"))
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    await DynamoDBSession("old", writer, table).clear_session()
+    held.released.set()
+    with pytest.raises(ConcurrentModificationError, match="cleared or erased"):
+        await forking
+    assert "old-text" not in await table_text(writer, table)
     await nothing_of_the_copy(writer, table, "copy")
 
 
