@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
 import zlib
@@ -401,7 +400,7 @@ async def test_a_head_pointing_at_another_sessions_pages_is_corrupt(
 
 
 async def test_the_erase_removes_a_session_with_an_impossible_index_and_leaves_pages_for_gc(
-    client: Any, table: str, raw: Any, caplog: pytest.LogCaptureFixture
+    client: Any, table: str, raw: Any
 ) -> None:
     owner = f"o-{uuid.uuid4().hex[:8]}"
     session_id = sid()
