@@ -40,10 +40,10 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ._create import Create
 from ._fork_guard import SOURCE_MOVED, SourceGuard, lacks_transactions, transaction_outcome
+from ._options import check_options
 from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
     DEFAULT_PAGE_THRESHOLD,
-    MIN_PAGE_THRESHOLD,
     TARGET_EXISTS,
     Append,
     Clear,
@@ -564,50 +564,19 @@ class SessionStore:
         self.session_id = validate_session_id(session_id, table_name=table_name)
         self.key_prefix = check_key_prefix(key_prefix, table_name=table_name)
         within_prefix(session_id, key_prefix, table_name=table_name)
-        if ttl_seconds is not None and (
-            isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0
-        ):
-            raise InvalidArgumentError(
-                f"ttl_seconds must be a positive int or None, got {ttl_seconds!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
-        if max_items is not None and (not isinstance(max_items, int) or max_items <= 0):
-            raise InvalidArgumentError(
-                f"max_items must be a positive int or None, got {max_items!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
-        for name, value, low in (
-            ("page_threshold", page_threshold, MIN_PAGE_THRESHOLD),
-            ("max_session_bytes", max_session_bytes, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidArgumentError(
-                    f"{name} must be an int of at least {low}, got {value!r} "
-                    f"({describe(session_id, table_name)}).",
-                    session_id=session_id,
-                    table_name=table_name,
-                )
-        if page_threshold > ITEM_SIZE_LIMIT:
-            raise InvalidArgumentError(
-                f"page_threshold must be at most DynamoDB's item limit {ITEM_SIZE_LIMIT}, "
-                f"got {page_threshold!r} ({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
-        if (
-            isinstance(size_warning_ratio, bool)
-            or not isinstance(size_warning_ratio, (int, float))
-            or not 0 < size_warning_ratio <= 1
-        ):
-            raise InvalidArgumentError(
-                f"size_warning_ratio must be in (0, 1], got {size_warning_ratio!r}.",
-                session_id=session_id,
-                table_name=table_name,
-            )
+        check_options(
+            {
+                "ttl_seconds": ttl_seconds,
+                "max_items": max_items,
+                "page_threshold": page_threshold,
+                "max_session_bytes": max_session_bytes,
+                "size_warning_ratio": size_warning_ratio,
+                "settle_timeout": settle_timeout,
+                "time_source": time_source,
+            },
+            session_id=session_id,
+            table_name=table_name,
+        )
         self.session_settings = self._coerce_settings(session_settings)
         self.ttl_seconds = ttl_seconds
         self.consistent_read = consistent_read
@@ -617,25 +586,7 @@ class SessionStore:
         self.on_operation = on_operation
         self.size_warning_ratio = size_warning_ratio
         self._clock = clock
-        if (
-            isinstance(settle_timeout, bool)
-            or not isinstance(settle_timeout, (int, float))
-            or not settle_timeout > 0
-        ):
-            raise InvalidArgumentError(
-                f"settle_timeout must be a positive number of seconds, got {settle_timeout!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
         self.settle_timeout = float(settle_timeout)
-        if time_source not in ("dynamodb", "host"):
-            raise InvalidArgumentError(
-                f"time_source must be 'dynamodb' or 'host', got {time_source!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
         self.time_source = time_source
         try:
             schema = schema_of(record)
