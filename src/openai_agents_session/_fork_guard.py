@@ -24,10 +24,7 @@ from .models.attrs import number_text
 from .models.codec import StoredItem, encode_key, write_condition
 from .models.schema import SCHEMA
 
-__all__ = ["SOURCE_MOVED", "SourceGuard", "lacks_transactions", "transaction_outcome"]
-
-SOURCE_MOVED = object()
-"""A guarded fork's outcome when the source was cleared or erased: nothing landed."""
+__all__ = ["SourceGuard", "lacks_transactions", "transaction_outcome"]
 
 # Clients whose endpoint answered that it has no TransactWriteItems. Weak, so a
 # closed client is forgotten with it.
@@ -90,14 +87,14 @@ def lacks_transactions(client: Any, *, learned: bool = False) -> bool:
     return client in _WITHOUT_TRANSACTIONS
 
 
-def transaction_outcome(error: ClientError) -> Outcome | object:
+def transaction_outcome(error: ClientError) -> Outcome | None:
     """How a fork's ``[Put target, ConditionCheck source]`` transaction that raised ended.
 
     Returns:
         `Conflict` when the target's condition failed (its item, if handed
-        back); `SOURCE_MOVED` when only the source's did; a `Conflict` with no
-        item when another transaction touched one of the two (read, then retry);
-        otherwise what `classify` says of the error.
+        back); None when only the source's did (nothing landed); a `Conflict`
+        with no item when another transaction touched one of the two (read,
+        then retry); otherwise what `classify` says of the error.
     """
     response: Any = error.response
     reasons = list(response.get("CancellationReasons") or [])
@@ -110,7 +107,7 @@ def transaction_outcome(error: ClientError) -> Outcome | object:
     if target == "ConditionalCheckFailed":
         return Conflict(reasons[0].get("Item"), resent)
     if source == "ConditionalCheckFailed":
-        return SOURCE_MOVED
+        return None
     if "TransactionConflict" in (target, source):
         return Conflict(None, resent)
     return Failed(error, resent)

@@ -39,7 +39,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ._create import Create
-from ._fork_guard import SOURCE_MOVED, SourceGuard, lacks_transactions, transaction_outcome
+from ._fork_guard import SourceGuard, lacks_transactions, transaction_outcome
 from ._options import check_options
 from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
@@ -2262,7 +2262,7 @@ class SessionStore:
     async def _commit_fork(
         self, metrics: OperationMetrics, run: _Run, plan: WritePlan, guard: SourceGuard
     ) -> Outcome | None:
-        """Commit a fork's head only while its source is at the version copied.
+        """Commit a fork's head only while its source still holds what was copied.
 
         One TransactWriteItems (the head's conditional Put and a ConditionCheck
         on the source); an endpoint without transactions gets the plain Put,
@@ -2304,8 +2304,8 @@ class SessionStore:
                 )
                 return await self._commit(metrics, plan)
             outcome = transaction_outcome(exc)
-            if outcome is not SOURCE_MOVED:
-                return outcome  # type: ignore[return-value]
+            if outcome is not None:
+                return outcome
         else:
             return None
         # The target's condition held, so none of this run's writes landed (a
