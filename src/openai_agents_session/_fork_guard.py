@@ -4,10 +4,11 @@ A fork reads its source, then writes the copy's head. An erase (or a clear) of
 the source in between must not leave the copy behind. On DynamoDB the copy's
 conditional Put goes out in one TransactWriteItems with a ConditionCheck on
 the source, so the copy lands only if the source still holds what was copied
-(see `SourceGuard.condition_check`). An endpoint without transactions (dynalite) answers
-``UnknownOperationException``: that is remembered once per client, and the
-fork falls back to a check after its write (`SessionStore.fork` undoes a copy
-whose source was cleared or erased meanwhile). Only the transaction is atomic.
+(see `SourceGuard.condition_check`). An endpoint without transactions
+(dynalite) answers ``UnknownOperationException``: that is remembered once per
+client, and the fork falls back to a check after its write (`SessionStore.fork`
+undoes a copy whose source was cleared or erased meanwhile). Only the
+transaction is atomic.
 """
 
 from __future__ import annotations

@@ -152,9 +152,12 @@ def _decode_cursor(
         key_prefix is not None and not session_id.startswith(key_prefix)
     )
     if not session_id or outside or not created.is_finite():
-        shown = cursor[:40] if isinstance(cursor, str) else type(cursor).__name__
+        # Never echo the cursor: it is the caller's data, as list_sessions treats it.
+        shown = f"a {type(cursor).__name__}" + (
+            f" of {len(cursor)} characters" if isinstance(cursor, str) else ""
+        )
         raise InvalidArgumentError(
-            f"cursor {shown!r} is not one list_forks returned for session {parent_id!r} "
+            f"cursor ({shown}) is not one list_forks returned for session {parent_id!r} "
             f"(table {table_name!r}). Fix: pass the cursor of the previous page unchanged, "
             "for the same session, or None for the first page.",
             session_id=parent_id,
