@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ._ids import validate_table_name
 from .errors import InvalidArgumentError, describe
 from .models.codec import encode_key
 from .models.schema import RESERVED_PREFIX
@@ -283,8 +284,6 @@ async def ping(client: Any, table_name: str) -> bool:
     Raises:
         InvalidArgumentError: `table_name` is not a valid table name.
     """
-    from .store import validate_table_name  # store imports this module
-
     validate_table_name(table_name)
     try:
         await client.get_item(
