@@ -1001,12 +1001,15 @@ class _HeadDraft:
     conversation_json: str
     count: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The newest items derive functions see: the head's, or on a seal the items
+    # sealed (a seal empties the head, yet "the newest item" must not go blank).
+    newest_json: str | None = None
 
     def history_view(self, refs: Sequence[PageRef]) -> HistoryView:
         head_bytes = len(self.conversation_json.encode("utf-8", "surrogatepass"))
         return HistoryView(
             session_id=self.session_id,
-            items_json=self.conversation_json,
+            items_json=self.newest_json or self.conversation_json,
             count=self.count + sum(ref.length for ref in refs),
             size=head_bytes + sum(ref.size for ref in refs),
             paged=bool(refs),
@@ -1104,6 +1107,7 @@ def plan_write(
         )
         pages.extend(refs)
         remaining = items_json[sealed:]
+        draft.newest_json = draft.conversation_json
         draft.conversation_json, draft.count = "[" + ",".join(remaining) + "]", len(remaining)
         item = draft.encode(pages)
         size = item_size(item)

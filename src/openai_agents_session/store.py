@@ -522,9 +522,10 @@ class SessionStore:
                 agree on expiry. ``"host"`` trusts `clock` alone.
             page_threshold: Head item size in bytes (DynamoDB's rule) past which
                 older items move into compressed page items (at least 16 KiB).
-                The default keeps every session that fits DynamoDB's 400 KB limit
-                with 16 KB to spare a single item; once paged, a head stays under
-                96 KiB. A smaller threshold makes appends cheaper from the start.
+                The default (24 KiB) is chosen for cost: every append rewrites the
+                head, and a paged head stays under 24 KiB. `SPEC_PAGE_THRESHOLD`
+                (384 KiB) keeps every session that fits DynamoDB's 400 KB limit a
+                single item, for fleets that still run 0.1.0 readers.
             max_session_bytes: Cap on the history's uncompressed JSON bytes,
                 pages included (default 64 MiB); past it `add_items` raises
                 `SessionTooLargeError`.
