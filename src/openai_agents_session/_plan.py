@@ -711,17 +711,6 @@ def _page_ttl(
     return before.ttl, False
 
 
-def _split(items_json: Sequence[str], budget: int) -> int:
-    """How many of the newest items fit in `budget` bytes of JSON list."""
-    used, kept = 2, 0
-    for text in reversed(items_json):
-        used += len(text.encode("utf-8", "surrogatepass")) + 1
-        if used > budget:
-            break
-        kept += 1
-    return kept
-
-
 def _runs(items_json: Sequence[str], limit: int) -> list[list[str]]:
     """Group items, in order, into runs of at most `limit` bytes (a bigger item runs alone)."""
     runs: list[list[str]] = []
