@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
+    from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD, SPEC_PAGE_THRESHOLD
     from .catalog import EraseReport, SessionPage, SessionSummary, delete_sessions, list_sessions
     from .clients import CLIENT_DEFAULTS, ping
     from .errors import (
@@ -59,6 +59,7 @@ __version__ = "0.2.0"
 _HOMES: dict[str, str] = {
     "DEFAULT_MAX_SESSION_BYTES": "._plan",
     "DEFAULT_PAGE_THRESHOLD": "._plan",
+    "SPEC_PAGE_THRESHOLD": "._plan",
     "ITEM_SIZE_LIMIT": ".models.schema",
     "RESERVED_PREFIX": ".models.schema",
     "DynamoAttribute": ".models.schema",
@@ -116,6 +117,7 @@ __all__ = [
     "DEFAULT_PAGE_THRESHOLD",
     "ITEM_SIZE_LIMIT",
     "RESERVED_PREFIX",
+    "SPEC_PAGE_THRESHOLD",
     "AccessDeniedError",
     "ConcurrentModificationError",
     "CorruptSessionError",

@@ -8,8 +8,9 @@
   last, the page TTLs to extend, and the pages the commit releases. The head
   carries the team's attributes (`TeamAttributes`): derived ones are computed
   from the history the write stores. Each step is a named function of its own:
-  `check_growth`, `head_fields`, then for a seal `seal_split`, `merge_run` (into
-  the newest page) or `split_runs` (fresh pages), `write_runs`,
+  `check_growth`, `head_fields`, then for a seal `seal_split`, `split_runs`
+  (a fresh segment) and `merge_run` (a tier of small segments merged into one
+  page), `write_runs`,
   `check_index_room`; then `check_item_limit` and `release_and_restamp`.
 - `classify` tells how an attempt ended: written, conflict, lost or failed.
 
@@ -62,6 +63,8 @@ from .models.usage import add_turn, count_users, page_memo, parse_usage, view_co
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",
     "DEFAULT_PAGE_THRESHOLD",
+    "MERGE_FANOUT",
+    "SPEC_PAGE_THRESHOLD",
     "TARGET_EXISTS",
     "TOMBSTONE_SECONDS",
     "Append",
@@ -94,14 +97,22 @@ __all__ = [
     "release_and_restamp",
     "seal_point",
     "seal_split",
+    "segment_tier",
     "split_runs",
     "usage_record",
     "write_runs",
 ]
 
-DEFAULT_PAGE_THRESHOLD = 384 * 1024
-"""Default head size (DynamoDB's rule) past which older items move into pages:
-DynamoDB's 400 KB limit less 16 KB of headroom for attributes added later."""
+DEFAULT_PAGE_THRESHOLD = 24 * 1024
+"""Default head size (DynamoDB's rule) past which older items move into pages.
+
+Chosen for cost: an append rewrites the head, so a small head keeps every
+append near the size of what it adds (see docs/history-pages.md, "Cost")."""
+
+SPEC_PAGE_THRESHOLD = 384 * 1024
+"""The threshold that keeps every session that fits DynamoDB's 400 KB limit (with
+16 KB to spare) in the spec's single-item layout, for fleets that still run
+0.1.0 readers. Appends to such a session cost up to about 384 write units."""
 
 MIN_PAGE_THRESHOLD = 16 * 1024
 """Smallest page threshold accepted: below it the page index crowds out the items."""
@@ -110,14 +121,20 @@ TOMBSTONE_SECONDS = 24 * 3600
 """TTL of the empty head `clear_session` leaves, so late writes cannot land."""
 
 # Once a session has pages, its head is sealed past this (or the threshold, if
-# smaller): the one-item layout no longer applies to it, and a small head makes
-# appends cheap. A seal keeps the newest half in the head, so that
-# get_items(limit=k) for a small k is served by the head alone.
-_PAGED_HEAD = 96 * 1024
-# Sealed items join the newest page while it stays under this many JSON bytes
-# (the page is rewritten under a fresh key), so pages stay large and the index
-# in the head small, whatever the threshold.
+# smaller): the one-item layout no longer applies to it, and every append
+# rewrites the head, so the head's size is most of an append's bill. A seal
+# moves the whole tail into one fresh segment: a 5 KB append then writes a head
+# of 0 to 24 KB, and seals once in about five appends (1.2 calls per append).
+_PAGED_HEAD = 24 * 1024
+# Merged pages hold at most this many JSON bytes.
 _PAGE_TARGET = 512 * 1024
+# Pages below this many JSON bytes are segments: fresh from one seal, or old
+# pages of the earlier layout's newest merge.
+_SEGMENT_BYTES = 64 * 1024
+MERGE_FANOUT = 16
+"""Segments at the end of the index that are merged into one page: each byte is
+sealed once and merged once, and the index lists at most this many segments
+besides pages of up to 512 KB (about 20 entries per MB of history)."""
 # Pages expire this long after the head's TTL at the earliest, and are
 # re-stamped once the head's TTL comes within _PAGE_TTL_MARGIN of theirs.
 _PAGE_TTL_EXTENSION = 24 * 3600
@@ -133,11 +150,13 @@ class Layout:
             are sealed into pages.
         max_session_bytes: Cap on the history's uncompressed JSON bytes.
         ttl_seconds: Sliding expiry of the head, or None.
+        merge_fanout: Segments at the end of the index merged into one page.
     """
 
     threshold: int = DEFAULT_PAGE_THRESHOLD
     max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
     ttl_seconds: int | None = None
+    merge_fanout: int = MERGE_FANOUT
 
 
 def seal_point(layout: Layout, paged: bool) -> int:
@@ -699,17 +718,6 @@ def _page_ttl(
     return before.ttl, False
 
 
-def _split(items_json: Sequence[str], budget: int) -> int:
-    """How many of the newest items fit in `budget` bytes of JSON list."""
-    used, kept = 2, 0
-    for text in reversed(items_json):
-        used += len(text.encode("utf-8", "surrogatepass")) + 1
-        if used > budget:
-            break
-        kept += 1
-    return kept
-
-
 def _runs(items_json: Sequence[str], limit: int) -> list[list[str]]:
     """Group items, in order, into runs of at most `limit` bytes (a bigger item runs alone)."""
     runs: list[list[str]] = []
@@ -830,32 +838,51 @@ Run = tuple[list[ConversationItem], list[str]]
 
 
 def seal_split(items_json: Sequence[str], layout: Layout) -> int:
-    """How many of the oldest head items a seal moves into pages.
+    """How many of the oldest head items a seal moves into pages: all of them.
 
-    The head keeps the newest items that fit in half of the paged head's
-    sealing point, so that ``get_items(limit=k)`` for a small k reads the head alone.
+    Every append rewrites the head, so the head after a seal is as small as it
+    can be; ``get_items(limit=k)`` then reads the newest segments with one
+    ``BatchGetItem`` next to the head.
     """
-    return len(items_json) - _split(items_json, seal_point(layout, paged=True) // 2)
+    return len(items_json)
 
 
-def merge_run(pages: list[PageRef], run: Run, loaded: Loaded) -> Run | None:
-    """The sealed run joined to the newest page's items, if that page stays small.
+def segment_tier(pages: Sequence[PageRef]) -> list[PageRef]:
+    """The segments at the end of the index: the pages the next merge rewrites."""
+    count = 0
+    for ref in reversed(pages):
+        if ref.size >= _SEGMENT_BYTES:
+            break
+        count += 1
+    return list(pages[len(pages) - count :])
+
+
+def merge_run(
+    pages: list[PageRef], loaded: Loaded, fanout: int = MERGE_FANOUT
+) -> tuple[int, Run] | None:
+    """The tier of segments at the end of the index, merged, once it is full.
+
+    Segments (pages under 64 KB of JSON) gather at the end of the index, one per
+    seal. Once `fanout` of them are listed, their views are merged into
+    fresh pages of up to 512 KB, so each byte is rewritten once and the index
+    stays small.
 
     Returns:
-        The merged run (the caller drops the newest page from the index: a fresh
-        page replaces it), or None when the newest page is full or absent.
+        How many pages at the end of the index the merge replaces, and their
+        items; None while the tier is not full.
 
     Raises:
-        NeedPages: The newest page must be merged into but is not loaded.
+        NeedPages: Segments of the tier are not loaded.
     """
-    sealed_bytes = sum(len(t.encode("utf-8", "surrogatepass")) + 1 for t in run[1])
-    if not pages or pages[-1].size + sealed_bytes > _PAGE_TARGET:
+    tier = segment_tier(pages)
+    count = len(tier)
+    if count < fanout:
         return None
-    newest = pages[-1]
-    if newest.id not in loaded:
-        raise NeedPages([newest])
-    view = _view(newest, loaded)
-    return view + run[0], [dumps_item(i) for i in view] + run[1]
+    missing = [ref for ref in tier if ref.id not in loaded]
+    if missing:
+        raise NeedPages(missing)
+    items = [item for ref in tier for item in _view(ref, loaded)]
+    return count, (items, [dumps_item(i) for i in items])
 
 
 def split_runs(run: Run) -> list[Run]:
@@ -970,12 +997,15 @@ class _HeadDraft:
     conversation_json: str
     count: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The newest items derive functions see: the head's, or on a seal the items
+    # sealed (a seal empties the head, yet "the newest item" must not go blank).
+    newest_json: str | None = None
 
     def history_view(self, refs: Sequence[PageRef]) -> HistoryView:
         head_bytes = len(self.conversation_json.encode("utf-8", "surrogatepass"))
         return HistoryView(
             session_id=self.session_id,
-            items_json=self.conversation_json,
+            items_json=self.newest_json or self.conversation_json,
             count=self.count + sum(ref.length for ref in refs),
             size=head_bytes + sum(ref.size for ref in refs),
             paged=bool(refs),
@@ -1061,16 +1091,19 @@ def plan_write(
         sealed = seal_split(items_json, layout)
         runs: list[Run] = []
         if sealed:
-            run = (parsed[:sealed], items_json[:sealed])
-            merged = merge_run(pages, run, loaded)
+            runs = split_runs((parsed[:sealed], items_json[:sealed]))
+            merged = merge_run(pages, loaded, layout.merge_fanout)
             if merged is not None:
-                pages.pop()  # replaced by a fresh page holding its items and the sealed ones
-            runs = [merged] if merged is not None else split_runs(run)
+                # Fresh pages replace the tier; the commit releases its segments.
+                count, tier = merged
+                del pages[-count:]
+                runs = split_runs(tier) + runs
         refs, page_items, fresh_pages = write_runs(
             runs, session_id=session_id, page_ttl=fields.page_ttl, now=now
         )
         pages.extend(refs)
         remaining = items_json[sealed:]
+        draft.newest_json = draft.conversation_json
         draft.conversation_json, draft.count = "[" + ",".join(remaining) + "]", len(remaining)
         item = draft.encode(pages)
         size = item_size(item)

@@ -64,6 +64,7 @@ from ._plan import (
     classify,
     plan_write,
     seal_point,
+    segment_tier,
 )
 from .boundary import aws_errors, translate
 from .clients import (
@@ -96,7 +97,7 @@ from .models.codec import (
     encode_key,
 )
 from .models.items import encode_batch
-from .models.pages import decode_page, encode_index, part_keys
+from .models.pages import PART_BYTES, decode_page, encode_index, max_compressed, part_keys
 from .models.schema import (
     ITEM_SIZE_LIMIT,
     RECENT_WRITES_KEPT,
@@ -134,9 +135,12 @@ _T = TypeVar("_T")
 # Each broken write already went through all of the client's own retries.
 _BROKEN_WRITES_TRIED = 2
 # DynamoDB's per-request limits: 25 writes per BatchWriteItem, 100 keys and 16 MB
-# per BatchGetItem (40 page parts stay under 16 MB).
+# per BatchGetItem. A request asks for at most 100 keys whose parts can hold
+# 40 full parts' worth of bytes (under 16 MB): 100 segments, or 40 parts of big pages.
 _BATCH_WRITE = 25
 _BATCH_GET = 40
+_BATCH_GET_KEYS = 100
+_BATCH_GET_BYTES = _BATCH_GET * PART_BYTES
 # Page reads in flight at once: each answer may hold up to 16 MB of parts, and
 # they are decoded (and dropped) before the next ones are asked for.
 _PAGE_BATCHES_IN_FLIGHT = 2
@@ -401,9 +405,10 @@ class _Engine:
                 agree on expiry. ``"host"`` trusts `clock` alone.
             page_threshold: Head item size in bytes (DynamoDB's rule) past which
                 older items move into compressed page items (at least 16 KiB).
-                The default keeps every session that fits DynamoDB's 400 KB limit
-                with 16 KB to spare a single item; once paged, a head stays under
-                96 KiB. A smaller threshold makes appends cheaper from the start.
+                The default (24 KiB) is chosen for cost: every append rewrites the
+                head, and a paged head stays under 24 KiB. `SPEC_PAGE_THRESHOLD`
+                (384 KiB) keeps every session that fits DynamoDB's 400 KB limit a
+                single item, for fleets that still run 0.1.0 readers.
             max_session_bytes: Cap on the history's uncompressed JSON bytes,
                 pages included (default 64 MiB); past it `add_items` raises
                 `SessionTooLargeError`.
@@ -1222,8 +1227,11 @@ class _Engine:
                 needed.append(ref)
                 if want is not None:
                     want -= ref.length
-            loaded: dict[str, list[ConversationItem]] = {}
-            missing = await self._load_pages(metrics, needed, loaded)
+            # Pages never change: one this object wrote or read is served from memory.
+            loaded = {r.id: self._page_cache[r.id] for r in needed if r.id in self._page_cache}
+            missing = await self._load_pages(
+                metrics, [r for r in needed if r.id not in loaded], loaded
+            )
             if not missing:
                 items = [i for ref in reversed(needed) for i in _page_view(ref, loaded)]
                 items.extend(head)
@@ -1397,10 +1405,13 @@ class _Engine:
         metrics.items_written = plan.items_written
         self._warn_size(plan)
         self._remember(plan.state)
-        # Pages never change: keep the newest one's items for the next seal or pop.
+        # Pages never change: keep the newest one's items, and the segments the
+        # next merge rewrites (at most MERGE_FANOUT of under 64 KB each), for the
+        # next seal, pop or short read.
         refs = plan.state.page_refs if plan.state is not None else ()
         known = {**run.loaded, **plan.fresh_pages}
-        self._page_cache = {r.id: known[r.id] for r in refs[-1:] if r.id in known}
+        keep = {r.id for r in [*refs[-1:], *segment_tier(refs)]}
+        self._page_cache = {i: known[i] for i in keep if i in known}
         if run.clock_unknown and self._ttl_behind(plan.state):
             # The first response told the shared clock, and this host's is behind:
             # rewrite the TTL now rather than read before every first write. The
@@ -1750,13 +1761,14 @@ class _Engine:
         the read: the caller reads the head again anyway.
         """
         batches: list[list[PageRef]] = []
-        size = _BATCH_GET
+        keys, size = _BATCH_GET_KEYS, _BATCH_GET_BYTES
         for ref in dict.fromkeys(refs):
-            if size + ref.parts > _BATCH_GET:
+            weight = max_compressed(ref)
+            if keys + ref.parts > _BATCH_GET_KEYS or size + weight > _BATCH_GET_BYTES:
                 batches.append([])
-                size = 0
+                keys, size = 0, 0
             batches[-1].append(ref)
-            size += ref.parts
+            keys, size = keys + ref.parts, size + weight
         for wave in range(0, len(batches), _PAGE_BATCHES_IN_FLIGHT):
             group = batches[wave : wave + _PAGE_BATCHES_IN_FLIGHT]
             found = await _all([self._load_batch(metrics, batch, loaded) for batch in group])
@@ -1773,9 +1785,11 @@ class _Engine:
     ) -> set[str]:
         """Read one batch of pages (a page of many parts takes several requests)."""
         keys = [key for ref in refs for key in part_keys(self.session_id, ref)]
+        # A batch is one request unless it is one page too big for one.
+        step = _BATCH_GET if sum(map(max_compressed, refs)) > _BATCH_GET_BYTES else _BATCH_GET_KEYS
         found: dict[str, Any] = {}
-        for start in range(0, len(keys), _BATCH_GET):
-            found.update(await self._batch_get_chunk(metrics, keys[start : start + _BATCH_GET]))
+        for start in range(0, len(keys), step):
+            found.update(await self._batch_get_chunk(metrics, keys[start : start + step]))
         missing: set[str] = set()
         for ref in refs:
             page = part_keys(self.session_id, ref)

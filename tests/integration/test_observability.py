@@ -17,6 +17,7 @@ import pytest
 
 from openai_agents_session import (
     DEFAULT_MAX_SESSION_BYTES,
+    SPEC_PAGE_THRESHOLD,
     ConcurrentModificationError,
     DynamoDBSession,
     InvalidArgumentError,
@@ -289,6 +290,8 @@ async def test_size_warning_fires_past_the_fraction_of_the_cap_once(
     options: dict[str, Any] = {} if ratio is None else {"size_warning_ratio": ratio}
     seen: list[OperationMetrics] = []
     session_id = sid()
+    # The spec's single item, so that the stored head holds the whole history.
+    options["page_threshold"] = SPEC_PAGE_THRESHOLD
     session = DynamoDBSession(
         session_id, client, table, on_operation=seen.append, max_session_bytes=cap, **options
     )

@@ -70,7 +70,7 @@ def test_sync_pynamodb_reads_what_the_session_wrote(endpoint: str) -> None:
     paged = to_record(Session.get(big))
     # The head of a paged session: its newest items, and the index of its pages.
     assert paged.pages is not None and paged.pages.pages
-    assert paged.conversation_data == history[-len(paged.conversation_data) :]
+    assert paged.conversation_data == history[len(history) - len(paged.conversation_data) :]
     heads = {item.session_id for item in Session.scan(Session.session_id.startswith("b-"))}
     assert heads == {big}
     parts = list(Page.by_session.query(big))

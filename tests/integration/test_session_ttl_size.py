@@ -20,6 +20,7 @@ import pytest
 from openai_agents_session import (
     DEFAULT_PAGE_THRESHOLD,
     ITEM_SIZE_LIMIT,
+    SPEC_PAGE_THRESHOLD,
     DynamoDBSession,
     SessionStoreError,
     SessionTooLargeError,
@@ -292,7 +293,10 @@ async def test_past_the_session_cap_is_refused_before_sending(
     client: Any, table: str, raw: Any
 ) -> None:
     session_id = sid()
-    session = DynamoDBSession(session_id, client, table, max_session_bytes=100_000)
+    # The spec's single-item layout, so that the stored head holds the whole history.
+    session = DynamoDBSession(
+        session_id, client, table, max_session_bytes=100_000, page_threshold=SPEC_PAGE_THRESHOLD
+    )
     await session.add_items([message("a" * 60_000)])
     before = await raw_get(raw, table, session_id)
     calls = count_calls(client)
@@ -419,7 +423,10 @@ async def test_a_head_that_pages_cannot_shrink_warns_once_of_the_item_limit_and_
             "pages": {"S": json.dumps({"ttl": None, "pages": entries}, separators=(",", ":"))},
         },
     )
-    session = DynamoDBSession(session_id, client, table, size_warning_ratio=0.3)
+    # The index may fill half of page_threshold: pin the one it was written with.
+    session = DynamoDBSession(
+        session_id, client, table, size_warning_ratio=0.3, page_threshold=SPEC_PAGE_THRESHOLD
+    )
     with caplog.at_level(logging.WARNING, logger="openai_agents_session"):
         for i in range(4):
             await session.add_items([message(f"{i}:" + "x" * 3_000)])

@@ -31,7 +31,7 @@ import os
 import uuid
 import zlib
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -78,10 +78,13 @@ PROBES = st.sampled_from(["get", "pop", "add", "idle"])
 LIMITS = st.one_of(st.none(), st.integers(min_value=0, max_value=7))
 TTLS = st.sampled_from([None, 30, 90])
 MAX_ITEMS = st.sampled_from([None, None, 4])
-# None keeps the default (384 KiB): such an object pages only a head that another
-# object paged already (a paged head is sealed past 96 KiB). The others page early.
+# None keeps the default (24 KiB). The others page earlier still.
 THRESHOLDS = st.sampled_from([None, MIN_PAGE_THRESHOLD, MIN_PAGE_THRESHOLD, 2 * MIN_PAGE_THRESHOLD])
 # Big items: content lengths around and past the small thresholds' keep budget.
+# Segments merged into one page: a small fanout makes merges frequent enough to race
+# appends, pops and clears within a short example (1 rewrites the newest segment
+# on every seal; None keeps the default, 16).
+FANOUTS = st.sampled_from([None, 1, 2, 2])
 BIG_SIZES = st.lists(st.integers(min_value=3_000, max_value=12_000), min_size=1, max_size=2)
 # add_big is skipped once a session got this many characters of big items since its
 # last clear, which bounds its history (so the run time, and the page index, whose
@@ -154,6 +157,7 @@ class ObjectSpec:
     ttl: int | None
     max_items: int | None
     page_threshold: int | None = None
+    merge_fanout: int | None = None
 
 
 def big_content(seed: bytes, tag: str, length: int) -> str:
@@ -229,7 +233,7 @@ class SessionMachine(RuleBasedStateMachine):
         options: dict[str, Any] = {}
         if spec.page_threshold is not None:
             options["page_threshold"] = spec.page_threshold
-        return DynamoDBSession(
+        session = DynamoDBSession(
             self.session_ids[spec.sid],
             self.clients[spec.client],
             self.table,
@@ -239,6 +243,10 @@ class SessionMachine(RuleBasedStateMachine):
             time_source="host",  # the machine's clock, not the endpoint's
             **options,
         )
+        if spec.merge_fanout is not None:
+            # Not an option users set: the test's way to merge after 2 or 3 segments.
+            session._layout = replace(session._layout, merge_fanout=spec.merge_fanout)
+        return session
 
     def stamp(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Give each item a unique id, so a lost or duplicated item shows."""
@@ -375,14 +383,19 @@ class SessionMachine(RuleBasedStateMachine):
         ttls=st.lists(TTLS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
         caps=st.lists(MAX_ITEMS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
         thresholds=st.lists(THRESHOLDS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
+        fanouts=st.lists(FANOUTS, min_size=len(LAYOUT), max_size=len(LAYOUT)),
     )
     def open_sessions(
-        self, ttls: list[int | None], caps: list[int | None], thresholds: list[int | None]
+        self,
+        ttls: list[int | None],
+        caps: list[int | None],
+        thresholds: list[int | None],
+        fanouts: list[int | None],
     ) -> None:
         self.specs = [
-            ObjectSpec(client, sid, ttl, cap, threshold)
-            for (client, sid), ttl, cap, threshold in zip(
-                LAYOUT, ttls, caps, thresholds, strict=True
+            ObjectSpec(client, sid, ttl, cap, threshold, fanout)
+            for (client, sid), ttl, cap, threshold, fanout in zip(
+                LAYOUT, ttls, caps, thresholds, fanouts, strict=True
             )
         ]
         self.sessions = [self.make_session(spec) for spec in self.specs]
@@ -485,15 +498,89 @@ class SessionMachine(RuleBasedStateMachine):
         else:
             self.add_pair(obj, partner, self.stamp(payloads), self.stamp(small))
 
-    @rule(obj=OBJECTS)
-    def clear(self, obj: int) -> None:
-        self.run(self.sessions[obj].clear_session())
+    @precondition(lambda self: self.big_budget_left())
+    @rule(
+        pair=PAIRS,
+        other=st.sampled_from(["pop", "clear"]),
+        seed=st.binary(min_size=8, max_size=8),
+        sizes=BIG_SIZES,
+        warm=st.integers(min_value=0, max_value=2),
+    )
+    def add_big_racing(
+        self, pair: tuple[int, int], other: str, seed: bytes, sizes: list[int], warm: int
+    ) -> None:
+        """A big append (a seal, often a merge of segments) racing a pop or a clear."""
+        a, b = pair
+        # Seal a segment or two first, so that the racing append has a tier to merge.
+        for n in range(warm):
+            self.add(
+                a, [{"role": "user", "content": big_content(seed, f"w{self.next_id}-{n}", 17_000)}]
+            )
+            self.big_spent[self.specs[a].sid] += 17_000
+        batch = self.stamp(
+            [
+                {"role": "user", "content": big_content(seed, f"{self.next_id}-{n}", size)}
+                for n, size in enumerate(sizes)
+            ]
+        )
+        self.big_spent[self.specs[a].sid] += sum(sizes)
+        base = self.model[self.specs[a].sid].visible(self.now)
+        other_base = self.model[self.specs[b].sid].visible(self.now)
+
+        async def both() -> Any:
+            racer = (
+                self.sessions[b].pop_item() if other == "pop" else self.sessions[b].clear_session()
+            )
+            return (await asyncio.gather(self.sessions[a].add_items(batch), racer))[1]  # type: ignore[arg-type]
+
+        got = self.run(both())
+        if self.specs[b].sid != self.specs[a].sid:
+            self.model_add(a, batch)
+            self.model_racer(b, other, got, other_base)
+            return
+        stored = self.stored_history(self.specs[a].sid)
+        if other == "pop":
+            added = self.expected_add(base, a, batch)
+            add_first = (added[:-1], added[-1])
+            pop_first = (self.expected_add(base[:-1], a, batch), base[-1] if base else None)
+            assert (stored, got) in (add_first, pop_first), "a pop and an append mixed up"
+            if (stored, got) == add_first:
+                self.model_write(a, added)
+                self.model_write(b, stored)
+            else:
+                if base:
+                    self.model_write(b, base[:-1])
+                self.model_write(a, stored)
+        else:
+            assert got is None
+            assert stored in ([], self.expected_add([], a, batch)), "a clear and an append mixed up"
+            if stored:  # the clear first, then the append on its tombstone
+                self.model_clear(b)
+                self.model_write(a, stored)
+            else:
+                self.model_write(a, self.expected_add(base, a, batch))
+                self.model_clear(b)
+
+    def model_racer(self, obj: int, other: str, got: Any, base: list[dict[str, Any]]) -> None:
+        if other == "pop":
+            assert got == (base[-1] if base else None)
+            if base:
+                self.model_write(obj, base[:-1])
+        else:
+            self.model_clear(obj)
+
+    def model_clear(self, obj: int) -> None:
         # A tombstone: an empty head that expires a day later, written like any write.
         stored = self.model[self.specs[obj].sid]
         stored.items = []
         stored.expires = int(self.now) + TOMBSTONE_SECONDS
         stored.wrote = True
         self.big_spent[self.specs[obj].sid] = 0
+
+    @rule(obj=OBJECTS)
+    def clear(self, obj: int) -> None:
+        self.run(self.sessions[obj].clear_session())
+        self.model_clear(obj)
 
     @rule(obj=OBJECTS)
     def renew(self, obj: int) -> None:

@@ -14,6 +14,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -91,6 +92,16 @@ def opened(session_id: str, client: Any, table: str, **options: Any) -> DynamoDB
     return DynamoDBSession(session_id, client, table, **options)
 
 
+def merging(session: DynamoDBSession) -> DynamoDBSession:
+    """The session with every seal merging the segments at the end of the index.
+
+    A seal then needs those pages, the newest among them, as the earlier layout's
+    seals (which merged into the newest page) always did.
+    """
+    session._layout = replace(session._layout, merge_fanout=1)
+    return session
+
+
 async def bounded(coro: Any) -> Any:
     return await asyncio.wait_for(coro, HANG)
 
@@ -107,10 +118,10 @@ async def test_a_seal_merging_into_a_missing_newest_page_is_corrupt_not_a_spin(
     assert head is not None
     newest = index_of(head)["pages"][-1][0]
     await delete_page(raw, table, session_id, newest)
-    session = opened(session_id, client, table)
+    session = merging(opened(session_id, client, table))
     calls = count_calls(client)
     with pytest.raises(CorruptSessionError) as caught:
-        # Enough to pass the threshold, so the seal merges into the newest page.
+        # Enough to pass the threshold, so the seal merges the newest page.
         await bounded(session.add_items([note(100 + i) for i in range(8)]))
     assert newest in str(caught.value)
     assert calls.total() < 12
@@ -192,7 +203,7 @@ async def test_a_head_that_keeps_changing_while_its_page_is_gone_ends_in_the_bud
             )
 
     other = asyncio.ensure_future(bump())
-    session = opened(session_id, client, table)
+    session = merging(opened(session_id, client, table))
     calls = count_calls(client)
     try:
         with pytest.raises((ConcurrentModificationError, CorruptSessionError)):
@@ -225,7 +236,7 @@ async def test_a_newest_page_loaded_for_a_merge_is_planned_in_the_same_pass(
 ) -> None:
     """NeedPages then a successful load is not a way back to the top: one write suffices."""
     session_id, history = await paged(client, table)
-    writer = opened(session_id, client, table, retry=RetryPolicy(max_attempts=1))
+    writer = merging(opened(session_id, client, table, retry=RetryPolicy(max_attempts=1)))
     assert await writer.get_items(1) == history[-1:]  # knows the head, not the pages
     calls = count_calls(client)
     added = [note(100 + i) for i in range(8)]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from openai_agents_session import SessionTooLargeError
 from openai_agents_session._plan import (
+    MERGE_FANOUT,
     TOMBSTONE_SECONDS,
     Append,
     Change,
@@ -36,7 +37,6 @@ from openai_agents_session._plan import (
     merge_run,
     plan_write,
     release_and_restamp,
-    seal_point,
     seal_split,
     split_runs,
     write_runs,
@@ -274,13 +274,14 @@ def test_outcomes() -> None:
     assert isinstance(refused, Failed) and not refused.maybe_applied
 
 
-def test_sealed_items_join_a_small_newest_page_under_a_fresh_key() -> None:
-    newest = PageRef("small", 1, 0, 2, 2_000)
-    base = state([msg("h" * 1000 + str(i)) for i in range(100)], PageIndex(pages=(newest,)))
+def test_a_seal_merges_a_full_tier_of_segments_under_fresh_keys() -> None:
+    tier = [PageRef(f"{n + 1:016x}", 1, 0, 2, 2_000) for n in range(MERGE_FANOUT)]
+    base = state([msg("h" * 1000 + str(i)) for i in range(30)], PageIndex(pages=tuple(tier)))
     change = Append([dumps_item(msg("new"))]).apply(base, {})
     with pytest.raises(NeedPages) as need:
-        plan(base, change)  # a paged head seals past 96 KiB, and must see the page
-    assert need.value.refs == [newest]
+        plan(base, change)  # a paged head seals past 24 KiB, and must see the tier
+    assert need.value.refs == tier
+    loaded = {ref.id: [msg(f"{ref.id}-0"), msg(f"{ref.id}-1")] for ref in tier}
     written = plan_write(
         base,
         change,
@@ -290,15 +291,15 @@ def test_sealed_items_join_a_small_newest_page_under_a_fresh_key() -> None:
         now=NOW,
         layout=Layout(),
         operation="add_items",
-        loaded={"small": [msg("p0"), msg("p1")]},
+        loaded=loaded,
     )
     head = decode_item(written.item, table_name="t")
-    assert head.pages is not None and len(head.pages.pages) == 1
-    merged = head.pages.pages[0]
-    assert merged.id != "small" and merged.length > 2
-    assert written.released == part_keys("s", newest)  # after the commit lands
-    assert written.fresh_pages[merged.id][:2] == [msg("p0"), msg("p1")]
-    assert item_size(written.item) <= 96 * 1024
+    assert head.pages is not None and head.count == 0
+    merged, segment = head.pages.pages
+    assert merged.id not in loaded and merged.length == 2 * MERGE_FANOUT
+    assert segment.length == 31  # the whole tail, sealed after the merged tier
+    assert written.released == [k for ref in tier for k in part_keys("s", ref)]
+    assert written.fresh_pages[merged.id][:2] == loaded[tier[0].id]
 
 
 def test_a_full_newest_page_is_left_alone() -> None:
@@ -347,31 +348,25 @@ def test_head_fields_of_a_tombstone_a_live_write_and_a_first_write() -> None:
     assert first.ttl == int(NOW) + 60 and first.created_at == Decimal(int(NOW))
 
 
-def test_seal_split_keeps_the_newest_items_that_fit_half_the_paged_head() -> None:
-    layout = Layout(threshold=16 * 1024)
+def test_seal_split_moves_the_whole_tail() -> None:
     items = [dumps_item(msg("x" * 1_000 + str(i))) for i in range(20)]
-    sealed = seal_split(items, layout)
-    kept = items[sealed:]
-    assert 0 < sealed < 20
-    assert sum(len(t) + 1 for t in kept) + 1 <= seal_point(layout, paged=True) // 2
-    assert sum(len(t) + 1 for t in items[sealed - 1 :]) + 1 > seal_point(layout, paged=True) // 2
+    assert seal_split(items, Layout(threshold=16 * 1024)) == 20
 
 
-def test_merge_run_joins_a_small_loaded_newest_page_and_asks_for_it_otherwise() -> None:
-    newest = PageRef("b" * 16, 1, 1, 2, 2_000)
-    page = [msg("p0"), msg("p1"), msg("p2")]
-    run = ([msg("s")], [dumps_item(msg("s"))])
+def test_merge_run_merges_a_full_tier_of_segments_and_asks_for_missing_ones() -> None:
+    big = PageRef("a" * 16, 1, 0, 3, 300 * 1024)
+    tier = [PageRef(f"{n + 1:016x}", 1, 1, 1, 2_000) for n in range(MERGE_FANOUT)]
+    pages = {ref.id: [msg(f"{ref.id}-0"), msg(f"{ref.id}-1")] for ref in tier}
+    # One segment short of a tier: no merge, whatever is loaded.
+    assert merge_run([big, *tier[1:]], pages) is None
     with pytest.raises(NeedPages) as need:
-        merge_run([newest], run, {})
-    assert need.value.refs == [newest]
-    merged = merge_run([newest], run, {newest.id: page})
-    assert merged == (
-        [msg("p1"), msg("p2"), msg("s")],
-        [dumps_item(i) for i in (*page[1:], msg("s"))],
-    )
-    full = newest._replace(size=512 * 1024)
-    assert merge_run([full], run, {}) is None
-    assert merge_run([], run, {}) is None
+        merge_run([big, *tier], {tier[0].id: pages[tier[0].id]})
+    assert need.value.refs == tier[1:]
+    count, (items, texts) = merge_run([big, *tier], pages) or (0, ([], []))
+    # Only each segment's view is kept, in order; the big page stays as it is.
+    assert count == MERGE_FANOUT
+    assert items == [msg(f"{ref.id}-1") for ref in tier]
+    assert texts == [dumps_item(i) for i in items]
 
 
 def test_split_runs_keeps_order_and_size_and_puts_a_big_item_alone() -> None:

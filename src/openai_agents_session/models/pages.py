@@ -43,6 +43,7 @@ __all__ = [
     "decode_page",
     "encode_index",
     "encode_page",
+    "max_compressed",
     "max_parts",
     "new_page_id",
     "page_key",
@@ -102,6 +103,14 @@ def max_parts(size: int) -> int:
     (deflate's stored blocks plus the wrapper), and parts are `PART_BYTES` each.
     """
     return max(1, -(-_compress_bound(size) // PART_BYTES))
+
+
+def max_compressed(ref: PageRef) -> int:
+    """The most compressed bytes the parts of the page `ref` points at can hold.
+
+    A page whose parts hold more is refused as corrupt when it is decoded.
+    """
+    return min(ref.parts * PART_BYTES, _compress_bound(ref.size))
 
 
 def _compress_bound(size: int) -> int:

@@ -129,10 +129,11 @@ class HistoryView:
 
     Attributes:
         session_id: The session.
-        items: The conversation items held in the head item, oldest first. While
-            the session fits in one item that is the whole history; once it is
-            paged, it is only the newest items the head keeps (possibly none, e.g.
-            after pops reached into the pages). Use `count` and `size` for the
+        items: The newest conversation items, oldest first. While the session
+            fits in one item that is the whole history; once it is paged, it is
+            the items the head keeps, or, on a write that seals them into a page,
+            the items it sealed (possibly none, e.g. after pops reached into the
+            pages). Use `count` and `size` for the
             whole history. Parsed on first access only, so a write whose derive
             functions look at `count` and `size` alone never parses the history.
         count: Items in the whole history, pages included.
