@@ -33,6 +33,9 @@ if TYPE_CHECKING:
         SessionTooLargeError,
         TableNotFoundError,
         ThrottledError,
+        TurnAlreadyDoneError,
+        TurnInProgressError,
+        TurnLeaseLostError,
         WriteOutcomeUnknownError,
     )
     from .forks import ForkPage, ForkSummary, list_forks
@@ -100,6 +103,9 @@ _HOMES: dict[str, str] = {
             "SessionTooLargeError",
             "TableNotFoundError",
             "ThrottledError",
+            "TurnAlreadyDoneError",
+            "TurnInProgressError",
+            "TurnLeaseLostError",
             "WriteOutcomeUnknownError",
         )
     },
@@ -143,6 +149,9 @@ __all__ = [
     "SessionTooLargeError",
     "TableNotFoundError",
     "ThrottledError",
+    "TurnAlreadyDoneError",
+    "TurnInProgressError",
+    "TurnLeaseLostError",
     "WriteOutcomeUnknownError",
     "__version__",
     "create_table_if_not_exists",
