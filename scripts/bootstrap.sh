@@ -8,5 +8,7 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[${extras}]" -c constraints.txt
+# OAS_BOOTSTRAP_QUIET="" shows pip's progress (scripts/demo.sh does, on a first run).
+quiet="${OAS_BOOTSTRAP_QUIET---quiet}"
+.venv/bin/python -m pip install ${quiet:+"$quiet"} --upgrade pip
+.venv/bin/python -m pip install ${quiet:+"$quiet"} -e ".[${extras}]" -c constraints.txt

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._plan import DEFAULT_MAX_SESSION_BYTES, DEFAULT_PAGE_THRESHOLD
     from .catalog import EraseReport, SessionPage, SessionSummary, delete_sessions, list_sessions
+    from .clients import CLIENT_DEFAULTS, ping
     from .errors import (
         AccessDeniedError,
         ConcurrentModificationError,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         TurnAlreadyDoneError,
         TurnInProgressError,
         TurnLeaseLostError,
+        UnknownSettingError,
         WriteOutcomeUnknownError,
     )
     from .forks import ForkPage, ForkSummary, list_forks
@@ -83,6 +85,8 @@ _HOMES: dict[str, str] = {
     "SessionOptions": ".store",
     "SessionStore": ".store",
     "create_table_if_not_exists": ".tables",
+    "CLIENT_DEFAULTS": ".clients",
+    "ping": ".clients",
     **{
         name: ".errors"
         for name in (
@@ -106,12 +110,14 @@ _HOMES: dict[str, str] = {
             "TurnAlreadyDoneError",
             "TurnInProgressError",
             "TurnLeaseLostError",
+            "UnknownSettingError",
             "WriteOutcomeUnknownError",
         )
     },
 }
 
 __all__ = [
+    "CLIENT_DEFAULTS",
     "DEFAULT_MAX_SESSION_BYTES",
     "DEFAULT_PAGE_THRESHOLD",
     "ITEM_SIZE_LIMIT",
@@ -152,12 +158,14 @@ __all__ = [
     "TurnAlreadyDoneError",
     "TurnInProgressError",
     "TurnLeaseLostError",
+    "UnknownSettingError",
     "WriteOutcomeUnknownError",
     "__version__",
     "create_table_if_not_exists",
     "delete_sessions",
     "list_forks",
     "list_sessions",
+    "ping",
     "schema_of",
 ]
 

@@ -7,7 +7,10 @@
   the page parts to write first, the head item and its condition to commit
   last, the page TTLs to extend, and the pages the commit releases. The head
   carries the team's attributes (`TeamAttributes`): derived ones are computed
-  from the history the write stores.
+  from the history the write stores. Each step is a named function of its own:
+  `check_growth`, `head_fields`, then for a seal `seal_split`, `merge_run` (into
+  the newest page) or `split_runs` (fresh pages), `write_runs`,
+  `check_index_room`; then `check_item_limit` and `release_and_restamp`.
 - `classify` tells how an attempt ended: written, conflict, lost or failed.
 
 None of this touches the network, so each piece is unit-tested on its own.
@@ -23,7 +26,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from .errors import SessionTooLargeError, describe
+from .errors import CorruptSessionError, SessionTooLargeError, describe
 from .models.codec import (
     AttributeMap,
     StoredItem,
@@ -33,7 +36,13 @@ from .models.codec import (
     next_version,
     write_condition,
 )
-from .models.pages import encode_index, encode_page, new_page_id, part_keys
+from .models.pages import (
+    DEFAULT_MAX_SESSION_BYTES,
+    encode_index,
+    encode_page,
+    new_page_id,
+    part_keys,
+)
 from .models.pairs import safe_cut
 from .models.schema import (
     ITEM_SIZE_LIMIT,
@@ -45,7 +54,7 @@ from .models.schema import (
     PageRef,
 )
 from .models.team import AttributeValue, TeamAttributes
-from .models.usage import add_turn, count_users, user_positions
+from .models.usage import add_turn, count_users, page_memo, parse_usage, view_count
 
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",
@@ -58,6 +67,7 @@ __all__ = [
     "Conflict",
     "Failed",
     "ForkInto",
+    "HeadFields",
     "Layout",
     "Lost",
     "NeedPages",
@@ -71,17 +81,24 @@ __all__ = [
     "StoreUsage",
     "Touch",
     "WritePlan",
+    "check_growth",
+    "check_index_room",
+    "check_item_limit",
     "classify",
+    "head_fields",
+    "merge_run",
     "plan_write",
+    "release_and_restamp",
+    "seal_point",
+    "seal_split",
+    "split_runs",
     "usage_record",
+    "write_runs",
 ]
 
 DEFAULT_PAGE_THRESHOLD = 384 * 1024
 """Default head size (DynamoDB's rule) past which older items move into pages:
 DynamoDB's 400 KB limit less 16 KB of headroom for attributes added later."""
-
-DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024
-"""Default cap on a session's history: uncompressed JSON bytes, pages included."""
 
 MIN_PAGE_THRESHOLD = 16 * 1024
 """Smallest page threshold accepted: below it the page index crowds out the items."""
@@ -120,6 +137,15 @@ class Layout:
     ttl_seconds: int | None = None
 
 
+def seal_point(layout: Layout, paged: bool) -> int:
+    """Head size past which a write seals older items into pages.
+
+    A head still past it after a write holds what pages cannot take (its index
+    and attributes), so only that can make it outgrow DynamoDB's item limit.
+    """
+    return min(layout.threshold, _PAGED_HEAD) if paged else layout.threshold
+
+
 @dataclass(frozen=True)
 class Change:
     """The history an operation wants stored, and what the operation returns.
@@ -132,7 +158,8 @@ class Change:
         items_written: Items added or removed, for metrics.
         grows: The change adds items, so the session cap applies.
         tombstone: The change clears the session: an empty head, briefly kept,
-            without the team's attributes.
+            that keeps only the stored owner (no title, metadata, usage nor the
+            team's attributes).
         attributes: Encoded plain team attributes this write sets, on top of the
             session's own (None values leave the attribute out).
         extra: Raw attributes the head carries instead of the stored head's
@@ -395,16 +422,29 @@ class SetAttributes:
         )
 
 
-def usage_record(base: StoredItem) -> dict[str, Any]:
-    """The decoded ``usage`` attribute of a head ({} when absent or unreadable)."""
+def usage_record(base: StoredItem, table_name: str | None = None) -> dict[str, Any]:
+    """The decoded ``usage`` attribute of a head ({} when absent).
+
+    Raises:
+        CorruptSessionError: It is stored, but not a usage record (see
+            `models.usage.parse_usage`): too large, too deep, or of another shape.
+    """
     raw = base.extra.get(SCHEMA.usage)
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("S"), str):
+    if raw is None:
         return {}
     try:
-        record = json.loads(raw["S"])
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("S"), str):
+            raise ValueError("not a string attribute")
+        return parse_usage(raw["S"])
+    except ValueError as exc:
+        raise CorruptSessionError(
+            f"Stored {describe(base.session_id, table_name)} is corrupt: its {SCHEMA.usage!r} "
+            f"attribute is unreadable ({exc}). Nothing was changed. Fix: remove that attribute "
+            f"(an UpdateItem with REMOVE {SCHEMA.usage}; the history is not affected), or "
+            "clear the session.",
+            session_id=base.session_id,
+            table_name=table_name,
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -412,34 +452,35 @@ class StoreUsage:
     """Add one run's token usage to the session's current user turn (the head's ``usage``).
 
     The turn is the number of user messages in the history, pages included:
-    the page memo in the usage record answers for pages seen before, so only
-    pages new since the last call are read.
+    the page memo in the usage record answers for pages seen before (whose
+    view has not changed), so only the other pages are read.
 
     Attributes:
         usage: The run's usage record (`models.usage.extract_usage`).
+        table_name: Named in errors about a stored record that does not read.
     """
 
     usage: Mapping[str, Any]
+    table_name: str | None = None
     name: str = "store_run_usage"
     needs_state: bool = True
     tombstones: bool = False
 
     def pages_needed(self, base: StoredItem | None) -> list[PageRef]:
-        """The listed pages whose user messages the memo does not know yet."""
+        """The listed pages whose user messages the memo does not know for their view."""
         if base is None or not base.page_refs:
             return []
-        known = usage_record(base).get("page_users") or {}
-        return [ref for ref in base.page_refs if ref.id not in known]
+        return page_memo(usage_record(base, self.table_name), base.page_refs)[1]
 
     def apply(self, base: StoredItem | None, loaded: Loaded) -> Change | None:
         """The same history, its usage record updated; None without a user turn."""
         if base is None or base.total_count == 0:
             return None
-        record = usage_record(base)
-        memo: dict[str, Sequence[int]] = {}
-        known = record.get("page_users") or {}
-        for ref in base.page_refs:
-            memo[ref.id] = known[ref.id] if ref.id in known else user_positions(loaded[ref.id])
+        record = usage_record(base, self.table_name)
+        memo, unknown = page_memo(record, base.page_refs)
+        for ref in unknown:
+            memo[ref.id] = view_count(ref, loaded[ref.id])
+        memo = {ref.id: memo[ref.id] for ref in base.page_refs}  # oldest page first
         turn = count_users(json.loads(base.conversation_json), base.page_refs, memo)
         if turn == 0:
             return None
@@ -692,6 +733,274 @@ class NeedPages(Exception):
         self.refs = refs
 
 
+@dataclass(frozen=True)
+class HeadFields:
+    """What a write stores on the head besides its history and index.
+
+    Attributes:
+        version: The version this write stores (``updated_at``).
+        log: ``recent_writes`` with this write's version.
+        ttl: The head's expiry, or None.
+        extra: The raw attributes carried on the head (before team attributes).
+        created_at: When the session was created (None on a tombstone).
+        page_ttl: The expiry the listed pages must carry.
+        restamp: Whether pages already listed must be re-stamped to `page_ttl`.
+        creating: This write creates the session (first, after a clear, after
+            expiry): team defaults are written.
+    """
+
+    version: Decimal
+    log: frozenset[Decimal]
+    ttl: int | None
+    extra: Mapping[str, Any]
+    created_at: Decimal | None
+    page_ttl: int | None
+    restamp: bool
+    creating: bool = False
+
+
+def check_growth(
+    change: Change, layout: Layout, *, operation: str, session_id: str, table_name: str
+) -> None:
+    """Refuse a change that adds items and would pass the session cap.
+
+    Raises:
+        SessionTooLargeError: Its pages and head would pass ``max_session_bytes``.
+    """
+    if not change.grows:
+        return
+    total = sum(ref.size for ref in change.pages) + len(
+        change.conversation_json.encode("utf-8", "surrogatepass")
+    )
+    if total > layout.max_session_bytes:
+        raise SessionTooLargeError(
+            f"{operation} would make {describe(session_id, table_name)} {total:,} bytes of "
+            f"history; the session cap (max_session_bytes) is {layout.max_session_bytes:,}. "
+            "Nothing was written. Fix: raise max_session_bytes, pass max_items=N to keep "
+            "only the newest N items, or clear_session().",
+            size=total,
+            limit=layout.max_session_bytes,
+            session_id=session_id,
+            table_name=table_name,
+        )
+
+
+def head_fields(
+    seen: StoredItem | None, base: StoredItem | None, change: Change, *, now: float, layout: Layout
+) -> HeadFields:
+    """The version, log, TTLs, carried attributes and creation time of the next head."""
+    version = next_version(seen.updated_at if seen else None, now)
+    log = seen.recent_writes | {version} if seen else frozenset({version})
+    if len(log) > RECENT_WRITES_KEPT:
+        log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
+    if change.tombstone:
+        ttl: int | None = int(now) + TOMBSTONE_SECONDS
+        # Only the owner survives a clear: the id cannot be taken over by another
+        # owner, and a write landing on the tombstone stays in the owner's index.
+        owner = seen.extra.get(SCHEMA.owner) if seen is not None else None
+        extra: Mapping[str, Any] = {} if owner is None else {SCHEMA.owner: owner}
+    else:
+        ttl = int(now) + layout.ttl_seconds if layout.ttl_seconds is not None else None
+        if ttl is not None and base is not None and base.ttl is not None and base.total_count:
+            # A writer whose clock is behind must not shorten a live conversation's
+            # life. An empty one (a tombstone's day, say) has nothing to keep alive.
+            ttl = max(ttl, base.ttl)
+        extra = change.extra if change.extra is not None else (seen.extra if seen else {})
+    if change.tombstone:
+        created_at: Decimal | None = None
+    elif base is not None and base.created_at is not None:
+        created_at = base.created_at
+    else:
+        # The write that creates the session: first, after a clear, after expiry.
+        created_at = Decimal(int(now * 1000)).scaleb(-3)
+    page_ttl, restamp = _page_ttl(base.pages if base is not None else None, ttl, layout)
+    creating = base is None or base.created_at is None
+    return HeadFields(version, log, ttl, extra, created_at, page_ttl, restamp, creating)
+
+
+Run = tuple[list[ConversationItem], list[str]]
+"""Items sealed into one page: parsed, and as canonical JSON."""
+
+
+def seal_split(items_json: Sequence[str], layout: Layout) -> int:
+    """How many of the oldest head items a seal moves into pages.
+
+    The head keeps the newest items that fit in half of the paged head's
+    sealing point, so that ``get_items(limit=k)`` for a small k reads the head alone.
+    """
+    return len(items_json) - _split(items_json, seal_point(layout, paged=True) // 2)
+
+
+def merge_run(pages: list[PageRef], run: Run, loaded: Loaded) -> Run | None:
+    """The sealed run joined to the newest page's items, if that page stays small.
+
+    Returns:
+        The merged run (the caller drops the newest page from the index: a fresh
+        page replaces it), or None when the newest page is full or absent.
+
+    Raises:
+        NeedPages: The newest page must be merged into but is not loaded.
+    """
+    sealed_bytes = sum(len(t.encode("utf-8", "surrogatepass")) + 1 for t in run[1])
+    if not pages or pages[-1].size + sealed_bytes > _PAGE_TARGET:
+        return None
+    newest = pages[-1]
+    if newest.id not in loaded:
+        raise NeedPages([newest])
+    view = _view(newest, loaded)
+    return view + run[0], [dumps_item(i) for i in view] + run[1]
+
+
+def split_runs(run: Run) -> list[Run]:
+    """The sealed items as fresh pages of at most `_PAGE_TARGET` JSON bytes each."""
+    items, items_json = run
+    return [
+        (items[start : start + len(chunk)], chunk)
+        for start, chunk in _offsets(_runs(items_json, _PAGE_TARGET))
+    ]
+
+
+def write_runs(
+    runs: list[Run], *, session_id: str, page_ttl: int | None, now: float
+) -> tuple[list[PageRef], list[AttributeMap], dict[str, list[ConversationItem]]]:
+    """Encode runs as new pages: their index entries, their parts and their items by id."""
+    created = Decimal(int(now * 1000)).scaleb(-3)
+    refs: list[PageRef] = []
+    parts: list[AttributeMap] = []
+    fresh: dict[str, list[ConversationItem]] = {}
+    for run_items, run_json in runs:
+        ref, page_parts = encode_page(
+            session_id, new_page_id(), run_json, ttl=page_ttl, created_at=created
+        )
+        refs.append(ref)
+        parts.extend(page_parts)
+        fresh[ref.id] = run_items
+    return refs, parts, fresh
+
+
+def check_index_room(
+    pages: Sequence[PageRef],
+    page_ttl: int | None,
+    layout: Layout,
+    *,
+    operation: str,
+    session_id: str,
+    table_name: str,
+) -> None:
+    """Refuse a seal whose index would fill half of the page threshold.
+
+    Raises:
+        SessionTooLargeError: The index would pass ``page_threshold // 2`` bytes.
+    """
+    index_size = len(encode_index(PageIndex(ttl=page_ttl, pages=tuple(pages))) or "")
+    if index_size > layout.threshold // 2:
+        raise SessionTooLargeError(
+            f"{operation} would give {describe(session_id, table_name)} {len(pages)} pages, "
+            f"whose index ({index_size:,} bytes) would fill half of its page_threshold "
+            f"({layout.threshold:,} bytes). Nothing was written. Fix: raise "
+            "page_threshold (fewer, larger pages), pass max_items=N, or clear_session().",
+            size=index_size,
+            limit=layout.threshold // 2,
+            session_id=session_id,
+            table_name=table_name,
+        )
+
+
+def check_item_limit(
+    size: int, pages: Sequence[PageRef], *, operation: str, session_id: str, table_name: str
+) -> None:
+    """Refuse a head past DynamoDB's item limit even after sealing.
+
+    Raises:
+        SessionTooLargeError: The head item would pass 409,600 bytes.
+    """
+    if size > ITEM_SIZE_LIMIT:
+        raise SessionTooLargeError(
+            f"{operation} would make the head item of {describe(session_id, table_name)} "
+            f"{size:,} bytes, past DynamoDB's {ITEM_SIZE_LIMIT:,}-byte item limit even with "
+            f"its older items in {len(pages)} pages. Nothing was written. Fix: raise "
+            "page_threshold (fewer, larger pages), shrink the attributes added to the "
+            "session item, or clear_session().",
+            size=size,
+            limit=ITEM_SIZE_LIMIT,
+            session_id=session_id,
+            table_name=table_name,
+        )
+
+
+def release_and_restamp(
+    seen: StoredItem | None,
+    base: StoredItem | None,
+    pages: Sequence[PageRef],
+    fields: HeadFields,
+    session_id: str,
+) -> tuple[Restamp | None, list[str]]:
+    """Page TTLs to move before the commit, and part keys the commit stops listing."""
+    kept_ids = {ref.id for ref in pages}
+    before = base.pages if base is not None else None
+    restamp = None
+    if fields.restamp and before is not None:
+        keys = [k for ref in before.pages if ref.id in kept_ids for k in part_keys(session_id, ref)]
+        restamp = Restamp(keys, fields.page_ttl) if keys else None
+    released = [
+        key
+        for ref in (seen.page_refs if seen is not None else ())
+        if ref.id not in kept_ids
+        for key in part_keys(session_id, ref)
+    ]
+    return restamp, released
+
+
+@dataclass
+class _HeadDraft:
+    """The head being planned: its history, and how it encodes with a given index."""
+
+    fields: HeadFields
+    change: Change
+    session_id: str
+    table_name: str
+    team: TeamAttributes | None
+    conversation_json: str
+    count: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def history_view(self, refs: Sequence[PageRef]) -> HistoryView:
+        head_bytes = len(self.conversation_json.encode("utf-8", "surrogatepass"))
+        return HistoryView(
+            session_id=self.session_id,
+            items_json=self.conversation_json,
+            count=self.count + sum(ref.length for ref in refs),
+            size=head_bytes + sum(ref.size for ref in refs),
+            paged=bool(refs),
+        )
+
+    def encode(self, refs: Sequence[PageRef]) -> AttributeMap:
+        """The head item listing `refs`; team attributes derived from this history."""
+        fields = self.fields
+        index = PageIndex(ttl=fields.page_ttl, pages=tuple(refs)) if refs else None
+        self.extra = fields.extra
+        if self.team is not None and not self.change.tombstone:
+            self.extra = self.team.head_attributes(
+                fields.extra,
+                lambda: self.history_view(refs),
+                overrides=self.change.attributes,
+                session_id=self.session_id,
+                table_name=self.table_name,
+                creating=fields.creating,
+            )
+        return encode_item(
+            self.session_id,
+            self.conversation_json,
+            fields.version,
+            fields.ttl,
+            fields.log,
+            extra=self.extra,
+            pages=index,
+            created_at=fields.created_at,
+            count=self.count,
+        )
+
+
 def plan_write(
     seen: StoredItem | None,
     change: Change,
@@ -728,166 +1037,50 @@ def plan_write(
     """
     loaded = loaded or {}
     base = None if expired else seen
-    where = describe(session_id, table_name)
+    names = {"operation": operation, "session_id": session_id, "table_name": table_name}
+    check_growth(change, layout, **names)
+    fields = head_fields(seen, base, change, now=now, layout=layout)
     pages = list(change.pages)
-    if change.grows:
-        total = sum(ref.size for ref in pages) + len(
-            change.conversation_json.encode("utf-8", "surrogatepass")
-        )
-        if total > layout.max_session_bytes:
-            raise SessionTooLargeError(
-                f"{operation} would make {where} {total:,} bytes of history; the "
-                f"session cap (max_session_bytes) is {layout.max_session_bytes:,}. Nothing "
-                "was written. Fix: raise max_session_bytes, pass max_items=N to keep only "
-                "the newest N items, or clear_session().",
-                size=total,
-                limit=layout.max_session_bytes,
-                session_id=session_id,
-                table_name=table_name,
-            )
-    version = next_version(seen.updated_at if seen else None, now)
-    log = seen.recent_writes | {version} if seen else frozenset({version})
-    if len(log) > RECENT_WRITES_KEPT:
-        log = frozenset(sorted(log)[-RECENT_WRITES_KEPT:])
-    if change.tombstone:
-        ttl: int | None = int(now) + TOMBSTONE_SECONDS
-        extra: Mapping[str, Any] = {}
-    else:
-        ttl = int(now) + layout.ttl_seconds if layout.ttl_seconds is not None else None
-        if ttl is not None and base is not None and base.ttl is not None and base.total_count:
-            # A writer whose clock is behind must not shorten a live conversation's
-            # life. An empty one (a tombstone's day, say) has nothing to keep alive.
-            ttl = max(ttl, base.ttl)
-        extra = change.extra if change.extra is not None else (seen.extra if seen else {})
-    before = base.pages if base is not None else None
-    page_ttl, restamp_needed = _page_ttl(before, ttl, layout)
-    conversation_json, count = change.conversation_json, change.count
-
-    if change.tombstone:
-        created_at: Decimal | None = None
-    elif base is not None and base.created_at is not None:
-        created_at = base.created_at
-    else:
-        # The write that creates the session: first, after a clear, after expiry.
-        created_at = Decimal(int(now * 1000)).scaleb(-3)
-
-    def history_view(refs: Sequence[PageRef]) -> HistoryView:
-        head_bytes = len(conversation_json.encode("utf-8", "surrogatepass"))
-        return HistoryView(
-            session_id=session_id,
-            items_json=conversation_json,
-            count=count + sum(ref.length for ref in refs),
-            size=head_bytes + sum(ref.size for ref in refs),
-            paged=bool(refs),
-        )
-
-    head_extra: Mapping[str, Any] = extra
-
-    def head(refs: Sequence[PageRef]) -> AttributeMap:
-        nonlocal head_extra
-        index = PageIndex(ttl=page_ttl, pages=tuple(refs)) if refs else None
-        if team is not None and not change.tombstone:
-            head_extra = team.head_attributes(
-                extra,
-                lambda: history_view(refs),
-                overrides=change.attributes,
-                session_id=session_id,
-                table_name=table_name,
-            )
-        return encode_item(
-            session_id,
-            conversation_json,
-            version,
-            ttl,
-            log,
-            extra=head_extra,
-            pages=index,
-            created_at=created_at,
-            count=count,
-        )
-
-    item = head(pages)
+    draft = _HeadDraft(
+        fields, change, session_id, table_name, team, change.conversation_json, change.count
+    )
+    item = draft.encode(pages)
     size = item_size(item)
     page_items: list[AttributeMap] = []
     fresh_pages: dict[str, list[ConversationItem]] = {}
-    paged_head = min(layout.threshold, _PAGED_HEAD)
-    if size > (paged_head if pages else layout.threshold) and count:
-        parsed: list[ConversationItem] = json.loads(conversation_json)
+    if size > seal_point(layout, bool(pages)) and draft.count:
+        parsed: list[ConversationItem] = json.loads(draft.conversation_json)
         items_json = [dumps_item(i) for i in parsed]
-        kept = _split(items_json, paged_head // 2)
-        sealed = len(items_json) - kept
-        runs = [(parsed[:sealed], items_json[:sealed])] if sealed else []
-        sealed_bytes = (
-            sum(len(t.encode("utf-8", "surrogatepass")) + 1 for t in runs[0][1]) if runs else 0
+        sealed = seal_split(items_json, layout)
+        runs: list[Run] = []
+        if sealed:
+            run = (parsed[:sealed], items_json[:sealed])
+            merged = merge_run(pages, run, loaded)
+            if merged is not None:
+                pages.pop()  # replaced by a fresh page holding its items and the sealed ones
+            runs = [merged] if merged is not None else split_runs(run)
+        refs, page_items, fresh_pages = write_runs(
+            runs, session_id=session_id, page_ttl=fields.page_ttl, now=now
         )
-        if runs and pages and pages[-1].size + sealed_bytes <= _PAGE_TARGET:
-            newest = pages[-1]
-            if newest.id not in loaded:
-                raise NeedPages([newest])
-            view = loaded[newest.id][newest.start : newest.start + newest.length]
-            pages.pop()  # replaced by a fresh page holding its items and the sealed ones
-            runs = [(view + runs[0][0], [dumps_item(i) for i in view] + runs[0][1])]
-        elif runs:
-            runs = [
-                (parsed[start : start + len(run)], run)
-                for start, run in _offsets(_runs(items_json[:sealed], _PAGE_TARGET))
-            ]
-        created = Decimal(int(now * 1000)).scaleb(-3)
-        for run_items, run_json in runs:
-            ref, parts = encode_page(
-                session_id, new_page_id(), run_json, ttl=page_ttl, created_at=created
-            )
-            pages.append(ref)
-            page_items.extend(parts)
-            fresh_pages[ref.id] = run_items
+        pages.extend(refs)
         remaining = items_json[sealed:]
-        conversation_json, count = "[" + ",".join(remaining) + "]", len(remaining)
-        item = head(pages)
+        draft.conversation_json, draft.count = "[" + ",".join(remaining) + "]", len(remaining)
+        item = draft.encode(pages)
         size = item_size(item)
-        index_size = len(encode_index(PageIndex(ttl=page_ttl, pages=tuple(pages))) or "")
-        if change.grows and index_size > layout.threshold // 2:
-            raise SessionTooLargeError(
-                f"{operation} would give {where} {len(pages)} pages, whose index "
-                f"({index_size:,} bytes) would fill half of its page_threshold "
-                f"({layout.threshold:,} bytes). Nothing was written. Fix: raise "
-                "page_threshold (fewer, larger pages), pass max_items=N, or clear_session().",
-                size=index_size,
-                limit=layout.threshold // 2,
-                session_id=session_id,
-                table_name=table_name,
-            )
-    if size > ITEM_SIZE_LIMIT:
-        raise SessionTooLargeError(
-            f"{operation} would make the head item of {where} {size:,} bytes, past "
-            f"DynamoDB's {ITEM_SIZE_LIMIT:,}-byte item limit even with its older items in "
-            f"{len(pages)} pages. Nothing was written. Fix: raise page_threshold (fewer, "
-            "larger pages), shrink the attributes added to the session item, or clear_session().",
-            size=size,
-            limit=ITEM_SIZE_LIMIT,
-            session_id=session_id,
-            table_name=table_name,
-        )
-    kept_ids = {ref.id for ref in pages}
-    restamp = None
-    if restamp_needed and before is not None:
-        keys = [k for ref in before.pages if ref.id in kept_ids for k in part_keys(session_id, ref)]
-        restamp = Restamp(keys, page_ttl) if keys else None
-    released = [
-        key
-        for ref in (seen.page_refs if seen is not None else ())
-        if ref.id not in kept_ids
-        for key in part_keys(session_id, ref)
-    ]
+        if change.grows:
+            check_index_room(pages, fields.page_ttl, layout, **names)
+    check_item_limit(size, pages, **names)
+    restamp, released = release_and_restamp(seen, base, pages, fields, session_id)
     state = StoredItem(
         session_id=session_id,
-        conversation_json=conversation_json,
-        count=count,
-        updated_at=version,
-        ttl=ttl,
-        recent_writes=log,
-        extra=head_extra,
-        pages=PageIndex(ttl=page_ttl, pages=tuple(pages)) if pages else None,
-        created_at=created_at,
+        conversation_json=draft.conversation_json,
+        count=draft.count,
+        updated_at=fields.version,
+        ttl=fields.ttl,
+        recent_writes=fields.log,
+        extra=draft.extra,
+        pages=PageIndex(ttl=fields.page_ttl, pages=tuple(pages)) if pages else None,
+        created_at=fields.created_at,
     )
     return WritePlan(
         item=item,

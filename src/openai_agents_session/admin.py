@@ -38,6 +38,7 @@ from .errors import (
     SessionStoreError,
     TableNotFoundError,
     ThrottledError,
+    clause,
     describe,
 )
 from .models.codec import decode_record, dumps_item, encode_key, item_size
@@ -808,7 +809,7 @@ async def import_sessions(
             session_id, items, ttl = parse_export_line(raw)
         except ValueError as exc:
             report.failed += 1
-            problem(number, None, f"not an exported session: {exc}.")
+            problem(number, None, f"not an exported session: {clause(exc)}.")
             continue
         if not items:
             report.skipped += 1

@@ -31,6 +31,7 @@ from .errors import (
     DynamoDBUnavailableError,
     InvalidArgumentError,
     SessionStoreError,
+    clause,
     describe,
     error_for_code,
 )
@@ -118,7 +119,7 @@ def translate(
             else ""
         )
         return DynamoDBUnavailableError(
-            f"DynamoDB did not answer {operation} on {where}: {exc}.{unknown} "
+            f"DynamoDB did not answer {operation} on {where}: {clause(exc)}.{unknown} "
             f"Fix: {_UNREACHABLE_FIX}.",
             outcome_unknown=outcome_unknown,
             session_id=session_id,
@@ -127,12 +128,13 @@ def translate(
     for cls, error_class, fix in _LOCAL_FIXES:
         if isinstance(exc, cls):
             return error_class(
-                f"{operation} on {where} could not start: {exc}. Fix: {fix}.",
+                f"{operation} on {where} could not start: {clause(exc)}. Fix: {fix}.",
                 session_id=session_id,
                 table_name=table_name,
             )
     return DynamoDBError(
-        f"{operation} on {where} failed: {type(exc).__name__}: {exc}. Fix: {_UNREACHABLE_FIX}.",
+        f"{operation} on {where} failed: {type(exc).__name__}: {clause(exc)}. "
+        f"Fix: {_UNREACHABLE_FIX}.",
         session_id=session_id,
         table_name=table_name,
     )

@@ -4,13 +4,16 @@
 Query calls on `BY_OWNER_INDEX` (never a Scan): each summary comes from the
 index's projection alone, so listing reads no conversation. `delete_sessions`
 erases every session of an owner, pages included, by clearing each one on the
-session's own conditional write path and then deleting the empty head.
+session's own conditional write path, pass after pass, until the index lists
+only tombstones.
 
 The index is sparse: only heads that carry an ``owner`` are in it. History
-pages, the migration ledger and a clear's tombstone carry none, so they are
-never listed. Expired heads are still in the index until DynamoDB's TTL removes
-them (typically within days), so `list_sessions` drops them itself while it
-fills a page, which keeps ``limit`` and the cursor exact.
+pages and the migration ledger carry none. A clear's tombstone keeps its owner
+(so a write landing on it stays the owner's), but no ``created_at`` and no
+items, and `list_sessions` leaves it out. Expired heads are still in the index
+until DynamoDB's TTL removes them (typically within days), so `list_sessions`
+drops them itself while it fills a page, which keeps ``limit`` and the cursor
+exact.
 """
 
 from __future__ import annotations
@@ -23,15 +26,30 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from .admin import _batch_get
 from .boundary import mapped
-from .errors import ConcurrentModificationError, InvalidArgumentError, ThrottledError
+from .errors import (
+    ConcurrentModificationError,
+    CorruptSessionError,
+    DynamoDBError,
+    InvalidArgumentError,
+    ThrottledError,
+    describe,
+)
 from .models.attrs import number_text
-from .models.codec import encode_key
-from .models.pages import decode_index, part_keys
-from .models.schema import BY_OWNER_INDEX, MAX_KEY_BYTES, RESERVED_PREFIX, SCHEMA
-from .store import check_key_prefix, validate_table_name, within_prefix
+from .models.codec import MAX_VERSION, StoredItem, decode_item, encode_key
+from .models.schema import (
+    BY_OWNER_INDEX,
+    MAX_KEY_BYTES,
+    PAGE_PREFIX,
+    PAGE_SCHEMA,
+    RESERVED_PREFIX,
+    SCHEMA,
+    TITLE_MAX_CHARS,
+)
+from .store import SessionStore, check_key_prefix, validate_table_name, within_prefix
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -47,6 +65,8 @@ _MAX_METADATA_DEPTH = 32
 _UNPROCESSED_TRIES = 8
 # Passes of an erase before it gives up on an owner who keeps creating sessions.
 _MAX_PASSES = 50
+# Sessions cleared at once by one pass of an erase.
+_ERASE_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,9 @@ class SessionSummary:
             ``list_sessions(..., include_metadata=True)``; None otherwise, when
             the session has none, or when the stored value is not a JSON object
             of bounded depth (such a session is still listed).
+        error: Why the stored summary is unreadable (an attribute of the wrong
+            type, out of range, or too long), or None. The other fields then
+            hold what could be read (counts 0), and the listing goes on.
     """
 
     session_id: str
@@ -79,6 +102,7 @@ class SessionSummary:
     size: int
     ttl: int | None = None
     metadata: Mapping[str, Any] | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,24 +125,36 @@ class EraseReport:
 
     Attributes:
         owner: The owner erased.
-        sessions: Sessions erased (head and pages deleted). A session
-            the owner recreated during the erase and erased again counts again.
+        sessions: Erasures made (head replaced by a tombstone, pages deleted).
+            A session the owner wrote again during the erase, and that was
+            erased again, counts again.
         passes: Index passes made; the last one found nothing left to erase.
         skipped: Ids outside `key_prefix` that the index listed under the owner
             (another tenant's sessions claiming this owner); left alone.
+        erased: The ids erased, each once, in the order first erased.
+        corrupt: The ids among `erased` whose head did not decode (or whose page
+            index was unreadable): erased by replacing the head as found and
+            deleting every page that names the session.
     """
 
     owner: str
     sessions: int = 0
     passes: int = 0
     skipped: list[str] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
 
 
 def _number(raw: Mapping[str, Any], name: str) -> Decimal | None:
+    """A stored number; None when absent, or not a finite number."""
     value = raw.get(name)
-    if not isinstance(value, Mapping) or "N" not in value:
+    if not isinstance(value, Mapping) or not isinstance(value.get("N"), str):
         return None
-    return Decimal(str(value["N"]))
+    try:
+        number = Decimal(value["N"])
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
 
 
 def _text(raw: Mapping[str, Any], name: str) -> str | None:
@@ -128,18 +164,52 @@ def _text(raw: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _summary(raw: Mapping[str, Any]) -> SessionSummary:
-    created = _number(raw, SCHEMA.created_at)
-    ttl = _number(raw, SCHEMA.ttl)
+# Bounds of what a summary may hold: beyond them the stored value is not one a
+# session write produces, so it is reported, not shown.
+_MAX_COUNT = 10**15
+_MAX_TIME = Decimal(10**11)
+
+
+def _summary(raw: Mapping[str, Any], table_name: str) -> SessionSummary:
+    session_id = _text(raw, SCHEMA.partition_key) or ""
+    problems: list[str] = []
+
+    def number(name: str, limit: Decimal | int, *, integral: bool = False) -> Decimal | None:
+        if name not in raw:
+            return None
+        value = _number(raw, name)
+        if value is None or not 0 <= value <= limit or (integral and value != int(value)):
+            kind = "an integer" if integral else "a number"
+            problems.append(f"{name!r} is not {kind} from 0 to {limit:.0e}")
+            return None
+        return value
+
+    title = _text(raw, SCHEMA.title)
+    if SCHEMA.title in raw and (title is None or len(title) > TITLE_MAX_CHARS):
+        problems.append(f"{SCHEMA.title!r} is not a string of at most {TITLE_MAX_CHARS} characters")
+        title = None
+    created = number(SCHEMA.created_at, _MAX_TIME)
+    updated = number(SCHEMA.version, MAX_VERSION)
+    ttl = number(SCHEMA.ttl, _MAX_TIME, integral=True)
+    count = number(SCHEMA.item_count, _MAX_COUNT, integral=True)
+    size = number(SCHEMA.history_size, _MAX_COUNT, integral=True)
+    error = None
+    if problems:
+        error = (
+            f"Stored {describe(session_id, table_name)} is corrupt: {'; '.join(problems)}. "
+            "Fix: rewrite the session with any write (it recomputes the counts), or "
+            "set_attributes(title=...)."
+        )
     return SessionSummary(
-        session_id=_text(raw, SCHEMA.partition_key) or "",
+        session_id=session_id,
         owner=_text(raw, SCHEMA.owner) or "",
-        title=_text(raw, SCHEMA.title),
+        title=title,
         created_at=None if created is None else float(created),
-        updated_at=float(_number(raw, SCHEMA.version) or 0),
-        item_count=int(_number(raw, SCHEMA.item_count) or 0),
-        size=int(_number(raw, SCHEMA.history_size) or 0),
+        updated_at=float(updated or 0),
+        item_count=int(count or 0),
+        size=int(size or 0),
         ttl=None if ttl is None else int(ttl),
+        error=error,
     )
 
 
@@ -311,8 +381,9 @@ async def list_sessions(
 
     Never scans the table. Expired sessions (their TTL passed, not yet deleted
     by DynamoDB) are skipped while the page is filled, so a page holds `limit`
-    sessions unless it is the last. Cleared sessions, history pages and the
-    migration ledger carry no owner and are never in the index. The index is
+    sessions unless it is the last. History pages and the migration ledger
+    carry no owner and are never in the index; cleared sessions (tombstones)
+    are left out. The index is
     eventually consistent on DynamoDB: a session written a moment ago may show
     its previous position (or not show yet) for about a second.
 
@@ -376,9 +447,10 @@ async def list_sessions(
         for raw in response.get("Items", []):
             last = raw
             ttl = _number(raw, SCHEMA.ttl)
-            if (ttl is not None and ttl <= Decimal(str(now))) or not _listed(raw, key_prefix):
+            expired = ttl is not None and ttl <= Decimal(str(now))
+            if expired or _is_tombstone(raw) or not _listed(raw, key_prefix):
                 continue
-            found.append(_summary(raw))
+            found.append(_summary(raw, table_name))
         start = response.get("LastEvaluatedKey")
         more = start is not None
     # Resume after the last item looked at, listed or skipped: the next page then
@@ -389,58 +461,64 @@ async def list_sessions(
     return SessionPage(found, next_cursor)
 
 
-async def _owned_ids(client: DynamoDBClient, table_name: str, owner: str) -> list[str]:
-    """Every session id the index lists under `owner`, expired ones included."""
-    ids: list[str] = []
+def _is_tombstone(raw: Mapping[str, Any]) -> bool:
+    """Whether an index entry is a clear's tombstone: no ``created_at``, no items.
+
+    A tombstone keeps only its owner, so it stays in the index; every other
+    write sets ``created_at`` and the counts. An entry without counts is not
+    taken for one: the erase reads it to know.
+    """
+    return SCHEMA.created_at not in raw and raw.get(SCHEMA.item_count) == {"N": "0"}
+
+
+async def _owned(client: DynamoDBClient, table_name: str, owner: str) -> dict[str, bool]:
+    """Every session id the index lists under `owner` (expired ones included), each
+    with whether the index shows it as a tombstone."""
+    found: dict[str, bool] = {}
     start: dict[str, Any] | None = None
     while True:
         request: dict[str, Any] = {
             "TableName": table_name,
             "IndexName": BY_OWNER_INDEX.name,
             "KeyConditionExpression": "#o = :o",
-            "ExpressionAttributeNames": {"#o": SCHEMA.owner},
+            "ExpressionAttributeNames": {
+                "#o": SCHEMA.owner,
+                "#k": SCHEMA.partition_key,
+                "#c": SCHEMA.created_at,
+                "#n": SCHEMA.item_count,
+            },
             "ExpressionAttributeValues": {":o": {"S": owner}},
-            "ProjectionExpression": "#k",
+            "ProjectionExpression": "#k, #c, #n",
         }
-        request["ExpressionAttributeNames"]["#k"] = SCHEMA.partition_key
         if start is not None:
             request["ExclusiveStartKey"] = start
         response = await mapped(client.query(**request), "delete_sessions", table_name)
-        ids.extend(_text(raw, SCHEMA.partition_key) or "" for raw in response.get("Items", []))
+        for raw in response.get("Items", []):
+            session_id = _text(raw, SCHEMA.partition_key)
+            if session_id:
+                found[session_id] = _is_tombstone(raw)
         start = response.get("LastEvaluatedKey")
         if start is None:
-            return [i for i in ids if i]
+            return found
 
 
-async def _delete_pages(
-    client: DynamoDBClient,
-    table_name: str,
-    session_id: str,
-    head: Mapping[str, Any] | None,
-    done: set[str],
+async def _delete_keys(
+    client: DynamoDBClient, table_name: str, session_id: str, keys: list[str]
 ) -> None:
-    """Delete every page part the head's index lists (skipping those in `done`)."""
-    text = _text(head or {}, SCHEMA.pages)
-    index = decode_index(text, session_id=session_id, table_name=table_name)
-    keys = [
-        key
-        for ref in (() if index is None else index.pages)
-        for key in part_keys(session_id, ref)
-        if key not in done
-    ]
+    """Delete items by key, retrying what DynamoDB leaves unprocessed (bounded)."""
     for start in range(0, len(keys), _BATCH_WRITE):
         chunk = keys[start : start + _BATCH_WRITE]
         pending: dict[str, Any] = {
             table_name: [{"DeleteRequest": {"Key": encode_key(k)}} for k in chunk]
         }
-        for _ in range(_UNPROCESSED_TRIES):
+        for attempt in range(_UNPROCESSED_TRIES):
             response = await mapped(
                 client.batch_write_item(RequestItems=pending), "delete_sessions", table_name
             )
             pending = dict(response.get("UnprocessedItems") or {})
             if not pending:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
         else:
             raise ThrottledError(
                 f"delete_sessions: DynamoDB left page deletes of session {session_id!r} in "
@@ -449,40 +527,93 @@ async def _delete_pages(
                 session_id=session_id,
                 table_name=table_name,
             )
-        done.update(chunk)
 
 
-async def _erase_one(client: DynamoDBClient, table_name: str, session_id: str) -> None:
-    """Delete the session's pages, then its head, then any page a racing write added.
+async def _attributed_pages(client: DynamoDBClient, table_name: str, session_id: str) -> list[str]:
+    """Keys of every page part that names `session_id` as its session: a paginated Scan.
 
-    Pages go first, so an erase interrupted at any point leaves the head (still
-    in the index) for the next run. The head's delete is unconditional and
-    returns the head it removed, so it never loses a race with the owner's own
-    writes: the pages that head listed are deleted right after, and a write
-    landing later finds no session and creates a new one, which the next pass
-    of `delete_sessions` finds.
+    Only for a session whose own index cannot be trusted (corrupt, or a clear
+    whose page deletes failed): a healthy erase deletes the pages its head lists.
     """
-    key = encode_key(session_id)
-    where = "delete_sessions"
-    read = await mapped(
-        client.get_item(
-            TableName=table_name,
-            Key=key,
-            ConsistentRead=True,
-            ProjectionExpression="#p",
-            ExpressionAttributeNames={"#p": SCHEMA.pages},
-        ),
-        where,
+    keys: list[str] = []
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": "begins_with(#k, :p) AND #o = :s",
+        "ProjectionExpression": "#k",
+        "ExpressionAttributeNames": {"#k": PAGE_SCHEMA.partition_key, "#o": PAGE_SCHEMA.page_of},
+        "ExpressionAttributeValues": {":p": {"S": PAGE_PREFIX}, ":s": {"S": session_id}},
+        "ConsistentRead": True,
+    }
+    while True:
+        response = await mapped(client.scan(**request), "delete_sessions", table_name)
+        keys.extend(
+            k for k in (_text(r, PAGE_SCHEMA.partition_key) for r in response["Items"]) if k
+        )
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return keys
+        request["ExclusiveStartKey"] = last
+
+
+def _clean(state: StoredItem) -> bool:
+    """A tombstone that holds nothing but its owner: no items, pages or other attributes."""
+    return state.total_count == 0 and state.pages is None and set(state.extra) <= {SCHEMA.owner}
+
+
+async def _head(client: DynamoDBClient, table_name: str, session_id: str) -> StoredItem | None:
+    """The session's head, read consistently; raises CorruptSessionError when it does not decode."""
+    response = await mapped(
+        client.get_item(TableName=table_name, Key=encode_key(session_id), ConsistentRead=True),
+        "delete_sessions",
         table_name,
     )
-    done: set[str] = set()
-    await _delete_pages(client, table_name, session_id, read.get("Item"), done)
-    removed = await mapped(
-        client.delete_item(TableName=table_name, Key=key, ReturnValues="ALL_OLD"),
-        where,
-        table_name,
-    )
-    await _delete_pages(client, table_name, session_id, removed.get("Attributes"), done)
+    raw = response.get("Item")
+    return None if raw is None else decode_item(raw, table_name=table_name)
+
+
+_Erased = Literal["erased", "corrupt", "clean"]
+
+
+async def _erase_one(
+    client: DynamoDBClient, table_name: str, session_id: str, raw: Mapping[str, Any] | None
+) -> _Erased:
+    """Clear one session (its head `raw` as just read) on the engine's own path.
+
+    The head is replaced by a tombstone, with a write conditional on the version
+    read as every write is, and keeps only the owner; the pages it listed are
+    deleted after it, and a failed delete fails the erase. So a reader sees the
+    history or nothing, and a write racing the erase lands before it (and is
+    erased with it) or on the tombstone, where it keeps the owner and the next
+    pass finds it.
+
+    A head that does not decode is replaced as found (see
+    `SessionStore.clear_session`), and every page naming the session is deleted.
+    """
+    store = SessionStore(session_id, client, table_name)
+    try:
+        state = None if raw is None else decode_item(raw, table_name=table_name)
+    except CorruptSessionError:
+        await store.clear_session()
+        await _delete_attributed(client, table_name, session_id)
+        return "corrupt"
+    if state is None or _clean(state):
+        return "clean"
+    store._remember(state)  # the clear is then one conditional write on what was read
+    try:
+        await store.clear_session()
+    except DynamoDBError:
+        after = await _head(client, table_name, session_id)
+        if after is None or not _clean(after):
+            raise
+        # The tombstone landed but page deletes failed: the head no longer says
+        # which pages were its, so delete every page that names the session.
+        await _delete_attributed(client, table_name, session_id)
+    return "erased"
+
+
+async def _delete_attributed(client: DynamoDBClient, table_name: str, session_id: str) -> None:
+    keys = await _attributed_pages(client, table_name, session_id)
+    await _delete_keys(client, table_name, session_id, keys)
 
 
 async def delete_sessions(
@@ -497,23 +628,29 @@ async def delete_sessions(
     """Erase every session of `owner`, history pages included; repeat until none is left.
 
     Each pass queries the by-owner index for the owner's sessions (expired ones
-    too: they still hold content until DynamoDB deletes them) and erases each:
-    its pages, then its head (an unconditional delete that returns the head it
-    removed), then any page that head listed which a racing write had added.
-    Passes repeat until the index returns nothing. So:
+    too: they still hold content until DynamoDB deletes them) and clears each
+    one on the session's own write path: its head is replaced by a tombstone,
+    with a write conditional on the version read, then the pages that head
+    listed are deleted (a failed delete fails the erase). The tombstone keeps
+    only the owner. Passes repeat until the index lists only tombstones. So:
 
-    - a write the owner makes to one of their sessions while the erase runs
-      either lands before the head's delete and is erased with it, or lands
-      after, finds no session and creates a new one with the owner, which the
-      next pass erases; the erase returns only after a pass found no session
-      of the owner;
+    - a write racing the erase, from an object built with or without
+      ``owner=``, either lands before the tombstone and is erased with it, or
+      lands on the tombstone, keeps the owner, and the next pass erases it;
+      the erase returns only after a pass found nothing left to erase;
+    - a reader racing the erase sees the history or nothing, never a
+      half-erased session;
+    - a corrupt session of the owner (a head that does not decode, or an
+      unreadable page index) is erased too: its head replaced as found, and
+      every page that names it deleted (a Scan, for such sessions only). It is
+      reported in `EraseReport.corrupt`, and the erase goes on with the others;
     - a session created after `delete_sessions` returned is a new session: it
       is not erased (revoke the user's access first to make the erase final).
 
     Interrupted, it is safe to run again: what was cleared is gone, and what
     remains is still in the index. On DynamoDB the index is eventually
-    consistent, so a pass may see a session already erased; erasing it again
-    changes nothing.
+    consistent; each session is read consistently before it is cleared, so a
+    stale entry costs a read and nothing else.
 
     Args:
         client: An aiobotocore DynamoDB client.
@@ -525,7 +662,7 @@ async def delete_sessions(
         on_session: Called with each session id once it is erased.
 
     Returns:
-        The count of sessions erased and of passes made.
+        What was erased, what was corrupt, what was skipped, and the passes made.
 
     Raises:
         InvalidArgumentError: A bad owner or `max_passes`.
@@ -533,6 +670,8 @@ async def delete_sessions(
         ConcurrentModificationError: The owner still had sessions after
             `max_passes` passes; run it again once their writes stop.
         TableNotFoundError: The table (or its index: run ``migrate up``) is missing.
+        DynamoDBError: DynamoDB kept failing a call (after the erase finished
+            the pass it was in); run it again: it resumes where it stopped.
     """
     validate_table_name(table_name)
     key_prefix = check_key_prefix(key_prefix, table_name=table_name)
@@ -544,25 +683,42 @@ async def delete_sessions(
         )
     report = EraseReport(owner)
     skipped: set[str] = set()
+    limit = asyncio.Semaphore(_ERASE_CONCURRENCY)
+
+    async def erase(session_id: str, heads: Mapping[str, dict[str, Any]]) -> _Erased:
+        async with limit:
+            return await _erase_one(client, table_name, session_id, heads.get(session_id))
+
     while report.passes < max_passes:
         report.passes += 1
-        ids = await _owned_ids(client, table_name, owner)
         todo = []
-        for session_id in ids:
+        for session_id, tombstone in (await _owned(client, table_name, owner)).items():
             if session_id.startswith(RESERVED_PREFIX) or session_id in skipped:
                 continue
             if key_prefix is not None and not session_id.startswith(key_prefix):
                 skipped.add(session_id)
+            elif not tombstone:
+                todo.append(session_id)
+        report.skipped = sorted(skipped)
+        heads = await _batch_get(client, table_name, todo)
+        results = await asyncio.gather(*(erase(i, heads) for i in todo), return_exceptions=True)
+        done = 0
+        for session_id, result in zip(todo, results, strict=True):
+            if isinstance(result, BaseException) or result == "clean":
                 continue
-            todo.append(session_id)
-        if not todo:
-            report.skipped = sorted(skipped)
-            return report
-        for session_id in todo:
-            await _erase_one(client, table_name, session_id)
+            done += 1
             report.sessions += 1
+            if session_id not in report.erased:
+                report.erased.append(session_id)
+            if result == "corrupt" and session_id not in report.corrupt:
+                report.corrupt.append(session_id)
             if on_session is not None:
                 on_session(session_id)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        if not done:
+            return report
     raise ConcurrentModificationError(
         f"owner {owner!r} still had sessions in table {table_name!r} after {max_passes} "
         f"erase passes ({report.sessions} sessions erased so far): something keeps writing "

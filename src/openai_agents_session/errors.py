@@ -7,7 +7,8 @@ through:
 ```text
 SessionStoreError
 ├── InvalidArgumentError          an argument is out of range (also ValueError)
-│   └── InvalidAttributeError     a team attribute name or value the record refuses
+│   ├── InvalidAttributeError     a team attribute name or value the record refuses
+│   └── UnknownSettingError       an unknown session_settings key (also TypeError)
 ├── InvalidSessionIdError         empty, too long or reserved session id (also ValueError)
 ├── InvalidItemError              an item is not a JSON object of JSON values (also ValueError)
 ├── SessionTooLargeError          the history would pass max_session_bytes
@@ -59,7 +60,9 @@ __all__ = [
     "TurnAlreadyDoneError",
     "TurnInProgressError",
     "TurnLeaseLostError",
+    "UnknownSettingError",
     "WriteOutcomeUnknownError",
+    "clause",
     "error_for_code",
 ]
 
@@ -109,6 +112,15 @@ class InvalidAttributeError(InvalidArgumentError):
     ) -> None:
         super().__init__(message, session_id=session_id, table_name=table_name)
         self.attribute = attribute
+
+
+class UnknownSettingError(InvalidArgumentError, TypeError):
+    """`session_settings` names a setting the SDK's ``SessionSettings`` does not have.
+
+    Also a ``TypeError`` whose message starts as the SDK's own backends' does
+    (``Unknown session settings: limitt``), so code and tests written for them
+    catch it unchanged.
+    """
 
 
 class InvalidSessionIdError(SessionStoreError, ValueError):
@@ -400,8 +412,17 @@ def error_for_code(
     """
     cls, fix = _ERRORS.get(code, (DynamoDBError, "see the DynamoDB error code above"))
     where = describe(session_id, table_name) if session_id else f"table {table_name!r}"
-    message = f"{operation} on {where} failed: {code}: {detail}. Fix: {fix}."
+    message = f"{operation} on {where} failed: {code}: {clause(detail)}. Fix: {fix}."
     return cls(message, code=code, session_id=session_id, table_name=table_name)
+
+
+def clause(text: object) -> str:
+    """`text` without its closing period, to be followed by ``". Fix: ..."`` in a message.
+
+    Botocore's and the ledger's own texts often end with a period; joining them
+    as they are gives "region.. Fix".
+    """
+    return str(text).rstrip(". ")
 
 
 def describe(session_id: str | None, table_name: str | None) -> str:

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -113,7 +113,12 @@ class LocalDynamoDB:
     """
 
     def __init__(
-        self, port: int = 0, *, host: str = "127.0.0.1", startup_timeout: float = 30.0
+        self,
+        port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 30.0,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         """Describe the server; nothing starts until `start()` or ``with``.
 
@@ -121,6 +126,8 @@ class LocalDynamoDB:
             port: TCP port, or 0 for a free one.
             host: Address to bind. Keep it on loopback: moto checks no credentials.
             startup_timeout: Seconds to wait for the port to accept connections.
+            log: Called with each line moto's server writes (one per request, and
+                its tracebacks), from a background thread; None keeps them quiet.
         """
         self.host = host
         self.port = port
@@ -129,6 +136,7 @@ class LocalDynamoDB:
         self._tail: deque[str] = deque(maxlen=40)
         self._drain: threading.Thread | None = None
         self._exit_code: int | None = None
+        self._log = log
 
     @property
     def url(self) -> str:
@@ -223,7 +231,10 @@ class LocalDynamoDB:
         assert process.stdout is not None
         with process.stdout:
             for line in process.stdout:
-                self._tail.append(line.decode("utf-8", "replace").rstrip())
+                text = line.decode("utf-8", "replace").rstrip()
+                self._tail.append(text)
+                if self._log is not None:
+                    self._log(text)
 
     def _output(self) -> str:
         return "\n".join(self._tail)

@@ -8,6 +8,7 @@ compaction hooks.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from agents.memory.session_settings import (
 from pydantic import ValidationError
 
 from ._plan import Replace, ReplaceSuffix
-from .errors import InvalidArgumentError, describe
+from .errors import InvalidArgumentError, UnknownSettingError, describe
 from .models.codec import StoredItem
 from .models.items import encode_batch
 from .store import (
@@ -64,6 +65,17 @@ class DynamoDBSession(SessionStore, SessionABC):
     session_settings: SessionSettings | None
 
     def _coerce_settings(self, settings: Any) -> SessionSettings:
+        if isinstance(settings, dict):
+            known = {f.name for f in dataclasses.fields(SessionSettings)}
+            unknown = sorted(str(name)[:64] for name in settings if name not in known)
+            if unknown:
+                raise UnknownSettingError(
+                    f"Unknown session settings: {', '.join(unknown[:10])} "
+                    f"({describe(self.session_id, self.table_name)}). Fix: session_settings "
+                    f"takes {', '.join(sorted(known))}.",
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                )
         try:
             return coerce_session_settings(settings) if settings is not None else SessionSettings()
         except (ValidationError, TypeError, ValueError) as exc:

@@ -26,7 +26,7 @@ import random
 import re
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
@@ -39,10 +39,10 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ._create import Create
+from ._options import check_options
 from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
     DEFAULT_PAGE_THRESHOLD,
-    MIN_PAGE_THRESHOLD,
     TARGET_EXISTS,
     Append,
     Clear,
@@ -61,9 +61,17 @@ from ._plan import (
     WritePlan,
     classify,
     plan_write,
+    seal_point,
     usage_record,
 )
 from .boundary import aws_errors, translate
+from .clients import (
+    SharedClient,
+    client_config_with_defaults,
+    config_key,
+    environment_key,
+    ping,
+)
 from .clock import ServerClock
 from .errors import (
     ConcurrentModificationError,
@@ -91,7 +99,7 @@ from .models.codec import (
     encode_key,
 )
 from .models.items import encode_batch
-from .models.pages import decode_page, part_keys
+from .models.pages import decode_page, encode_index, part_keys
 from .models.pairs import safe_prefix
 from .models.schema import (
     ITEM_SIZE_LIMIT,
@@ -106,7 +114,15 @@ from .models.schema import (
     schema_of,
 )
 from .models.team import TeamAttributes, validate_plain
-from .models.usage import extract_usage, session_totals, turn_entries, user_positions
+from .models.usage import (
+    MAX_DETAIL_FIELDS,
+    MAX_REQUEST_ENTRIES,
+    MAX_TOKENS,
+    extract_usage,
+    session_totals,
+    turn_entries,
+    user_positions,
+)
 from .turns import DEFAULT_LEASE_SECONDS, DEFAULT_WAIT, Turn, fence, held_state
 
 if TYPE_CHECKING:
@@ -139,6 +155,9 @@ _BROKEN_WRITES_TRIED = 2
 # per BatchGetItem (40 page parts stay under 16 MB).
 _BATCH_WRITE = 25
 _BATCH_GET = 40
+# Page reads in flight at once: each answer may hold up to 16 MB of parts, and
+# they are decoded (and dropped) before the next ones are asked for.
+_PAGE_BATCHES_IN_FLIGHT = 2
 _UNPROCESSED_TRIES = 8
 # Seconds a TTL written on the host clock may lag the shared clock before the
 # session rewrites it (the Date header itself is only good to the second).
@@ -152,9 +171,15 @@ _PAGE_READ_TRIES = 3
 class RetryPolicy:
     """Bounds on optimistic-locking retries after a failed condition.
 
+    Every way back to the top of an operation's attempt loop counts against
+    the policy: a conditional write that lost, and a pass that had to read the
+    state again before it could plan one (its pages were released by a newer
+    head, or its memory was stale).
+
     Attributes:
         max_attempts: Conditional writes tried per operation before
-            `ConcurrentModificationError`.
+            `ConcurrentModificationError`; also the passes allowed that end
+            without a write.
         base_delay: Seconds; the backoff ceiling doubles from here per conflict.
         max_delay: Seconds; the largest backoff ceiling. The sleep is uniformly
             random below the ceiling ("full jitter").
@@ -365,41 +390,6 @@ def _loop_error(exc: BaseException) -> RuntimeError | None:
     return None
 
 
-async def _keep(context: Any) -> AsyncGenerator[Any, None]:
-    """Hold a client open until closed, or until its loop shuts async generators down."""
-    client = await context.__aenter__()
-    try:
-        yield client
-    finally:
-        await context.__aexit__(None, None, None)
-
-
-class _HeldClient:
-    """A client owned by the session in one event loop.
-
-    It is held by an async generator, so that the loop's ``shutdown_asyncgens``
-    (run by ``asyncio.run`` and after every ``Runner.run_sync``) closes it: no
-    "Unclosed client session" at exit, even without `close()`.
-    """
-
-    def __init__(self, holder: AsyncGenerator[Any, None], client: Any) -> None:
-        self._holder = holder
-        self.client = client
-
-    @classmethod
-    async def open(cls, context: Any) -> _HeldClient:
-        holder = _keep(context)
-        return cls(holder, await holder.__anext__())
-
-    @property
-    def closed(self) -> bool:
-        # A finished (closed or exhausted) generator has no frame.
-        return getattr(self._holder, "ag_frame", None) is None
-
-    async def close(self) -> None:
-        await self._holder.aclose()
-
-
 class SessionOptions(TypedDict, total=False):
     """The keyword options of `DynamoDBSession`, for `DynamoDBSession.from_config`."""
 
@@ -443,6 +433,8 @@ class _Run:
         fresh: The state in hand was read during this operation.
         broken_writes: Writes whose outcome stayed unknown after the client's retries.
         loaded: Pages read so far; pages never change, so they stay valid.
+        replans: Passes that ended without a write (the state had to be read
+            again first); bounded by `RetryPolicy.max_attempts` too.
     """
 
     operation: Operation
@@ -451,6 +443,7 @@ class _Run:
     broken_writes: int = 0
     loaded: dict[str, list[ConversationItem]] = field(default_factory=dict)
     clock_unknown: bool = False
+    replans: int = 0
 
 
 class SessionStore:
@@ -512,8 +505,12 @@ class SessionStore:
             retry: Bounds on optimistic-locking retries.
             on_operation: Called with `OperationMetrics` after every operation;
                 exceptions it raises are logged, never propagated.
-            size_warning_ratio: Log a warning when an item passes this fraction of
-                DynamoDB's 400 KB limit.
+            size_warning_ratio: Log a warning, once per session object and
+                limit, when a write brings the history to this fraction of
+                `max_session_bytes`, or a head that pages cannot shrink (its index
+                and attributes) to this fraction of DynamoDB's 400 KB item limit,
+                or the page index to this fraction of the half of
+                `page_threshold` it may fill.
             clock: The host clock (Unix seconds); replaceable in tests. With
                 ``time_source="dynamodb"`` it is only the fallback before the
                 client's first response.
@@ -568,50 +565,19 @@ class SessionStore:
         self.session_id = validate_session_id(session_id, table_name=table_name)
         self.key_prefix = check_key_prefix(key_prefix, table_name=table_name)
         within_prefix(session_id, key_prefix, table_name=table_name)
-        if ttl_seconds is not None and (
-            isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0
-        ):
-            raise InvalidArgumentError(
-                f"ttl_seconds must be a positive int or None, got {ttl_seconds!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
-        if max_items is not None and (not isinstance(max_items, int) or max_items <= 0):
-            raise InvalidArgumentError(
-                f"max_items must be a positive int or None, got {max_items!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
-        for name, value, low in (
-            ("page_threshold", page_threshold, MIN_PAGE_THRESHOLD),
-            ("max_session_bytes", max_session_bytes, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidArgumentError(
-                    f"{name} must be an int of at least {low}, got {value!r} "
-                    f"({describe(session_id, table_name)}).",
-                    session_id=session_id,
-                    table_name=table_name,
-                )
-        if page_threshold > ITEM_SIZE_LIMIT:
-            raise InvalidArgumentError(
-                f"page_threshold must be at most DynamoDB's item limit {ITEM_SIZE_LIMIT}, "
-                f"got {page_threshold!r} ({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
-        if (
-            isinstance(size_warning_ratio, bool)
-            or not isinstance(size_warning_ratio, (int, float))
-            or not 0 < size_warning_ratio <= 1
-        ):
-            raise InvalidArgumentError(
-                f"size_warning_ratio must be in (0, 1], got {size_warning_ratio!r}.",
-                session_id=session_id,
-                table_name=table_name,
-            )
+        check_options(
+            {
+                "ttl_seconds": ttl_seconds,
+                "max_items": max_items,
+                "page_threshold": page_threshold,
+                "max_session_bytes": max_session_bytes,
+                "size_warning_ratio": size_warning_ratio,
+                "settle_timeout": settle_timeout,
+                "time_source": time_source,
+            },
+            session_id=session_id,
+            table_name=table_name,
+        )
         self.session_settings = self._coerce_settings(session_settings)
         self.ttl_seconds = ttl_seconds
         self.consistent_read = consistent_read
@@ -621,25 +587,7 @@ class SessionStore:
         self.on_operation = on_operation
         self.size_warning_ratio = size_warning_ratio
         self._clock = clock
-        if (
-            isinstance(settle_timeout, bool)
-            or not isinstance(settle_timeout, (int, float))
-            or not settle_timeout > 0
-        ):
-            raise InvalidArgumentError(
-                f"settle_timeout must be a positive number of seconds, got {settle_timeout!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
         self.settle_timeout = float(settle_timeout)
-        if time_source not in ("dynamodb", "host"):
-            raise InvalidArgumentError(
-                f"time_source must be 'dynamodb' or 'host', got {time_source!r} "
-                f"({describe(session_id, table_name)}).",
-                session_id=session_id,
-                table_name=table_name,
-            )
         self.time_source = time_source
         try:
             schema = schema_of(record)
@@ -682,17 +630,16 @@ class SessionStore:
         self.auto_title = bool(auto_title)
         self._team = TeamAttributes(schema, encoded, auto_title=self.auto_title)
         self._server_time: ServerClock | None = None
+        # Size warnings already logged by this object, by kind: each is logged once.
+        self._warned: set[str] = set()
         # Items of the newest page this object read or wrote, by page id.
         self._page_cache: dict[str, list[ConversationItem]] = {}
         self.page_threshold = page_threshold
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
         self._client: DynamoDBClient | None = dynamodb_client
-        # Set by from_config: opens a client of the session's own, one per event loop.
-        self._open_client: Callable[[], Any] | None = None
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HeldClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Set by from_config: the client shared in the background loop (_clients.py).
+        self._open_client: SharedClient | None = None
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -726,12 +673,13 @@ class SessionStore:
         boto_session: Any = None,
         **options: Unpack[SessionOptions],
     ) -> Self:
-        """Create a session that creates, owns and closes its own clients.
+        """Create a session whose client the library opens, shares and closes.
 
-        A client is opened on first use in each event loop (one per loop, so the
-        session also works from worker threads that run loops of their own) and
-        closed by `close()`, or when the loop shuts its async generators down, as
-        ``asyncio.run`` and ``Runner.run_sync`` do.
+        Sessions made with the same configuration share one client. It lives in
+        one background event-loop thread per process, and each DynamoDB call hops
+        there from the caller's loop, so a session works from any loop or thread
+        (``Runner.run_sync`` in request threads, repeated ``asyncio.run``) without
+        opening a client per loop. The clients are closed at interpreter exit.
 
         Args:
             session_id: Unique id of the conversation.
@@ -740,7 +688,8 @@ class SessionStore:
             region_name: AWS region; defaults to the AWS configuration chain.
             profile_name: AWS profile from the shared config files.
             endpoint_url: A local endpoint such as ``http://127.0.0.1:8000``.
-            client_config: A botocore ``Config`` (timeouts, retry mode).
+            client_config: A botocore ``Config``; the options it sets override
+                `CLIENT_DEFAULTS` (1 s connect, 1.5 s read timeouts, 2 attempts).
             boto_session: An ``aioboto3.Session`` or a botocore session to take
                 credentials and region from (instead of `profile_name`).
             **options: Keyword options of `DynamoDBSession.__init__`, type-checked.
@@ -751,22 +700,26 @@ class SessionStore:
         import aioboto3
 
         session = cls(session_id, None, table_name, ttl_seconds, **options)  # type: ignore[arg-type]
-        with aws_errors(
-            "from_config", session_id=session_id, table_name=table_name, client_setup=True
-        ):
-            if boto_session is None:
-                boto_session = aioboto3.Session(profile_name=profile_name, region_name=region_name)
-            elif not isinstance(boto_session, aioboto3.Session):
-                # A botocore (or aiobotocore) session: aioboto3 wraps it.
-                boto_session = aioboto3.Session(
-                    botocore_session=boto_session, region_name=region_name
-                )
+        config = client_config_with_defaults(
+            client_config, session_id=session_id, table_name=table_name
+        )
+        origin: Any = ("profile", profile_name, region_name)
+        if boto_session is not None:
+            origin = ("boto_session", id(boto_session), region_name)
+
+        def open_client() -> Any:
+            # Called once per configuration, in the background loop: a new
+            # aioboto3 session costs ~15 ms, so no from_config call makes one.
             chosen = boto_session
+            if chosen is None:
+                chosen = aioboto3.Session(profile_name=profile_name, region_name=region_name)
+            elif not isinstance(chosen, aioboto3.Session):
+                # A botocore (or aiobotocore) session: aioboto3 wraps it.
+                chosen = aioboto3.Session(botocore_session=chosen, region_name=region_name)
+            return chosen.client("dynamodb", endpoint_url=endpoint_url, config=config)
 
-            def open_client() -> Any:
-                return chosen.client("dynamodb", endpoint_url=endpoint_url, config=client_config)
-
-        session._open_client = open_client
+        key = (origin, endpoint_url, config_key(config), environment_key())
+        session._open_client = SharedClient(key, open_client)
         return session
 
     async def _get_client(self) -> DynamoDBClient:
@@ -774,18 +727,13 @@ class SessionStore:
         if self._open_client is None:
             assert self._client is not None
             return self._client
-        loop = asyncio.get_running_loop()
-        held = self._loop_clients.get(loop)
-        if held is None or held.closed:
-            with aws_errors(
-                "opening the client",
-                session_id=self.session_id,
-                table_name=self.table_name,
-                client_setup=True,
-            ):
-                held = await _HeldClient.open(self._open_client())
-            self._loop_clients[loop] = held
-        client: DynamoDBClient = held.client
+        with aws_errors(
+            "opening the client",
+            session_id=self.session_id,
+            table_name=self.table_name,
+            client_setup=True,
+        ):
+            client: DynamoDBClient = await self._open_client.client()
         return client
 
     def _check_open(self) -> None:
@@ -798,35 +746,27 @@ class SessionStore:
             )
 
     async def ping(self) -> bool:
-        """Whether the table can be reached: one small consistent read of a reserved key.
+        """Whether the table can be reached (see the module-level `ping`).
 
         Returns:
-            True when DynamoDB answered; False (logged) when it did not or refused.
+            True when DynamoDB answered; False (logged) when it did not, refused,
+            or the session is closed.
         """
-        metrics = OperationMetrics("ping", self.session_id, self.table_name)
         try:
-            await self._call(
-                metrics,
-                "get_item",
-                TableName=self.table_name,
-                Key=encode_key(f"{RESERVED_PREFIX}ping"),
-                ConsistentRead=True,
-            )
-        except (SessionStoreError, _Transport, ClientError) as exc:
+            client = await self._get_client()
+        except SessionStoreError as exc:
             logger.warning("ping of table %r failed: %s", self.table_name, type(exc).__name__)
             return False
-        return True
+        return await ping(client, self.table_name)
 
     async def close(self) -> None:
-        """Close this session: its own client in this loop, and every later operation.
+        """Close this session object: every later operation raises `SessionClosedError`.
 
-        An injected client is left open (it stays the caller's). After `close()`
-        every operation raises `SessionClosedError`.
+        An injected client is left open (it stays the caller's); a `from_config`
+        client stays open for the other sessions that share it, and is closed
+        at interpreter exit.
         """
         self._closed = True
-        held = self._loop_clients.pop(asyncio.get_running_loop(), None)
-        if held is not None:
-            await held.close()
 
     async def __aenter__(self) -> Self:
         """Open the owned client, if any; return the session."""
@@ -844,7 +784,9 @@ class SessionStore:
 
     # ------------------------------------------------------------ Session API
 
-    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+    async def get_items(
+        self, limit: int | None = None, *, wrapper: Any = None
+    ) -> list[TResponseInputItem]:
         """Retrieve the conversation history, oldest first.
 
         A paged session is read with one GetItem of its head plus, in parallel,
@@ -854,6 +796,9 @@ class SessionStore:
         Args:
             limit: Return only the newest `limit` items. None falls back to
                 ``session_settings.limit``; 0 returns ``[]`` without a call.
+            wrapper: The SDK's ``RunContextWrapper``, which the Runner passes to
+                sessions whose four methods accept it; unused here (a subclass
+                may read the turn's context from it).
 
         Returns:
             The items in chronological order; ``[]`` for an absent or expired session.
@@ -888,10 +833,14 @@ class SessionStore:
 
         return await self._operation("get_items", run)
 
-    async def add_items(self, items: list[TResponseInputItem]) -> None:
+    async def add_items(self, items: list[TResponseInputItem], *, wrapper: Any = None) -> None:
         """Append items to the conversation, atomically and exactly once.
 
         Past `page_threshold`, older items move into pages in the same write.
+
+        Args:
+            items: The items, oldest first.
+            wrapper: As for `get_items`.
 
         Raises:
             InvalidItemError: An item is not a JSON object of JSON values (or, with
@@ -913,11 +862,14 @@ class SessionStore:
         operation = Append(encoded, self.max_items)
         await self._operation("add_items", lambda m: self._mutate(m, operation), settle=True)
 
-    async def pop_item(self) -> TResponseInputItem | None:
+    async def pop_item(self, *, wrapper: Any = None) -> TResponseInputItem | None:
         """Remove and return the newest item, or None if the session is empty.
 
         Concurrent pops never return the same item twice. On a paged session the
         pop walks back into the pages; a page emptied by pops is deleted.
+
+        Args:
+            wrapper: As for `get_items`.
 
         Raises:
             CorruptSessionError: The stored head or its newest page is unreadable.
@@ -932,7 +884,7 @@ class SessionStore:
         )
         return result
 
-    async def clear_session(self) -> None:
+    async def clear_session(self, *, wrapper: Any = None) -> None:
         """Delete the conversation: every item, pages included.
 
         The head is replaced by an empty one (a tombstone that expires after
@@ -940,6 +892,9 @@ class SessionStore:
         write; then the pages it listed are deleted. A late or resent write can
         therefore neither delete a conversation started after the clear nor
         bring the cleared one back.
+
+        Args:
+            wrapper: As for `get_items`.
 
         Raises:
             OwnershipError: The stored session belongs to another owner than this
@@ -990,8 +945,13 @@ class SessionStore:
                 if raw is None:
                     self._remember(None)
                     return None
-                record = decode_record(raw, table_name=self.table_name, record=self.record)
-                state = decode_item(raw, table_name=self.table_name, keep_items=True)
+                record = decode_record(
+                    raw,
+                    table_name=self.table_name,
+                    record=self.record,
+                    max_session_bytes=self.max_session_bytes,
+                )
+                state = self._decode(raw, keep_items=True)
                 self._remember(state)
                 if record.is_expired(self._now()) and not include_expired:
                     return None
@@ -1292,8 +1252,13 @@ class SessionStore:
             message (absent, expired, cleared or without one), and nothing was stored.
 
         Raises:
-            InvalidArgumentError: `result` has no ``context_wrapper.usage`` with
-                integer token counts. Nothing is stored.
+            InvalidArgumentError: `result` has no ``context_wrapper.usage`` of
+                non-negative int counts (at most ``MAX_TOKENS``), details of at
+                most ``MAX_DETAIL_FIELDS`` fields and at most
+                ``MAX_REQUEST_ENTRIES`` request entries. Checked before any call;
+                nothing is stored.
+            CorruptSessionError: The stored usage record is not one (see
+                `get_session_usage`).
             OwnershipError: The stored session belongs to another owner than this
                 object's ``owner=``; nothing was read or written.
             ConcurrentModificationError: Other writers kept winning past the retry bound.
@@ -1302,18 +1267,22 @@ class SessionStore:
         """
         self._check_open()
         usage = getattr(getattr(result, "context_wrapper", None), "usage", None)
-        record = None if usage is None else extract_usage(usage)
-        if record is None:
+        try:
+            if usage is None:
+                raise ValueError(f"{type(result).__name__} has no context_wrapper.usage")
+            record = extract_usage(usage)
+        except ValueError as exc:
             raise InvalidArgumentError(
                 f"store_run_usage on {describe(self.session_id, self.table_name)} needs the "
                 "result of Runner.run: an object whose context_wrapper.usage has non-negative "
-                f"int requests, input_tokens, output_tokens and total_tokens; got "
-                f"{type(result).__name__}. Nothing was stored. Fix: pass the value Runner.run "
+                f"int counts of at most {MAX_TOKENS:.0e}, details of at most "
+                f"{MAX_DETAIL_FIELDS} fields and at most {MAX_REQUEST_ENTRIES} request "
+                f"entries; here {exc}. Nothing was stored. Fix: pass the value Runner.run "
                 "returned (a streamed result once its stream is done).",
                 session_id=self.session_id,
                 table_name=self.table_name,
-            )
-        operation = StoreUsage(record)
+            ) from None
+        operation = StoreUsage(record, self.table_name)
         turn: int | None = await self._operation(
             "store_run_usage", lambda m: self._mutate(m, operation), settle=True
         )
@@ -1324,7 +1293,7 @@ class SessionStore:
             state = await self._read(metrics)
             if state is None or state.is_expired(self._now()):
                 return None
-            return usage_record(state)
+            return usage_record(state, self.table_name)
 
         return await self._operation(name, run)
 
@@ -1335,6 +1304,11 @@ class SessionStore:
             ``requests``, ``input_tokens``, ``output_tokens``, ``total_tokens``
             and ``total_turns``; None when no usage was stored (as
             ``AdvancedSQLiteSession.get_session_usage``).
+
+        Raises:
+            CorruptSessionError: The stored ``usage`` attribute is not a usage
+                record (too large, nested too deeply, or of another shape): it is
+                never trusted. `get_turn_usage` and `store_run_usage` raise it too.
         """
         return session_totals(await self._usage("get_session_usage"))
 
@@ -1716,11 +1690,16 @@ class SessionStore:
                     session_id=self.session_id,
                     table_name=self.table_name,
                 ) from cancelled
-        if cancelled is not None:
-            if not task.cancelled() and task.exception() is not None:
-                logger.debug("mutation failed while its caller was cancelled", exc_info=True)
-            raise cancelled
-        return task.result()
+        try:
+            if cancelled is not None:
+                if not task.cancelled() and task.exception() is not None:
+                    logger.debug("mutation failed while its caller was cancelled", exc_info=True)
+                raise cancelled
+            return task.result()
+        finally:
+            # The error's traceback holds this frame: without the task in it there
+            # is no cycle, so what the failed attempt read is freed with the error.
+            del task
 
     async def _run(
         self, metrics: OperationMetrics, body: Callable[[OperationMetrics], Awaitable[_T]]
@@ -1786,8 +1765,8 @@ class SessionStore:
             raise InvalidArgumentError(
                 f"The DynamoDB client of {describe(self.session_id, self.table_name)} belongs "
                 f"to another event loop ({exc}). Fix: create the client in the loop that "
-                "uses the session, or use DynamoDBSession.from_config, which opens one "
-                "client per loop.",
+                "uses the session, or use DynamoDBSession.from_config, whose client "
+                "serves every loop and thread.",
                 session_id=self.session_id,
                 table_name=self.table_name,
             ) from exc
@@ -1914,14 +1893,19 @@ class SessionStore:
         consistent: bool = False,
     ) -> StoredItem | None:
         raw = await self._get_raw(metrics, outcome_unknown=outcome_unknown, consistent=consistent)
-        state = (
-            None
-            if raw is None
-            else decode_item(raw, table_name=self.table_name, keep_items=keep_items)
-        )
+        state = None if raw is None else self._decode(raw, keep_items=keep_items)
         self._remember(state)
         self._check_owner(state)
         return state
+
+    def _decode(self, raw: Mapping[str, Any], *, keep_items: bool = False) -> StoredItem:
+        """Decode a head, its page index checked against this session's cap."""
+        return decode_item(
+            raw,
+            table_name=self.table_name,
+            keep_items=keep_items,
+            max_session_bytes=self.max_session_bytes,
+        )
 
     async def _history(
         self, metrics: OperationMetrics, state: StoredItem | None, limit: int | None
@@ -1971,12 +1955,21 @@ class SessionStore:
         try:
             while True:
                 plan = await self._plan(metrics, run)
+                # Every way back to the top counts: a write sent, or a pass that had
+                # to look at the state again first (pages gone, memory stale).
+                if plan is None:
+                    run.replans += 1
+                if (
+                    metrics.attempts >= self.retry.max_attempts
+                    or run.replans > self.retry.max_attempts
+                    or (
+                        (metrics.attempts or run.replans)
+                        and metrics.elapsed >= self.retry.max_elapsed
+                    )
+                ):
+                    raise self._lost_the_race(metrics, run.replans)
                 if plan is None:
                     continue
-                if metrics.attempts >= self.retry.max_attempts or (
-                    metrics.attempts and metrics.elapsed >= self.retry.max_elapsed
-                ):
-                    raise self._lost_the_race(metrics)
                 metrics.attempts += 1
                 await self._prepare(metrics, plan)
                 outcome = await self._commit(metrics, plan)
@@ -2003,9 +1996,13 @@ class SessionStore:
         if any(plan.version < oldest for plan in run.maybe_applied):
             raise self._forgotten(metrics)
 
-    async def _resolve(self, metrics: OperationMetrics, run: _Run) -> StoredItem | None:
-        """Read the item, consistently, and settle if a write that may have landed did."""
-        state = await self._read(metrics, outcome_unknown=bool(run.maybe_applied))
+    async def _resolve(
+        self, metrics: OperationMetrics, run: _Run, *, consistent: bool = False
+    ) -> StoredItem | None:
+        """Read the item, and settle if a write that may have landed did."""
+        state = await self._read(
+            metrics, outcome_unknown=bool(run.maybe_applied), consistent=consistent
+        )
         run.fresh = True
         await self._recognise(metrics, run, state)
         return state
@@ -2032,11 +2029,7 @@ class SessionStore:
         self._check_owner(None if expired else state)
         base = None if expired else state
         needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
-        if needed and await self._load_pages(metrics, needed, run.loaded):
-            # A listed page is gone: the head changed since it was read.
-            fresh = await self._resolve(metrics, run)
-            if fresh is not None and state is not None and fresh.updated_at == state.updated_at:
-                raise self._missing_pages({r.id for r in needed} - set(run.loaded))
+        if needed and not await self._pages_loaded(metrics, run, state, needed):
             return None
         change = run.operation.apply(base, run.loaded)
         if isinstance(change, Skip):
@@ -2046,30 +2039,52 @@ class SessionStore:
                 raise _Settled(None)
             self._forget()  # an empty memory may be stale: confirm with a read
             return None
-        try:
-            plan = plan_write(
-                state,
-                change,
-                expired=expired,
-                session_id=self.session_id,
-                table_name=self.table_name,
-                now=now,
-                layout=self._layout,
-                operation=metrics.operation,
-                loaded=run.loaded,
-                team=self._team,
-            )
-            # The turn lease: kept by its holder, refused to others while live.
-            return fence(plan, base, run.operation, now, self)
-        except TurnInProgressError:
-            if run.fresh:
-                raise
-            await self._resolve(metrics, run)  # refuse on what is stored, not on a memory
-            return None
-        except NeedPages as need:
-            if await self._load_pages(metrics, need.refs, run.loaded):
-                await self._resolve(metrics, run)  # a newer head released it
-            return None
+        while True:
+            try:
+                plan = plan_write(
+                    state,
+                    change,
+                    expired=expired,
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                    now=now,
+                    layout=self._layout,
+                    operation=metrics.operation,
+                    loaded=run.loaded,
+                    team=self._team,
+                )
+                # The turn lease: kept by its holder, refused to others while live.
+                return fence(plan, base, run.operation, now, self)
+            except TurnInProgressError:
+                if run.fresh:
+                    raise
+                await self._resolve(metrics, run)  # refuse on what is stored, not a memory
+                return None
+            except NeedPages as need:
+                # Each NeedPages names a page not loaded yet, and a page is loaded
+                # or the pass ends: this loop runs at most once per listed page.
+                if not await self._pages_loaded(metrics, run, state, need.refs):
+                    return None
+
+    async def _pages_loaded(
+        self, metrics: OperationMetrics, run: _Run, state: StoredItem | None, refs: list[PageRef]
+    ) -> bool:
+        """Load `refs` into the run; False when one is gone and the head has changed.
+
+        Pages are deleted only after a head that no longer lists them landed, so
+        a missing page means the head in hand is stale: read it again,
+        consistently. If it is the same version, the page is lost for good.
+
+        Raises:
+            CorruptSessionError: The head is unchanged, yet a page it lists is gone.
+        """
+        missing = await self._load_pages(metrics, refs, run.loaded)
+        if not missing:
+            return True
+        fresh = await self._resolve(metrics, run, consistent=True)
+        if state is not None and fresh is not None and fresh.updated_at == state.updated_at:
+            raise self._missing_pages(missing)
+        return False
 
     def _ttl_behind(self, state: StoredItem | None) -> bool:
         if state is None or state.ttl is None or self.ttl_seconds is None:
@@ -2086,7 +2101,7 @@ class SessionStore:
     async def _written(self, metrics: OperationMetrics, run: _Run, plan: WritePlan) -> Any:
         metrics.item_size = plan.size
         metrics.items_written = plan.items_written
-        self._warn_size(plan.size)
+        self._warn_size(plan)
         self._remember(plan.state)
         # Pages never change: keep the newest one's items for the next seal or pop.
         refs = plan.state.page_refs if plan.state is not None else ()
@@ -2141,7 +2156,7 @@ class SessionStore:
             ) from outcome.error
         metrics.conflicts += 1
         if outcome.item is not None:
-            self._remember(decode_item(outcome.item, table_name=self.table_name))
+            self._remember(self._decode(outcome.item))
             run.fresh = True
             await self._recognise(metrics, run, self._state)
         else:
@@ -2154,11 +2169,15 @@ class SessionStore:
             await asyncio.sleep(delay)
             await self._resolve(metrics, run)
 
-    def _lost_the_race(self, metrics: OperationMetrics) -> ConcurrentModificationError:
+    def _lost_the_race(
+        self, metrics: OperationMetrics, replans: int = 0
+    ) -> ConcurrentModificationError:
+        # Re-reads forced by pages that a newer head released count as lost races too.
+        reread = f" (and {replans} re-reads of a head that kept changing)" if replans else ""
         return ConcurrentModificationError(
             f"{metrics.operation} on {describe(self.session_id, self.table_name)} "
             f"lost the race {metrics.conflicts} times in {metrics.attempts} "
-            f"conditional writes and {metrics.elapsed:.1f} s. Nothing of it was stored. "
+            f"conditional writes{reread} and {metrics.elapsed:.1f} s. Nothing of it was stored. "
             "Fix: retry later, reduce concurrent writers on one session, or raise "
             "RetryPolicy.max_attempts or max_elapsed.",
             attempts=metrics.attempts,
@@ -2175,7 +2194,7 @@ class SessionStore:
                 return
             self._check_stored_owner(raw.get(SCHEMA.owner))
             try:
-                state = decode_item(raw, table_name=self.table_name)
+                state = self._decode(raw)
             except CorruptSessionError:
                 state = None
             if state is not None:
@@ -2200,6 +2219,14 @@ class SessionStore:
             if version is not None:
                 condition["ConditionExpression"] = "#v = :v"
                 condition["ExpressionAttributeValues"] = {":v": version}
+            owner = raw.get(SCHEMA.owner)
+            if isinstance(owner, Mapping) and isinstance(owner.get("S"), str) and owner["S"]:
+                # As every tombstone: the owner stays, so the id stays in the owner's index.
+                kept = {SCHEMA.owner: {"S": owner["S"]}}
+                assert plan.state is not None
+                plan = replace(
+                    plan, item={**plan.item, **kept}, state=replace(plan.state, extra=kept)
+                )
             metrics.attempts += 1
             outcome = await self._commit(metrics, replace(plan, condition=condition))
             if outcome is None:
@@ -2353,20 +2380,48 @@ class SessionStore:
         refs: list[PageRef],
         loaded: dict[str, list[ConversationItem]],
     ) -> set[str]:
-        """Read and decode pages into `loaded`; return the ids of pages not found."""
-        if not refs:
-            return set()
+        """Read and decode pages into `loaded`; return the ids of pages not found.
+
+        Pages are read a few BatchGetItems at a time and decoded as soon as their
+        parts are in, so the compressed parts held at once stay a few requests'
+        worth whatever the index lists. The first batch that misses a page ends
+        the read: the caller reads the head again anyway.
+        """
+        batches: list[list[PageRef]] = []
+        size = _BATCH_GET
+        for ref in dict.fromkeys(refs):
+            if size + ref.parts > _BATCH_GET:
+                batches.append([])
+                size = 0
+            batches[-1].append(ref)
+            size += ref.parts
+        for wave in range(0, len(batches), _PAGE_BATCHES_IN_FLIGHT):
+            group = batches[wave : wave + _PAGE_BATCHES_IN_FLIGHT]
+            found = await _all([self._load_batch(metrics, batch, loaded) for batch in group])
+            missing = set().union(*found)
+            if missing:
+                return missing
+        return set()
+
+    async def _load_batch(
+        self,
+        metrics: OperationMetrics,
+        refs: list[PageRef],
+        loaded: dict[str, list[ConversationItem]],
+    ) -> set[str]:
+        """Read one batch of pages (a page of many parts takes several requests)."""
         keys = [key for ref in refs for key in part_keys(self.session_id, ref)]
-        chunks = [keys[i : i + _BATCH_GET] for i in range(0, len(keys), _BATCH_GET)]
         found: dict[str, Any] = {}
-        for part in await _all([self._batch_get_chunk(metrics, c) for c in chunks]):
-            found.update(part)
+        for start in range(0, len(keys), _BATCH_GET):
+            found.update(await self._batch_get_chunk(metrics, keys[start : start + _BATCH_GET]))
         missing: set[str] = set()
         for ref in refs:
-            parts = [found[k] for k in part_keys(self.session_id, ref) if k in found]
-            if len(parts) < ref.parts:
+            page = part_keys(self.session_id, ref)
+            if not all(k in found for k in page):
                 missing.add(ref.id)
                 continue
+            # Each part is dropped as soon as it is inflated.
+            parts = (found.pop(k) for k in page)
             loaded[ref.id] = decode_page(
                 ref, parts, session_id=self.session_id, table_name=self.table_name
             )
@@ -2394,14 +2449,55 @@ class SessionStore:
             table_name=self.table_name,
         )
 
-    def _warn_size(self, size: int) -> None:
-        # After the write landed: a try that lost a conflict stored nothing.
-        if size >= self.size_warning_ratio * ITEM_SIZE_LIMIT:
+    def _warn_size(self, plan: WritePlan) -> None:
+        """Warn, once per session object and kind, of a limit a later write may hit.
+
+        Kinds: the history nears `max_session_bytes`; the head nears DynamoDB's
+        item limit although pages took all they can (its index and attributes
+        fill it); the page index nears the half of `page_threshold` a seal may
+        use. A head near 400 KB that the next seal will page is no risk: no warning.
+        """
+        state = plan.state
+        if state is None or not state.total_count:
+            return
+        ratio = self.size_warning_ratio
+        paged = state.pages is not None
+        index = len(encode_index(state.pages) or "") if paged else 0
+        checks = (
+            (
+                "cap",
+                state.total_size,
+                self.max_session_bytes,
+                "bytes of history, {pct}% of its max_session_bytes ({limit:,}); past it "
+                "add_items raises SessionTooLargeError. Fix: pass max_items=N, clear or "
+                "summarise old history, or raise max_session_bytes",
+            ),
+            (
+                "item",
+                plan.size if plan.size > seal_point(self._layout, paged) else 0,
+                ITEM_SIZE_LIMIT,
+                "bytes of head item after paging, {pct}% of DynamoDB's {limit:,}-byte item "
+                "limit: its page index and attributes fill it. Fix: shrink the attributes "
+                "put on the session, raise page_threshold (fewer, larger pages), or clear",
+            ),
+            (
+                "index",
+                index,
+                self.page_threshold // 2,
+                "bytes of page index, {pct}% of the {limit:,} bytes (half of page_threshold) "
+                "a seal may fill; past it add_items raises SessionTooLargeError. Fix: raise "
+                "page_threshold, pass max_items=N, or clear",
+            ),
+        )
+        for kind, size, limit, text in checks:
+            if size < ratio * limit or kind in self._warned:
+                continue
+            self._warned.add(kind)
+            detail = text.format(pct=100 * size // limit, limit=limit)
             logger.warning(
-                "session %r in table %r is %d bytes, %.0f%% of DynamoDB's 400 KB item limit",
-                self.session_id,
-                self.table_name,
-                size,
-                100 * size / ITEM_SIZE_LIMIT,
-                extra={"session_id": self.session_id, "item_size": size},
+                "%s holds %s %s",
+                describe(self.session_id, self.table_name),
+                f"{size:,}",
+                detail,
+                extra={"session_id": self.session_id, "item_size": plan.size, "size_kind": kind},
             )

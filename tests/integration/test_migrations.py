@@ -29,6 +29,7 @@ from openai_agents_session.migrations import (
 from openai_agents_session.models.schema import SCHEMA
 from openai_agents_session.models.table import create_table_request, ttl_specification
 from tests.conftest import count_calls
+from tests.support.endpoints import create_plain_table
 from tests.support.migrations import (
     BUILTIN_HEAD,
     BUILTINS,
@@ -157,13 +158,7 @@ async def test_table_without_ttl_is_adopted_then_ttl_is_enabled(client: Any, nam
 async def test_table_with_another_key_is_not_adopted_and_nothing_is_recorded(
     client: Any, name: str
 ) -> None:
-    await client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    await client.get_waiter("table_exists").wait(TableName=name)
+    await create_plain_table(client, name)
     await client.put_item(TableName=name, Item={"pk": {"S": "a"}})
     with pytest.raises(DriftError) as raised:
         await up(client, name)

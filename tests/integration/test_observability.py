@@ -17,7 +17,6 @@ import pytest
 
 from openai_agents_session import (
     DEFAULT_MAX_SESSION_BYTES,
-    ITEM_SIZE_LIMIT,
     ConcurrentModificationError,
     DynamoDBSession,
     InvalidArgumentError,
@@ -264,6 +263,14 @@ async def test_a_raising_hook_does_not_break_the_operation(
         await missing.get_items()
 
 
+async def stored_json(client: Any, table: str, session_id: str) -> str:
+    """The stored head's `conversation_data`, as stored."""
+    response = await client.get_item(
+        TableName=table, Key={"session_id": {"S": session_id}}, ConsistentRead=True
+    )
+    return str(response["Item"]["conversation_data"]["S"])
+
+
 def size_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [
         r
@@ -273,44 +280,43 @@ def size_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 @pytest.mark.parametrize("ratio", [0.1, None], ids=["ratio-0.1", "default-0.8"])
-async def test_size_warning_fires_past_the_fraction_and_not_below(
+async def test_size_warning_fires_past_the_fraction_of_the_cap_once(
     client: Any, table: str, ratio: float | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    threshold = (0.8 if ratio is None else ratio) * ITEM_SIZE_LIMIT
+    cap = 200_000
+    threshold = (0.8 if ratio is None else ratio) * cap
     options: dict[str, Any] = {} if ratio is None else {"size_warning_ratio": ratio}
     seen: list[OperationMetrics] = []
     session_id = sid()
-    session = DynamoDBSession(session_id, client, table, on_operation=seen.append, **options)
+    session = DynamoDBSession(
+        session_id, client, table, on_operation=seen.append, max_session_bytes=cap, **options
+    )
 
     await session.add_items([message("seed")])
-    seed_size = await stored_size(client, table, session_id)
-    # Land about 300 bytes below the threshold, then about 300 bytes past it.
-    below = int(threshold) - seed_size - 300
+    seed = len(await stored_json(client, table, session_id))
+    # History JSON about 300 bytes below the threshold, then about 300 bytes past it.
+    below = int(threshold) - seed - 300
     await session.add_items([message("x" * below)])
-    size_below = await stored_size(client, table, session_id)
+    size_below = len(await stored_json(client, table, session_id))
     assert threshold - 400 < size_below < threshold
     assert size_warnings(caplog) == []
 
     await session.add_items([message("y" * 550)])
-    size_above = await stored_size(client, table, session_id)
+    size_above = len(await stored_json(client, table, session_id))
     assert threshold < size_above < threshold + 1000
     (warning,) = size_warnings(caplog)
-    assert warning.item_size == size_above == seen[-1].item_size  # type: ignore[attr-defined]
+    assert warning.item_size == seen[-1].item_size  # type: ignore[attr-defined]
+    assert warning.size_kind == "cap"  # type: ignore[attr-defined]
     assert warning.session_id == session_id  # type: ignore[attr-defined]
     assert session_id in warning.getMessage() and table in warning.getMessage()
-    percent = f"{100 * size_above / ITEM_SIZE_LIMIT:.0f}%"
-    assert percent in warning.getMessage()
+    assert f"{size_above:,} bytes of history, {100 * size_above // cap}%" in warning.getMessage()
 
-    # Reads never warn; every write that leaves the item past the threshold does.
+    # Reads never warn, and this object has said it: later writes past it do not repeat it.
     await session.get_items()
-    assert len(size_warnings(caplog)) == 1
     await session.add_items([message("z")])
-    assert len(size_warnings(caplog)) == 2
     assert await session.pop_item() == message("z")
-    assert len(size_warnings(caplog)) == 3
-    assert await session.pop_item() == message("y" * 550)
-    assert len(size_warnings(caplog)) == 3
+    assert len(size_warnings(caplog)) == 1
 
 
 @pytest.mark.parametrize("ratio", [0, -0.5, 1.01])

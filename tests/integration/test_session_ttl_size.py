@@ -362,16 +362,68 @@ async def test_endpoint_refusing_the_size_is_a_too_large_error(
     assert caught.value.size == sizes[0]
 
 
-async def test_size_warning_is_logged(
+def size_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [getattr(r, "size_kind", "") for r in caplog.records if hasattr(r, "size_kind")]
+
+
+async def test_growing_to_1_mb_logs_no_size_warning(
     client: Any, table: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    session = DynamoDBSession(sid(), client, table, size_warning_ratio=0.5)
+    """Today: 13 warnings about the 400 KB item limit, which paging never reaches."""
+    session = DynamoDBSession(sid(), client, table)
     with caplog.at_level(logging.WARNING, logger="openai_agents_session"):
-        await session.add_items([message("x" * 100_000)])
-        assert not caplog.records
-        await session.add_items([message("y" * 120_000)])
-    (record,) = caplog.records
-    assert session.session_id in record.getMessage()
+        for i in range(25):
+            await session.add_items([message(f"{i}:" + "x" * 40_000)])
+    record = await session.get_record()
+    assert record is not None and record.pages is not None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_nearing_max_session_bytes_warns_once_per_session_object(
+    client: Any, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    session_id = sid()
+    session = DynamoDBSession(session_id, client, table, max_session_bytes=200_000)
+    with caplog.at_level(logging.WARNING, logger="openai_agents_session"):
+        for i in range(3):
+            await session.add_items([message(f"{i}:" + "x" * 50_000)])
+        assert size_warnings(caplog) == []
+        for i in range(3, 6):
+            await session.add_items([message(f"{i}:" + "x" * 10_000)])
+        assert size_warnings(caplog) == ["cap"]
+        (record,) = caplog.records
+        text = record.getMessage()
+        assert session_id in text and table in text and "max_session_bytes" in text
+        assert "xxxx" not in text
+        # Another object is another reader: it says so once too.
+        other = DynamoDBSession(session_id, client, table, max_session_bytes=200_000)
+        await other.add_items([message("7")])
+        await other.add_items([message("8")])
+    assert size_warnings(caplog) == ["cap", "cap"]
+
+
+async def test_a_head_that_pages_cannot_shrink_warns_once_of_the_item_limit_and_the_index(
+    client: Any, table: str, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A head listing 5,000 pages: its index alone is about 150 KB."""
+    session_id = sid()
+    entries = [[f"{n:016x}", 1, 0, 1, 10] for n in range(4_999)]
+    entries.append([f"{5_000:016x}", 1, 0, 1, 524_288])  # full: a seal writes a new page
+    await raw_put(
+        raw,
+        table,
+        {
+            "session_id": {"S": session_id},
+            "conversation_data": {"S": "[]"},
+            "updated_at": {"N": "1700000000.5"},
+            "pages": {"S": json.dumps({"ttl": None, "pages": entries}, separators=(",", ":"))},
+        },
+    )
+    session = DynamoDBSession(session_id, client, table, size_warning_ratio=0.3)
+    with caplog.at_level(logging.WARNING, logger="openai_agents_session"):
+        for i in range(4):
+            await session.add_items([message(f"{i}:" + "x" * 3_000)])
+    assert sorted(size_warnings(caplog)) == ["index", "item"]
 
 
 async def test_max_items_keeps_the_newest(client: Any, table: str, raw: Any) -> None:

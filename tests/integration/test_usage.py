@@ -106,7 +106,7 @@ async def test_usage_turn_counts_user_messages_in_pages(client: Any, table: str)
     assert await session.store_run_usage(_Result(_usage(1, 3, 4))) == 12
     memo = await _raw_usage(client, table, sid)
     assert memo is not None
-    assert set(memo["page_users"]) == {ref.id for ref in record.pages.pages}
+    assert set(memo["page_counts"]) == {ref.id for ref in record.pages.pages}
     # The memo answers for the pages: a second store reads no page.
     calls: list[str] = []
     client.meta.events.register(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from openai_agents_session import moto_server
 
@@ -59,13 +60,37 @@ def running_endpoint(kind: str) -> Iterator[str]:
     """Yield the URL of a fresh endpoint of `kind` ("moto" or "dynalite")."""
     port = free_port()
     command = dynalite_command(port) if kind == "dynalite" else moto_command(port)
+    with running_process(command, port) as process:
+        del process
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def running_moto(*extra_args: str) -> Iterator[tuple[str, int]]:
+    """Yield the URL and PID of a fresh moto server started with `extra_args`."""
+    port = free_port()
+    with running_process([*moto_command(port), *extra_args], port) as process:
+        yield f"http://127.0.0.1:{port}", process.pid
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process `pid`, read from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextmanager
+def running_process(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` until the block ends, once something listens on `port`."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     try:
         wait_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield process
     finally:
         process.terminate()
         try:
@@ -73,3 +98,14 @@ def running_endpoint(kind: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def create_plain_table(client: Any, name: str) -> None:
+    """Create `name` keyed on one string attribute ``pk`` (not the library's schema)."""
+    await client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    await client.get_waiter("table_exists").wait(TableName=name)

@@ -171,18 +171,21 @@ class FaultProxy:
             for the failure messages of tests.
     """
 
-    def __init__(self, upstream: str, *, seed: int = 0) -> None:
+    def __init__(self, upstream: str, *, seed: int = 0, latency: float = 0.0) -> None:
         """Create a proxy for the endpoint URL `upstream` (``http://host:port``).
 
         Args:
             upstream: The real endpoint.
             seed: Seed of the generator behind probabilistic rules.
+            latency: Seconds added to every answer passed on: an emulated round
+                trip to a remote region (benchmarks use 6 ms).
         """
         parts = urlsplit(upstream)
         if parts.hostname is None or parts.port is None:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
         self._upstream = (parts.hostname, parts.port)
         self._random = random.Random(seed)
+        self._latency = latency
         self._rules: list[Rule] = []
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -409,6 +412,8 @@ class FaultProxy:
                 if request.wants_close:
                     return
                 continue
+            if self._latency:
+                await asyncio.sleep(self._latency)
             writer.write(response.raw)
             await writer.drain()
             if response.wants_close or request.wants_close:

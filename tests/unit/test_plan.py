@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -21,12 +22,24 @@ from openai_agents_session._plan import (
     Clear,
     Conflict,
     Failed,
+    HeadFields,
     Layout,
     Lost,
     NeedPages,
     Pop,
+    Replace,
+    check_growth,
+    check_index_room,
+    check_item_limit,
     classify,
+    head_fields,
+    merge_run,
     plan_write,
+    release_and_restamp,
+    seal_point,
+    seal_split,
+    split_runs,
+    write_runs,
 )
 from openai_agents_session.models.codec import StoredItem, decode_item, dumps_item, item_size
 from openai_agents_session.models.pages import decode_page, part_keys
@@ -289,9 +302,128 @@ def test_sealed_items_join_a_small_newest_page_under_a_fresh_key() -> None:
 
 
 def test_a_full_newest_page_is_left_alone() -> None:
-    full = PageRef("full", 1, 0, 50, 500_000)
+    full = PageRef("f" * 16, 1, 0, 50, 500_000)
     base = state([msg("h" * 1000 + str(i)) for i in range(100)], PageIndex(pages=(full,)))
     written = plan(base, Append([dumps_item(msg("new"))]).apply(base, {}))
     head = decode_item(written.item, table_name="t")
     assert head.pages is not None and head.pages.pages[0] == full and len(head.pages.pages) == 2
     assert written.released == []
+
+
+# ------------------------------------------------ the named pieces of plan_write
+
+
+def test_check_growth_counts_pages_and_head_and_only_for_growing_changes() -> None:
+    ref = PageRef("a" * 16, 1, 0, 1, 900)
+    growing = Change("[" + "1" * 98 + "]", 1, (ref,), None, 1, grows=True)
+    check_growth(
+        growing, Layout(max_session_bytes=1_000), operation="o", session_id="s", table_name="t"
+    )
+    with pytest.raises(SessionTooLargeError) as caught:
+        check_growth(
+            growing, Layout(max_session_bytes=999), operation="o", session_id="s", table_name="t"
+        )
+    assert caught.value.size == 1_000 and "'s'" in str(caught.value) and "'t'" in str(caught.value)
+    shrinking = Change(growing.conversation_json, 1, (ref,), None, 1)
+    check_growth(
+        shrinking, Layout(max_session_bytes=1), operation="o", session_id="s", table_name="t"
+    )
+
+
+def test_head_fields_of_a_tombstone_a_live_write_and_a_first_write() -> None:
+    base = replace(state([msg("a")], ttl=int(NOW) + 10_000), created_at=Decimal("1700000000"))
+    layout = Layout(ttl_seconds=60)
+    tomb = head_fields(base, base, Clear().apply(base, {}), now=NOW, layout=layout)
+    assert tomb.ttl == int(NOW) + TOMBSTONE_SECONDS and tomb.extra == {} and tomb.created_at is None
+    live = head_fields(
+        base, base, Append([dumps_item(msg("b"))]).apply(base, {}), now=NOW, layout=layout
+    )
+    # A writer's shorter TTL never shortens a live conversation's.
+    assert live.ttl == int(NOW) + 10_000 and live.created_at == Decimal("1700000000")
+    assert live.version > base.updated_at and base.updated_at in live.log
+    first = head_fields(
+        None, None, Append([dumps_item(msg("b"))]).apply(None, {}), now=NOW, layout=layout
+    )
+    assert first.ttl == int(NOW) + 60 and first.created_at == Decimal(int(NOW))
+
+
+def test_seal_split_keeps_the_newest_items_that_fit_half_the_paged_head() -> None:
+    layout = Layout(threshold=16 * 1024)
+    items = [dumps_item(msg("x" * 1_000 + str(i))) for i in range(20)]
+    sealed = seal_split(items, layout)
+    kept = items[sealed:]
+    assert 0 < sealed < 20
+    assert sum(len(t) + 1 for t in kept) + 1 <= seal_point(layout, paged=True) // 2
+    assert sum(len(t) + 1 for t in items[sealed - 1 :]) + 1 > seal_point(layout, paged=True) // 2
+
+
+def test_merge_run_joins_a_small_loaded_newest_page_and_asks_for_it_otherwise() -> None:
+    newest = PageRef("b" * 16, 1, 1, 2, 2_000)
+    page = [msg("p0"), msg("p1"), msg("p2")]
+    run = ([msg("s")], [dumps_item(msg("s"))])
+    with pytest.raises(NeedPages) as need:
+        merge_run([newest], run, {})
+    assert need.value.refs == [newest]
+    merged = merge_run([newest], run, {newest.id: page})
+    assert merged == (
+        [msg("p1"), msg("p2"), msg("s")],
+        [dumps_item(i) for i in (*page[1:], msg("s"))],
+    )
+    full = newest._replace(size=512 * 1024)
+    assert merge_run([full], run, {}) is None
+    assert merge_run([], run, {}) is None
+
+
+def test_split_runs_keeps_order_and_size_and_puts_a_big_item_alone() -> None:
+    items = [msg("a" * 200_000), msg("b" * 700_000), msg("c" * 200_000), msg("d" * 200_000)]
+    runs = split_runs((items, [dumps_item(i) for i in items]))
+    assert [len(r[0]) for r in runs] == [1, 1, 2]
+    assert [i for r in runs for i in r[0]] == items
+    assert all(sum(len(t) + 1 for t in r[1]) <= 512 * 1024 for r in runs if len(r[0]) > 1)
+
+
+def test_write_runs_encodes_pages_that_decode_back() -> None:
+    runs = [
+        ([msg("a")], [dumps_item(msg("a"))]),
+        ([msg("b"), msg("c")], [dumps_item(msg(t)) for t in "bc"]),
+    ]
+    refs, parts, fresh = write_runs(runs, session_id="s", page_ttl=None, now=NOW)
+    assert [r.length for r in refs] == [1, 2] and len(parts) == 2
+    for ref, part in zip(refs, parts, strict=True):
+        assert decode_page(ref, [part], session_id="s", table_name="t") == fresh[ref.id]
+
+
+def test_check_index_room_and_item_limit_refuse_past_their_limits() -> None:
+    pages = [PageRef(f"{n:016x}", 1, 0, 1, 10) for n in range(300)]
+    names = {"operation": "o", "session_id": "s", "table_name": "t"}
+    check_index_room(pages, None, Layout(threshold=32 * 1024), **names)
+    with pytest.raises(SessionTooLargeError, match="page_threshold"):
+        check_index_room(pages, None, Layout(threshold=16 * 1024), **names)
+    check_item_limit(400 * 1024, pages, **names)
+    with pytest.raises(SessionTooLargeError, match="item limit"):
+        check_item_limit(400 * 1024 + 1, pages, **names)
+
+
+def test_release_and_restamp_releases_dropped_pages_and_restamps_kept_ones() -> None:
+    kept, dropped = PageRef("c" * 16, 2, 0, 1, 10), PageRef("d" * 16, 1, 0, 1, 10)
+    seen = state([], PageIndex(ttl=int(NOW), pages=(kept, dropped)))
+    fields = HeadFields(Decimal(1), frozenset(), None, {}, None, int(NOW) + 99, True)
+    restamp, released = release_and_restamp(seen, seen, [kept], fields, "s")
+    assert released == part_keys("s", dropped)
+    assert (
+        restamp is not None
+        and restamp.keys == part_keys("s", kept)
+        and restamp.ttl == int(NOW) + 99
+    )
+    quiet = replace(fields, restamp=False)
+    assert release_and_restamp(seen, seen, [kept, dropped], quiet, "s") == (None, [])
+
+
+def test_replace_drops_every_old_page_and_seals_the_new_history() -> None:
+    old = PageRef("e" * 16, 1, 0, 3, 100)
+    base = state([msg("h")], PageIndex(pages=(old,)))
+    new = [dumps_item(msg("n" * 3_000 + str(i))) for i in range(20)]
+    written = plan(base, Replace(new).apply(base, {}), threshold=16 * 1024)
+    assert written.released == part_keys("s", old)
+    assert written.state.pages is not None and old not in written.state.pages.pages
+    assert written.state.total_count == 20

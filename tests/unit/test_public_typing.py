@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import openai_agents_session as oas
@@ -65,7 +66,11 @@ async def forget(client: Any, user: str) -> int:
 
 def _uses_of_every_public_name() -> str:
     """One line per public name that mypy refuses when the name reads as ``object``."""
-    lines = ["from collections.abc import Callable", "import openai_agents_session as oas", ""]
+    lines = [
+        "from collections.abc import Callable, Mapping",
+        "import openai_agents_session as oas",
+        "",
+    ]
     for name in sorted(set(oas.__all__) - {"__version__"}):
         value = getattr(oas, name)
         if isinstance(value, type) and issubclass(value, BaseException):
@@ -74,6 +79,8 @@ def _uses_of_every_public_name() -> str:
             lines.append(f"def use_{name}(value: oas.{name}) -> oas.{name}: return value")
         elif callable(value):
             lines.append(f"use_{name}: Callable[..., object] = oas.{name}")
+        elif isinstance(value, Mapping):
+            lines.append(f"use_{name}: Mapping[str, object] = oas.{name}")
         else:
             lines.append(f"use_{name}: {type(value).__name__} = oas.{name}")
     lines.append("version: str = oas.__version__")

@@ -274,7 +274,7 @@ def test_the_codec_and_the_pynamodb_models_write_the_same_items() -> None:
     from openai_agents_session.models.table import to_record
 
     version = Decimal("1764067000.123456789012")
-    index = PageIndex(ttl=5, pages=(PageRef("ab", 1, 0, 2, 10),))
+    index = PageIndex(ttl=5, pages=(PageRef("ab" * 8, 1, 0, 2, 10),))
     applied = frozenset({"0005_team", "0004_item_schema_version", "0006_x:second"})
     record = SessionRecord(
         session_id="s",

@@ -31,6 +31,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _to_stderr(line: str) -> None:
+    print(f"moto: {line}", file=sys.stderr, flush=True)
+
+
 def local(
     port: Annotated[
         int,
@@ -41,6 +45,12 @@ def local(
     table: Annotated[
         str, typer.Option("--table", help="Session table to migrate on the server.")
     ] = DEFAULT_TABLE,
+    log: Annotated[
+        bool,
+        typer.Option(
+            "--log", help="Show moto's server log (each request, and its errors) on stderr."
+        ),
+    ] = False,
 ) -> None:
     """Run a local DynamoDB (moto's server) on 127.0.0.1 until Ctrl-C.
 
@@ -48,10 +58,12 @@ def local(
     and the environment variables that point the other commands (and botocore)
     at it.
     No AWS account or Docker needed; data lives in memory and is gone on exit.
+    With --log, moto's own log (a line per request, tracebacks behind a 500)
+    goes to stderr.
     """
     # Set SIGINT explicitly too: a shell script's background job inherits it ignored.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = LocalDynamoDB(port)
+    server = LocalDynamoDB(port, log=_to_stderr if log else None)
     try:
         url = server.start()
 

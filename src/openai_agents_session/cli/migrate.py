@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
@@ -54,6 +54,7 @@ from ._common import (
 __all__ = ["app"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 app = typer.Typer(
     help="Versioned migrations of the session table: up, plan, status, check, stamp, down, new.",
@@ -201,8 +202,17 @@ def _reporter(as_json: bool) -> Reporter:
     return PlainReporter(sys.stderr)
 
 
-def _execute(target: Target, verb: Callable[[Any], Awaitable[T]], *, as_json: bool) -> T:
-    """Open the client, run `verb(client)`, and turn SIGTERM / Ctrl-C into a resumable stop."""
+def _execute(
+    target: Target,
+    as_json: bool,
+    verb: Callable[Concatenate[Any, str, P], Awaitable[T]],
+    *args: P.args,
+    **options: P.kwargs,
+) -> T:
+    """Run the library's `verb(client, table, **options)` on the target's table.
+
+    One place opens the client, and turns SIGTERM / Ctrl-C into a resumable stop.
+    """
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -214,7 +224,7 @@ def _execute(target: Target, verb: Callable[[Any], Awaitable[T]], *, as_json: bo
                 handled = True
         try:
             async with open_client(target) as client:
-                return await verb(client)
+                return await verb(client, target.table, *args, **options)
         except asyncio.CancelledError:
             raise MigrationInterruptedError(
                 f"interrupted while migrating {target.table!r}; progress up to the last "
@@ -270,6 +280,8 @@ def _describe_up(result: UpResult) -> str:
         parts.append(f"{would}apply {', '.join(applied)}")
     if result.resumed:
         parts.append(f"resumed {', '.join(result.resumed)}")
+    if result.repaired:
+        parts.append(f"{would}recreate index {', '.join(result.repaired)}")
     if not parts:
         return f"{result.table}: up to date at {result.head}"
     head = "" if result.dry_run else f"; now at {result.head}"
@@ -288,6 +300,22 @@ def up(
     max_wcu: MaxWcuOption = None,
     billing_mode: BillingOption = "PAY_PER_REQUEST",
     migrations_dir: MigrationsDirOption = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First recreate every index the ledger says was applied that is missing or "
+            "has another key or projection (deleted or changed by hand).",
+        ),
+    ] = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Last, run every applied derived backfill again for the sessions that "
+            "instances on an older record wrote during a rolling deploy.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create or adopt the table and apply pending migrations, under the lock."""
@@ -295,27 +323,27 @@ def up(
     reporter = _reporter(as_json)
     result = _execute(
         target,
-        lambda client: migrations.up(
-            client,
-            target.table,
-            to=to,
-            dry_run=dry_run,
-            lock_timeout=lock_timeout,
-            lease_seconds=lease_seconds,
-            renew_interval=renew_interval,
-            migrations_dir=migrations_dir,
-            max_rcu=max_rcu,
-            max_wcu=max_wcu,
-            billing_mode=billing_mode,
-            reporter=reporter,
-        ),
-        as_json=as_json,
+        as_json,
+        migrations.up,
+        to=to,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        lease_seconds=lease_seconds,
+        renew_interval=renew_interval,
+        migrations_dir=migrations_dir,
+        max_rcu=max_rcu,
+        max_wcu=max_wcu,
+        billing_mode=billing_mode,
+        reporter=reporter,
+        repair=repair,
+        reconcile=reconcile,
     )
     if as_json:
         print_json(result.to_dict())
         return
     _say(_describe_up(result))
     _backfill_lines(result.backfills)
+    _backfill_lines({f"{r} (reconcile)": b for r, b in result.reconciled.items()})
 
 
 # ---------------------------------------------------------------------- plan
@@ -331,8 +359,10 @@ def plan(
     """Show what `up` would do, writing nothing (exit 6: dirty ledger; 4: drift)."""
     result: Plan = _execute(
         target,
-        lambda client: migrations.plan(client, target.table, to=to, migrations_dir=migrations_dir),
-        as_json=as_json,
+        as_json,
+        migrations.plan,
+        to=to,
+        migrations_dir=migrations_dir,
     )
     if as_json:
         print_json(result.to_dict())
@@ -371,8 +401,9 @@ def status(
     """Show every migration's state, the lock and its lease, and ledger problems."""
     report: StatusReport = _execute(
         target,
-        lambda client: migrations.status(client, target.table, migrations_dir=migrations_dir),
-        as_json=as_json,
+        as_json,
+        migrations.status,
+        migrations_dir=migrations_dir,
     )
     if as_json:
         print_json(report.to_dict())
@@ -422,9 +453,7 @@ def _print_status(report: StatusReport) -> None:
 @target_command(app)
 def history(target: Target, as_json: JsonOption = False) -> None:
     """Show the ledger's every event: who did what, when, how long it took (exit 6 if tampered)."""
-    report: HistoryReport = _execute(
-        target, lambda client: migrations.history(client, target.table), as_json=as_json
-    )
+    report: HistoryReport = _execute(target, as_json, migrations.history)
     if as_json:
         print_json(report.to_dict())
     elif not report.events and not report.problems:
@@ -486,14 +515,11 @@ def check(
     if compare_live:
         report: CheckReport = _execute(
             target,
-            lambda client: migrations.check(
-                client,
-                target.table,
-                migrations_dir=migrations_dir,
-                billing_mode=expected,
-                record=schema,
-            ),
-            as_json=as_json,
+            as_json,
+            migrations.check,
+            migrations_dir=migrations_dir,
+            billing_mode=expected,
+            record=schema,
         )
     else:
 
@@ -515,9 +541,12 @@ def check(
             _problems(f"drift in the {where}", report.drift)
         if report.dirty:
             _problems("dirty ledger", report.dirty)
-        if report.ok:
+        if report.ok and report.live_checked:
             pending = f"; pending: {', '.join(report.pending)}" if report.pending else ""
             _say(f"{target.table}: no drift in the {where}{pending}")
+        elif report.ok:
+            # Offline, no table was read: naming one (the default) would claim otherwise.
+            _say(f"no drift in the {where}; no table was compared (--live compares one)")
     if report.drift:
         _exit(ExitCode.DRIFT)
     if report.dirty:
@@ -544,8 +573,9 @@ def stamp(
         bool,
         typer.Option(
             "--force",
-            help="Unrecord migrations past --to (the next up runs them again), and accept a "
-            "tampered ledger as it is.",
+            help="Unrecord migrations past --to (the next up runs them again), accept a "
+            "tampered ledger as it is, and record migrations whose indexes the table lacks "
+            "(shown as 'stamped, not run').",
         ),
     ] = False,
     dry_run: DryRunOption = False,
@@ -558,18 +588,15 @@ def stamp(
     reporter = _reporter(as_json)
     result: StampResult = _execute(
         target,
-        lambda client: migrations.stamp(
-            client,
-            target.table,
-            to=to,
-            force=force,
-            dry_run=dry_run,
-            migrations_dir=migrations_dir,
-            lock_timeout=lock_timeout,
-            lease_seconds=lease_seconds,
-            reporter=reporter,
-        ),
-        as_json=as_json,
+        as_json,
+        migrations.stamp,
+        to=to,
+        force=force,
+        dry_run=dry_run,
+        migrations_dir=migrations_dir,
+        lock_timeout=lock_timeout,
+        lease_seconds=lease_seconds,
+        reporter=reporter,
     )
     if as_json:
         print_json(result.to_dict())
@@ -582,6 +609,11 @@ def stamp(
         parts.append(f"{would}stamp {', '.join(result.stamped)}")
     if result.unstamped:
         parts.append(f"{would}unstamp {', '.join(result.unstamped)}")
+    if result.not_run:
+        parts.append(
+            f"the table lacks the indexes of {', '.join(result.not_run)}: `status` shows them "
+            "'stamped, not run' (`migrate up --repair` creates them)"
+        )
     if not result.stamped and not result.unstamped and not result.repaired:
         parts.append("nothing to change")
     _say("; ".join(parts))
@@ -613,20 +645,17 @@ def down(
     reporter = _reporter(as_json)
     result: DownResult = _execute(
         target,
-        lambda client: migrations.down(
-            client,
-            target.table,
-            to=to,
-            dry_run=dry_run,
-            migrations_dir=migrations_dir,
-            lock_timeout=lock_timeout,
-            lease_seconds=lease_seconds,
-            renew_interval=renew_interval,
-            max_rcu=max_rcu,
-            max_wcu=max_wcu,
-            reporter=reporter,
-        ),
-        as_json=as_json,
+        as_json,
+        migrations.down,
+        to=to,
+        dry_run=dry_run,
+        migrations_dir=migrations_dir,
+        lock_timeout=lock_timeout,
+        lease_seconds=lease_seconds,
+        renew_interval=renew_interval,
+        max_rcu=max_rcu,
+        max_wcu=max_wcu,
+        reporter=reporter,
     )
     if as_json:
         print_json(result.to_dict())
@@ -655,9 +684,7 @@ def unlock(
             ExitCode.USAGE,
             as_json=as_json,
         )
-    previous = _execute(
-        target, lambda client: migrations.unlock(client, target.table), as_json=as_json
-    )
+    previous = _execute(target, as_json, migrations.unlock)
     if as_json:
         print_json({"table": target.table, "released": previous.to_dict() if previous else None})
     elif previous is None:

@@ -692,6 +692,10 @@ def _list_owner(
             ),
             soft_wrap=True,
         )
+        if summary.error is not None:
+            err_console.print(
+                labelled("error", "bold red", summary.error), highlight=False, soft_wrap=True
+            )
     if page.cursor is not None:
         console.print(f"Next page: --cursor {page.cursor}", highlight=False, markup=False)
 
@@ -720,6 +724,11 @@ def _delete_owner(
         highlight=False,
         markup=False,
     )
+    for session_id in report.corrupt:
+        err_console.print(
+            labelled("warning", "yellow", f"{session_id!r} was corrupt; erased as found."),
+            highlight=False,
+        )
     for session_id in report.skipped:
         err_console.print(
             labelled("warning", "yellow", f"left {session_id!r}: outside --key-prefix."),

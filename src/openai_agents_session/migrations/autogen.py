@@ -258,6 +258,9 @@ def derived_backfill(
                 updates[name] = None if encoded is None else from_attribute(encoded)
         return updates or None
 
+    # The backfill's schema_version claim names them, so that a writer on an older
+    # record (which cannot derive them) withdraws it (`models.team.vouched`).
+    decide.derives = tuple(wanted)  # type: ignore[attr-defined]
     return decide
 
 

@@ -77,7 +77,7 @@ from .dynamo import (
     to_attribute,
     to_item,
 )
-from .errors import LeaseLostError, MigrationError
+from .errors import LeaseLostError, MigrationError, MigrationFailedError
 from .keys import checkpoint_id, is_reserved, key
 from .lock import read_lock
 from .progress import Reporter
@@ -649,35 +649,40 @@ class _Backfill:
                 decided = await decided
         except Exception as exc:
             # The exception's text may quote the item: it stays chained, not in the message.
-            raise MigrationError(
-                f"backfill {self.id}: the function raised {type(exc).__name__} on session "
-                f"{item.session_id!r} in table {self.table_name!r}. That item was not changed; "
-                f"the items changed before it carry {self.id!r} in schema_version, so a rerun "
-                "skips them. Fix: correct the function (or that item), then "
-                "`openai-agents-session migrate stamp --force --to <the revision before it>` and "
-                "`migrate up`.",
-                session_id=item.session_id,
-                table_name=self.table_name,
+            raise self._function_error(
+                item,
+                f"the function raised {type(exc).__name__} on session {item.session_id!r} in "
+                f"table {self.table_name!r}. That item was not changed; the items changed "
+                f"before it carry {self.id!r} in schema_version, so a rerun skips them",
             ) from exc
         if decided is None:
             return None
         if not isinstance(decided, Mapping):
-            raise MigrationError(
-                f"backfill {self.id}: the function returned a {type(decided).__name__} for "
-                f"session {item.session_id!r} in table {self.table_name!r}; it must return a "
-                "dict of attribute updates or None.",
-                session_id=item.session_id,
-                table_name=self.table_name,
+            raise self._function_error(
+                item,
+                f"the function returned a {type(decided).__name__} for session "
+                f"{item.session_id!r} in table {self.table_name!r}; it must return a dict of "
+                "attribute updates or None",
             )
         touched = _PROTECTED.intersection(decided)
         if touched:
-            raise MigrationError(
-                f"backfill {self.id}: the function may not set {sorted(touched)}: the "
-                "library owns the key, the optimistic-locking attributes and schema_version.",
-                session_id=item.session_id,
-                table_name=self.table_name,
+            raise self._function_error(
+                item,
+                f"the function may not set {sorted(touched)} (session {item.session_id!r}, "
+                f"table {self.table_name!r}): the library owns the key, the optimistic-locking "
+                "attributes and schema_version",
             )
         return decided
+
+    def _function_error(self, item: BackfillItem, what: str) -> MigrationFailedError:
+        # A bug in the team's function is a failed migration (exit 9), like an upgrade
+        # that raises: the executor records it as failed and adds the fix.
+        return MigrationFailedError(
+            f"backfill {self.id}: {what}",
+            session_id=item.session_id,
+            table_name=self.table_name,
+            revision=_revision_of(self.id),
+        )
 
     async def _process(self, state: _Segment, raw: Mapping[str, Any]) -> None:
         """Decide and apply one item; count it, in a committed checkpoint or in memory."""

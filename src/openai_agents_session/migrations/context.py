@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..errors import TableNotFoundError
+from ..models.team import derivation_claim
 from .backfill import (
     BackfillFunction,
     BackfillLeaseLostError,
@@ -261,6 +262,15 @@ class MigrationContext:
             await asyncio.sleep(pause)
             pause = min(pause * 2, self.poll_interval)
 
+    def _claim(self, fn: BackfillFunction, name: str | None) -> str:
+        claim = backfill_id(self.revision, name, downgrade=self.reverting)
+        derives = getattr(fn, "derives", None)
+        if derives and not self.reverting:
+            # A function that derives attributes says which (`derived_backfill` does):
+            # writers that cannot derive them withdraw the claim (rolling deploys).
+            return derivation_claim(claim, derives)
+        return claim
+
     async def backfill(
         self,
         fn: BackfillFunction,
@@ -313,7 +323,7 @@ class MigrationContext:
                 fn=fn,
                 name=label,
                 attempt=self.attempt,
-                backfill_id=backfill_id(self.revision, name, downgrade=self.reverting),
+                backfill_id=self._claim(fn, name),
                 segments=segments,
                 page_size=page_size,
                 dry_run=self.dry_run,

@@ -120,8 +120,15 @@ class MigrationFailedError(MigrationError):
         revision: The migration that failed.
     """
 
-    def __init__(self, message: str, *, table_name: str | None = None, revision: str) -> None:
-        super().__init__(message, table_name=table_name)
+    def __init__(
+        self,
+        message: str,
+        *,
+        table_name: str | None = None,
+        revision: str,
+        session_id: str | None = None,
+    ) -> None:
+        super().__init__(message, table_name=table_name, session_id=session_id)
         self.revision = revision
 
 

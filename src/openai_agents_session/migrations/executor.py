@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import clause
 from .context import MigrationContext
 from .errors import LeaseLostError, MigrationError, MigrationFailedError
 from .keys import checkpoint_id, key
@@ -34,8 +35,11 @@ __all__ = ["Executor", "Run", "backfill_counts"]
 _BATCH = 90  # deletes per fenced transaction (TransactWriteItems takes 100 entries)
 
 
-def _text(exc: BaseException) -> str:
-    return str(exc).rstrip(". ")
+def _cause(exc: BaseException) -> str:
+    # The library's own errors say what happened; a team's exception needs its type.
+    return (
+        clause(exc) if isinstance(exc, MigrationError) else f"{type(exc).__name__}: {clause(exc)}"
+    )
 
 
 @dataclass
@@ -180,7 +184,9 @@ class Executor:
             # Without the lease the begin event stands and the next run resumes it.
             with contextlib.suppress(LeaseLostError):
                 await self.record(failed)
-            if isinstance(exc, MigrationError):
+            # A backfill function's own failure arrives as MigrationFailedError without a
+            # fix: it gets the same one as an upgrade that raises.
+            if isinstance(exc, MigrationError) and not isinstance(exc, MigrationFailedError):
                 raise
             verb = "downgrade" if down else "migration"
             fix = (
@@ -190,12 +196,15 @@ class Executor:
                 f"--to {migration.down_revision or run.graph.builtin_head.revision}` and "
                 "`migrate up` again"
             )
+            # The team's own exception stays the cause (a backfill's error only wraps it).
+            cause = exc.__cause__ if isinstance(exc, MigrationError) and exc.__cause__ else exc
             raise MigrationFailedError(
-                f"{verb} {migration.revision} failed: {type(exc).__name__}: {_text(exc)}. "
+                f"{verb} {migration.revision} failed: {_cause(exc)}. "
                 f"The ledger records it as failed. Fix: {fix}.",
                 table_name=run.table_name,
                 revision=migration.revision,
-            ) from exc
+                session_id=getattr(exc, "session_id", None),
+            ) from cause
         end: Action = "reverted" if down else "applied"
         await self.record(
             self.event(

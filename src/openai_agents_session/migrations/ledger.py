@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import clause
 from ..models.schema import SCHEMA
 from .dynamo import aws_errors, from_item, to_item
 from .keys import LEDGER_INDEX_ID, key, ledger_event_id
@@ -504,7 +505,7 @@ async def load_ledger(client: DynamoDBClient, table_name: str) -> Ledger:
         try:
             event = LedgerEvent.from_item(item)
         except ValueError as exc:
-            problems.append((seq, f"ledger event {seq} is unreadable: {exc}. {fix}"))
+            problems.append((seq, f"ledger event {seq} is unreadable: {clause(exc)}. {fix}"))
             continue
         if event.seq != seq:
             problems.append((seq, f"ledger event {seq} says it is event {event.seq}. {fix}"))
@@ -637,7 +638,7 @@ def analyse(
                         f"{migration.revision}` if you completed it by hand)"
                     )
                 problems.append(
-                    f"{migration.revision} failed at {record.applied_at}: {record.error}. "
+                    f"{migration.revision} failed at {record.applied_at}: {clause(record.error)}. "
                     f"Fix: {fix}."
                 )
             elif record.status == "reverting":

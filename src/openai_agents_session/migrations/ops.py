@@ -110,6 +110,9 @@ def derive_backfill(name: str, kind: str, derive: Function, *, as_json: bool) ->
             return None
         return {name: None if encoded is None else from_attribute(encoded)}
 
+    # The backfill's schema_version claim names it, so that a writer on an older record
+    # (which cannot derive it) withdraws the claim (`models.team.vouched`).
+    decide.derives = (name,)  # type: ignore[attr-defined]
     return decide
 
 

@@ -47,6 +47,9 @@ class UpResult(_Report):
         head: The last applied revision afterwards.
         backfills: Backfill counts by revision.
         duration: Seconds.
+        repaired: Indexes ``repair=True`` created again (or would, in a dry run).
+        reconciled: Counts of the derived backfills ``reconcile=True`` ran again,
+            by revision.
     """
 
     table: str
@@ -59,11 +62,13 @@ class UpResult(_Report):
     head: str | None = None
     backfills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     duration: float = 0.0
+    repaired: list[str] = field(default_factory=list)
+    reconciled: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        """Whether the run applied or adopted anything."""
-        return bool(self.adopted or self.applied or self.created_table)
+        """Whether the run applied, adopted or repaired anything."""
+        return bool(self.adopted or self.applied or self.created_table or self.repaired)
 
 
 @dataclass
@@ -231,6 +236,8 @@ class StampResult(_Report):
         unstamped: Revisions recorded as not applied (``--force``).
         unverified: Stamped revisions that have no ``verify`` to check them.
         repaired: Ledger problems accepted (``--force`` on a tampered ledger).
+        not_run: Stamped revisions whose indexes the table lacks (``--force``);
+            ``status`` shows them as "stamped, not run" until the table has them.
     """
 
     table: str
@@ -241,6 +248,7 @@ class StampResult(_Report):
     unstamped: list[str] = field(default_factory=list)
     unverified: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TableNotFoundError
+from ..errors import TableNotFoundError, clause
 from ..models.schema import SessionRecord
 from ..store import validate_table_name
 from ..tables import replica_warning
@@ -39,6 +39,13 @@ from .errors import (
     DriftError,
 )
 from .executor import Executor, Run, backfill_counts
+from .indexes import (
+    IndexSpec,
+    drifted_revisions,
+    expected_indexes,
+    index_differences,
+    repair_indexes,
+)
 from .ledger import (
     DONE,
     Ledger,
@@ -56,6 +63,7 @@ from .lock import (
 )
 from .planning import PlanStep, plan_down, plan_stamp, plan_up, selected
 from .progress import Reporter, default_reporter
+from .reconcile import applied_claims, reconcile, stale_line, stale_sample, team_record
 from .reports import (
     CheckReport,
     DownResult,
@@ -101,16 +109,20 @@ def _drift(table_name: str, differences: Sequence[str], *, adopting: bool) -> Dr
     if adopting:
         text = (
             f"table {table_name!r} exists without a migration ledger and does not match the "
-            f"schema, so it was not adopted: {'; '.join(differences)}. Nothing was recorded. "
+            f"schema, so it was not adopted: {_joined(differences)}. Nothing was recorded. "
             "Fix: correct the table (or use another table name)."
         )
     else:
         text = (
-            f"table {table_name!r} has drifted from its migrations: {'; '.join(differences)}. "
+            f"table {table_name!r} has drifted from its migrations: {_joined(differences)}. "
             "Nothing was run or recorded. Fix: correct the table as each line says, then "
             "rerun."
         )
     return DriftError(text, table_name=table_name, differences=differences)
+
+
+def _joined(lines: Sequence[str]) -> str:
+    return "; ".join(clause(line) for line in lines)
 
 
 async def _describe(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
@@ -170,7 +182,25 @@ async def _live_drift(
     if ttl is None or no_api or conflicts:
         # No TTL API (dynalite): nothing to compare; a conflict is already reported.
         applied = [m for m in applied if m.revision != "0002_enable_ttl"]
-    return differences + await run.verify(applied)
+    return differences + await _index_and_verify_drift(run, table, applied)
+
+
+async def _index_and_verify_drift(
+    run: Run,
+    table: Mapping[str, Any],
+    applied: Sequence[Migration],
+    *,
+    declared: Sequence[str] | None = None,
+) -> list[str]:
+    """Index drift (with the `--repair` fix) and the `verify` of each applied migration.
+
+    A migration whose index drifted is not verified as well: its own `verify` would
+    report the same index with older advice (the built-ins are frozen files).
+    """
+    expected = expected_indexes(applied)
+    drifted = drifted_revisions(table, expected)
+    differences = index_differences(table, expected, declared=declared)
+    return differences + await run.verify([m for m in applied if m.revision not in drifted])
 
 
 async def _survey(run: Run, to: str | None) -> _Survey:
@@ -245,6 +275,8 @@ async def up(
     reporter: Reporter | None = None,
     params: Mapping[str, Any] | None = None,
     poll_interval: float = 5.0,
+    repair: bool = False,
+    reconcile: bool = False,
 ) -> UpResult:
     """Bring the table to `to` (the head by default): create, adopt, apply.
 
@@ -268,9 +300,15 @@ async def up(
         reporter: Receives step messages and progress (logging by default).
         params: Values handed to migrations as ``ctx.params``.
         poll_interval: Longest pause while waiting for the table or an index.
+        repair: First make every index the ledger says was applied exist as its
+            migration declares it (create a missing one; delete and create one
+            with another key or projection). Without it, such drift is refused.
+        reconcile: Last, run every applied derived backfill again: it brings back
+            the items a writer on an older record changed (rolling deploys) and
+            skips the others.
 
     Returns:
-        What was created, adopted and applied.
+        What was created, adopted, repaired and applied.
 
     Raises:
         RevisionGraphError: The migration files do not form chains.
@@ -301,9 +339,9 @@ async def up(
     result = UpResult(table=table_name, target=selected(graph, to)[-1].revision, dry_run=dry_run)
     try:
         if dry_run:
-            await _up_dry(run, to, result)
+            await _up_dry(run, to, result, repair=repair)
         else:
-            await _up(run, to, result, lock_timeout)
+            await _up(run, to, result, lock_timeout, repair=repair, reconcile=reconcile)
     finally:
         run.reporter.close()
     result.duration = round(time.monotonic() - started, 3)
@@ -317,8 +355,22 @@ def _refuse(run: Run, survey: _Survey) -> None:
         raise _drift(run.table_name, survey.drift, adopting=survey.adopting)
 
 
-async def _up_dry(run: Run, to: str | None, result: UpResult) -> None:
+def _repairable(survey: _Survey) -> tuple[dict[str, IndexSpec], list[str]]:
+    """The applied indexes `--repair` would recreate, and the drift lines it resolves."""
+    if survey.table is None or survey.ledger.empty or survey.state.problems:
+        return {}, []
+    expected = expected_indexes(survey.state.applied)
+    drifted = drifted_revisions(survey.table, expected)
+    specs = {n: s for n, s in expected.items() if s.revision in drifted}
+    return specs, index_differences(survey.table, specs)
+
+
+async def _up_dry(run: Run, to: str | None, result: UpResult, *, repair: bool) -> None:
     survey = await _survey(run, to)
+    if repair:
+        specs, resolved = _repairable(survey)
+        result.repaired = sorted(specs)
+        survey.drift = [d for d in survey.drift if d not in resolved]
     _refuse(run, survey)
     result.head = survey.state.head
     for step in survey.steps:
@@ -338,7 +390,15 @@ async def _up_dry(run: Run, to: str | None, result: UpResult) -> None:
             run.reporter.info(f"{step.revision}: would apply (the table does not exist yet)")
 
 
-async def _up(run: Run, to: str | None, result: UpResult, lock_timeout: float) -> None:
+async def _up(
+    run: Run,
+    to: str | None,
+    result: UpResult,
+    lock_timeout: float,
+    *,
+    repair: bool,
+    reconcile: bool = False,
+) -> None:
     graph = run.graph
     root = graph.builtin[0]
     # The lock and the ledger live in the table, so the first migration runs before
@@ -373,6 +433,14 @@ async def _up(run: Run, to: str | None, result: UpResult, lock_timeout: float) -
             run.reporter.info(f"applied {root.revision}: {root.description}")
             survey = await _survey(run, to)
             executor.ledger = survey.ledger
+        specs, _ = _repairable(survey) if repair else ({}, [])
+        if specs:
+            # Under the lock, before anything else: the ledger already says these exist.
+            ctx = run.context(graph.builtin[-1], fence=lock)
+            result.repaired = await repair_indexes(ctx, specs)
+            run.reporter.info(f"repaired index {', '.join(result.repaired)}")
+            survey = await _survey(run, to)
+            executor.ledger = survey.ledger
         _refuse(run, survey)
         if survey.adopt:
             await executor.mark(
@@ -398,6 +466,25 @@ async def _up(run: Run, to: str | None, result: UpResult, lock_timeout: float) -
             run.reporter.info(f"applied {migration.revision}")
         state = analyse(graph, executor.ledger.records())
         result.head = state.head
+        if reconcile:
+            result.reconciled = await _reconcile(run, executor, state)
+
+
+async def _reconcile(
+    run: Run, executor: Executor, state: LedgerState
+) -> dict[str, list[dict[str, Any]]]:
+    claims = applied_claims(executor.ledger.records())
+    record = team_record(state.applied) if claims else None
+    if record is None:
+        return {}
+    contexts = {
+        c.revision: run.context(run.graph.get(c.revision), fence=executor.lock) for c in claims
+    }
+    done = await reconcile(contexts, record, claims)
+    for ctx in contexts.values():
+        await executor.clean_checkpoints(ctx)
+    run.reporter.info(f"reconciled {', '.join(done) or 'nothing'}")
+    return done
 
 
 # ---------------------------------------------------------------------- status / history
@@ -423,12 +510,14 @@ async def status(
         clock: Unix time, to tell a live lease from an expired one.
     """
     graph = _load(migrations_dir, table_name)
-    exists = await _describe(client, table_name) is not None
+    table = await _describe(client, table_name)
+    exists = table is not None
     ledger = await load_ledger(client, table_name) if exists else Ledger(table_name)
     records = ledger.records()
     lock = await read_lock(client, table_name) if exists else None
     live = lock is not None and lock.live(clock())
     state = analyse(graph, records, ledger.tampering)
+    drifted = drifted_revisions(table, expected_indexes(state.applied)) if table else set()
     entries: list[StatusEntry] = []
     for migration in graph.chain:
         record = records.get(migration.revision)
@@ -438,6 +527,9 @@ async def status(
             label = "running" if live else "interrupted"
         elif record.status in DONE and record.checksum != migration.checksum:
             label = "modified"
+        elif migration.revision in drifted:
+            # The ledger says done; the table says otherwise (until a check sees the effect).
+            label = "stamped, not run" if record.details.get(NOT_RUN) else "drifted"
         else:
             label = record.status
         entries.append(
@@ -547,13 +639,51 @@ async def check(
     else:
         report.live += ttl_differences(ttl, table_name)
     applied = [m for m in state.applied if m.revision != "0002_enable_ttl"]
-    for difference in await run.verify(applied):
+    declared = list(expected_indexes(graph.chain))
+    for difference in await _index_and_verify_drift(run, table, applied, declared=declared):
         if difference not in report.live:
             report.live.append(difference)
+    claims = applied_claims(ledger.records())
+    derives_with = (team or team_record(state.applied)) if claims else None
+    if derives_with is not None:
+        compared, stale = await stale_sample(client, table_name, derives_with, claims)
+        if stale:
+            report.live.append(stale_line(compared, stale))
     return report
 
 
 # ---------------------------------------------------------------------- stamp / down / unlock
+
+NOT_RUN = "not_run"
+"""Ledger detail of a ``stamped`` event: the indexes the table lacked when it was forced."""
+
+
+def _absent_effects(
+    graph: MigrationGraph,
+    ledger: Ledger,
+    stamping: Sequence[Migration],
+    table: Mapping[str, Any],
+) -> dict[str, list[str]]:
+    """Of the migrations about to be stamped, those whose declared indexes the table lacks.
+
+    Returns:
+        Revision -> lines saying what is absent (missing or differently shaped indexes).
+    """
+    revisions = {m.revision for m in stamping}
+    state = analyse(graph, ledger.records(), ledger.tampering)
+    done = {m.revision for m in state.applied} | revisions
+    expected = expected_indexes(m for m in graph.chain if m.revision in done)
+    drifted = drifted_revisions(table, expected) & revisions
+    absent: dict[str, list[str]] = {}
+    for name, spec in expected.items():
+        if spec.revision in drifted:
+            absent.setdefault(spec.revision, []).extend(index_differences(table, {name: spec}))
+    return absent
+
+
+def _absent_lines(absent: Mapping[str, Sequence[str]]) -> list[str]:
+    """The lines of `_absent_effects`, flattened."""
+    return [line for lines in absent.values() for line in lines]
 
 
 async def stamp(
@@ -584,7 +714,8 @@ async def stamp(
         table_name: The session table.
         to: The revision the ledger should end at; by default the built-in head
             (the team chain is left alone).
-        force: Unrecord migrations past `to`, and accept a tampered ledger.
+        force: Unrecord migrations past `to`, accept a tampered ledger, and record
+            migrations whose declared indexes the table lacks (`StampResult.not_run`).
         dry_run: Say what would be recorded; take no lock, write nothing.
         migrations_dir: The team's migrations folder, if any.
         lock_timeout: Seconds to wait for another runner's lock.
@@ -595,7 +726,8 @@ async def stamp(
     Raises:
         StampRefusedError: Records past `to` and no `force`.
         DirtyLedgerError: The ledger is tampered with and no `force`.
-        DriftError: The table does not have a migration's effect.
+        DriftError: The table does not have a migration's effect (its ``verify``
+            fails, or, without `force`, an index it declares is absent).
         TableNotFoundError: The table does not exist.
     """
     graph = _load(migrations_dir, table_name)
@@ -638,11 +770,23 @@ async def stamp(
         if drift:
             raise DriftError(
                 f"table {table_name!r} does not match the migrations up to {decided.target}: "
-                f"{'; '.join(drift)}. Nothing was recorded. Fix: stamp an earlier revision "
+                f"{_joined(drift)}. Nothing was recorded. Fix: stamp an earlier revision "
                 "and let `migrate up` apply the rest.",
                 table_name=table_name,
                 differences=drift,
             )
+        absent = _absent_effects(graph, ledger, decided.stamp, described)
+        if absent and not force:
+            raise DriftError(
+                f"table {table_name!r} lacks what {', '.join(sorted(absent))} would have made: "
+                f"{_joined(_absent_lines(absent))}. Nothing was recorded. Fix: run "
+                "`openai-agents-session migrate up` to apply it instead; or, if it is really "
+                "done elsewhere, add --force (`migrate status` then shows it as 'stamped, not "
+                "run' until the table has its effect).",
+                table_name=table_name,
+                differences=_absent_lines(absent),
+            )
+        result.not_run = sorted(absent)
         return result, decided
 
     if dry_run:
@@ -669,7 +813,15 @@ async def stamp(
                 details={"acknowledged": list(ledger.tampering)},
             )
             await ledger.append(lock, [repair], repair=True)
-        events += [executor.event(m, "stamped", uuid.uuid4().hex) for m in decided.stamp]
+        events += [
+            executor.event(
+                m,
+                "stamped",
+                uuid.uuid4().hex,
+                details={NOT_RUN: True} if m.revision in result.not_run else {},
+            )
+            for m in decided.stamp
+        ]
         for revision in decided.unstamp:
             known = graph.get(revision) if revision in graph.revisions else None
             if known is not None:

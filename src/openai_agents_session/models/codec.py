@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from ..errors import CorruptSessionError, describe
 from .attrs import decode_value, encode_values, number_text
 from .jsontext import loads_conversation
-from .pages import decode_index, encode_index
+from .pages import DEFAULT_MAX_SESSION_BYTES, decode_index, encode_index
 from .schema import SCHEMA, ConversationItem, PageIndex, PageRef, SessionRecord, schema_of
 from .team import decode_declared, encode_declared
 
@@ -74,7 +74,7 @@ class StoredItem:
         extra: Every stored attribute a session write does not compute itself
             (`Schema.computed`), raw: undeclared ones (e.g. added by a team
             migration), a team's declared ones, and `schema_version`. Carried
-            over unchanged by every write (but a clear's tombstone) unless the
+            over unchanged by every write (a clear's tombstone keeps only the owner) unless the
             write sets them.
         pages: Index of the pages holding older items; None while the session
             fits in one item.
@@ -200,12 +200,17 @@ def encode_record(record: SessionRecord) -> AttributeMap:
 
 
 def decode_item(
-    raw: Mapping[str, Any], *, table_name: str | None, keep_items: bool = False
+    raw: Mapping[str, Any],
+    *,
+    table_name: str | None,
+    keep_items: bool = False,
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
 ) -> StoredItem:
     """Decode and check an attribute-value map read from DynamoDB.
 
     With `keep_items`, the first `StoredItem.items()` call returns the parse made
-    here instead of parsing again.
+    here instead of parsing again. The page index is checked against
+    `max_session_bytes` (`check_index`).
 
     Raises:
         CorruptSessionError: The item does not follow the schema: a missing or
@@ -265,7 +270,12 @@ def decode_item(
         ttl=None if ttl is None else int(ttl),
         recent_writes=decoded.get(SCHEMA.write_log) or frozenset(),
         extra={k: v for k, v in raw.items() if k not in SCHEMA.computed},
-        pages=decode_index(decoded.get(SCHEMA.pages), session_id=session_id, table_name=table_name),
+        pages=decode_index(
+            decoded.get(SCHEMA.pages),
+            session_id=session_id,
+            table_name=table_name,
+            max_session_bytes=max_session_bytes,
+        ),
         created_at=decoded.get(SCHEMA.created_at),
         _parsed=parsed if keep_items else None,
     )
@@ -276,6 +286,7 @@ def decode_record(
     *,
     table_name: str | None,
     record: type[SessionRecord] = SessionRecord,
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
 ) -> SessionRecord:
     """Decode an attribute-value map into a validated `record` (a `SessionRecord` class).
 
@@ -283,7 +294,7 @@ def decode_record(
         CorruptSessionError: The item does not follow the schema, or an attribute
             the record declares does not validate as its field's type.
     """
-    stored = decode_item(raw, table_name=table_name)
+    stored = decode_item(raw, table_name=table_name, max_session_bytes=max_session_bytes)
     schema = schema_of(record)
     declared = decode_declared(schema, raw, session_id=stored.session_id, table_name=table_name)
     try:

@@ -11,6 +11,7 @@ unreferenced page behind. The attribute names come from `PageRecord`.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from ..errors import CorruptSessionError, describe
 from .attrs import encode_values
 from .jsontext import loads_conversation
 from .schema import (
+    ITEM_SIZE_LIMIT,
     MAX_KEY_BYTES,
     PAGE_PREFIX,
     PAGE_SCHEMA,
@@ -32,11 +34,16 @@ from .schema import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_SESSION_BYTES",
+    "MAX_INDEX_BYTES",
+    "MAX_PAGES",
     "PART_BYTES",
+    "check_index",
     "decode_index",
     "decode_page",
     "encode_index",
     "encode_page",
+    "max_parts",
     "new_page_id",
     "page_key",
     "part_keys",
@@ -46,7 +53,26 @@ PART_BYTES = 380_000
 """Compressed bytes per page part: one part plus its key and attributes stays
 under DynamoDB's 400 KB item limit even with a 2 KB partition key."""
 
+DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024
+"""Default cap on a session's history: uncompressed JSON bytes, pages included."""
+
+MAX_INDEX_BYTES = ITEM_SIZE_LIMIT // 2
+"""The largest page index a write makes: a seal that would pass half of the page
+threshold (itself at most DynamoDB's item limit) is refused."""
+
+# The shortest index entry a write makes (a 16-hex-digit id, one part, one
+# item), and the index around its entries.
+_MIN_ENTRY = len('["0123456789abcdef",1,0,1,4],')
+_ENVELOPE = len('{"ttl":null,"pages":[]}') - 1
+
+MAX_PAGES = (MAX_INDEX_BYTES - _ENVELOPE) // _MIN_ENTRY
+"""The most pages a head can list: only a seal adds pages, and it keeps the index
+under `MAX_INDEX_BYTES`; pops and trims only remove entries."""
+
 _ZLIB_LEVEL = 6
+# Bytes inflated per step: the output grows in slices, never in one jump.
+_SLICE = 1024 * 1024
+_PAGE_ID = re.compile(r"[0-9a-f]{16}")
 _REPAIR = "run `openai-agents-session sessions show` on it, then repair or delete the session"
 
 
@@ -69,6 +95,19 @@ def page_key(session_id: str, page_id: str, part: int) -> str:
     return f"{PAGE_PREFIX}~{digest}#{page_id}#{part}"
 
 
+def max_parts(size: int) -> int:
+    """The most parts a page of `size` uncompressed bytes can be split into.
+
+    zlib never compresses `size` bytes into more than its ``compressBound``
+    (deflate's stored blocks plus the wrapper), and parts are `PART_BYTES` each.
+    """
+    return max(1, -(-_compress_bound(size) // PART_BYTES))
+
+
+def _compress_bound(size: int) -> int:
+    return size + (size >> 12) + (size >> 14) + (size >> 25) + 13
+
+
 def part_keys(session_id: str, ref: PageRef) -> list[str]:
     """The keys of every part of the page `ref` points at, in order."""
     return [page_key(session_id, ref.id, part) for part in range(ref.parts)]
@@ -82,15 +121,27 @@ def encode_index(index: PageIndex | None) -> str | None:
 
 
 def decode_index(
-    text: str | None, *, session_id: str | None, table_name: str | None
+    text: str | None,
+    *,
+    session_id: str | None,
+    table_name: str | None,
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
 ) -> PageIndex | None:
-    """Parse a head's ``pages`` attribute.
+    """Parse a head's ``pages`` attribute and check it (`check_index`).
 
     Raises:
-        CorruptSessionError: It is not a valid page index.
+        CorruptSessionError: It is not a valid page index, or not one that a
+            session capped at `max_session_bytes` can have.
     """
     if text is None:
         return None
+    if len(text) > MAX_INDEX_BYTES:
+        raise _impossible(
+            session_id,
+            table_name,
+            f"its page index is {len(text):,} characters; no write makes one past "
+            f"{MAX_INDEX_BYTES:,}",
+        )
     try:
         index = PageIndex.model_validate_json(text)
     except (ValidationError, ValueError, RecursionError) as exc:
@@ -100,15 +151,84 @@ def decode_index(
             session_id=session_id,
             table_name=table_name,
         ) from None
-    for ref in index.pages:
-        if min(ref.parts, ref.length) < 1 or ref.start < 0 or ref.size < 0:
-            raise CorruptSessionError(
-                f"Stored {describe(session_id, table_name)} is corrupt: page {ref.id!r} "
-                f"has an impossible entry in its index. Fix: {_REPAIR}.",
-                session_id=session_id,
-                table_name=table_name,
+    return check_index(
+        index, session_id=session_id, table_name=table_name, max_session_bytes=max_session_bytes
+    )
+
+
+def check_index(
+    index: PageIndex,
+    *,
+    session_id: str | None,
+    table_name: str | None,
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
+) -> PageIndex:
+    """Check a page index against what a session capped at `max_session_bytes` can hold.
+
+    Every reader of an index (the session, `sessions gc`, `sessions list
+    --check-pages`, the erase) checks it here before it builds a key list or a
+    buffer from it, so that no stored index, however hostile, costs more than
+    the cap allows: at most `MAX_PAGES` pages, each a well-formed unique id
+    with ``1 <= parts <= max_parts(size)``, a view (``start``, ``length``) that
+    fits in the items `size` bytes can hold, and sizes that add up to at most
+    `max_session_bytes`.
+
+    Returns:
+        The index, unchanged.
+
+    Raises:
+        CorruptSessionError: The index is impossible under those limits (the
+            message names the first problem found, never stored content).
+    """
+
+    def impossible(problem: str) -> CorruptSessionError:
+        return _impossible(session_id, table_name, problem)
+
+    if len(index.pages) > MAX_PAGES:
+        raise impossible(f"its index lists {len(index.pages):,} pages; at most {MAX_PAGES:,} fit")
+    seen: set[str] = set()
+    total = 0
+    for number, ref in enumerate(index.pages):
+        if not _PAGE_ID.fullmatch(ref.id):
+            raise impossible(f"index entry {number} has a malformed page id")
+        if ref.id in seen:
+            raise impossible(f"page {ref.id!r} is listed twice")
+        seen.add(ref.id)
+        # Each item is at least "{}" and a comma, inside the list's brackets.
+        if (
+            min(ref.parts, ref.length) < 1
+            or ref.start < 0
+            or 3 * (ref.start + ref.length) + 1 > ref.size
+        ):
+            raise impossible(f"page {ref.id!r} has an impossible entry in its index")
+        if ref.size > max_session_bytes:
+            raise impossible(
+                f"page {ref.id!r} claims {ref.size:,} bytes, past max_session_bytes "
+                f"({max_session_bytes:,})"
             )
+        if ref.parts > max_parts(ref.size):
+            raise impossible(
+                f"page {ref.id!r} claims {ref.parts:,} parts; {ref.size:,} bytes never "
+                f"need more than {max_parts(ref.size)}"
+            )
+        total += ref.size
+    if total > max_session_bytes:
+        raise impossible(
+            f"its pages claim {total:,} bytes of history, past max_session_bytes "
+            f"({max_session_bytes:,}); if it was written with a larger cap, open it with that"
+        )
     return index
+
+
+def _impossible(
+    session_id: str | None, table_name: str | None, problem: str
+) -> CorruptSessionError:
+    return CorruptSessionError(
+        f"Stored {describe(session_id, table_name)} is corrupt: {problem}. Fix: {_REPAIR}; "
+        "clear_session() removes it.",
+        session_id=session_id,
+        table_name=table_name,
+    )
 
 
 def encode_page(
@@ -141,6 +261,61 @@ def encode_page(
     return ref, parts
 
 
+def _items(
+    ref: PageRef, parts: Iterable[Mapping[str, Any]], session_id: str
+) -> list[ConversationItem] | str:
+    """The page's items, or what is wrong with it.
+
+    Problems are returned, not raised: a raised error's traceback would keep
+    this frame, and so its buffers of up to the session cap, alive for as long
+    as the error is.
+    """
+    # Inflate part by part, a slice at a time, never past the size the index
+    # records (which `check_index` has held to the session cap): a hostile page
+    # cannot make this hold more than that, whatever its parts claim.
+    inflater = zlib.decompressobj()
+    body = bytearray()
+    taken = 0
+    for raw in parts:
+        if raw.get(PAGE_SCHEMA.page_of) != {"S": session_id}:
+            return "has a part that belongs to another session"
+        value = raw.get(PAGE_SCHEMA.page_data)
+        data = value.get("B") if isinstance(value, Mapping) else None
+        if not isinstance(data, (bytes, bytearray)):
+            return f"has a part without binary {PAGE_SCHEMA.page_data!r}"
+        taken += len(data)
+        if len(data) > PART_BYTES or taken > _compress_bound(ref.size):
+            return f"holds more compressed bytes than {ref.size} bytes ever need"
+        pending = bytes(data)
+        while pending and len(body) <= ref.size:
+            try:
+                body += inflater.decompress(pending, min(_SLICE, ref.size + 1 - len(body)))
+            except zlib.error:
+                return "does not decompress"
+            pending = inflater.unconsumed_tail
+    if len(body) != ref.size or not inflater.eof or inflater.unused_data:
+        return f"decompresses to a size other than the {ref.size} bytes indexed"
+    # A page is written as a compact JSON list: anything else (a zero bomb,
+    # say) is refused before the text is made from the bytes.
+    if body[:1] != b"[" or body[-1:] != b"]":
+        return "is not a JSON list"
+    try:
+        # Decode before parsing so that the bytes can go first: the text and
+        # the items are then the most this holds at once.
+        text = body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return "is not valid JSON"
+    del body
+    try:
+        items = loads_conversation(text)
+    except (ValueError, RecursionError):
+        return "is not valid JSON"
+    del text
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return "is not a JSON list of objects"
+    return items
+
+
 def decode_page(
     ref: PageRef,
     parts: Iterable[Mapping[str, Any]],
@@ -163,27 +338,9 @@ def decode_page(
             table_name=table_name,
         )
 
-    chunks: list[bytes] = []
-    for raw in parts:
-        value = raw.get(PAGE_SCHEMA.page_data)
-        data = value.get("B") if isinstance(value, Mapping) else None
-        if not isinstance(data, (bytes, bytearray)):
-            raise corrupt(f"has a part without binary {PAGE_SCHEMA.page_data!r}")
-        chunks.append(bytes(data))
-    inflater = zlib.decompressobj()
-    try:
-        # Bounded by the size the index records: a hostile page cannot inflate past it.
-        body = inflater.decompress(b"".join(chunks), ref.size + 1)
-    except zlib.error:
-        raise corrupt("does not decompress") from None
-    if len(body) != ref.size or not inflater.eof:
-        raise corrupt(f"decompresses to a size other than the {ref.size} bytes indexed")
-    try:
-        items = loads_conversation(body)
-    except (ValueError, RecursionError):
-        raise corrupt("is not valid JSON") from None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise corrupt("is not a JSON list of objects")
+    items = _items(ref, parts, session_id)
+    if isinstance(items, str):
+        raise corrupt(items)
     if ref.start + ref.length > len(items):
         raise corrupt(f"holds {len(items)} items, fewer than its index entry uses")
     return items

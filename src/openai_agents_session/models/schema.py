@@ -38,6 +38,7 @@ __all__ = [
     "SESSION_ROLES",
     "TEAM_ROLES",
     "TITLE_CHARS",
+    "TITLE_MAX_CHARS",
     "DynamoAttribute",
     "GlobalIndex",
     "HistoryView",
@@ -114,6 +115,9 @@ CATALOG_ROLES: tuple[str, ...] = ("owner", "title", "metadata")
 
 TITLE_CHARS = 80
 """Characters of the first user message kept as an automatic title."""
+
+TITLE_MAX_CHARS = 1024
+"""Longest title a session may have."""
 
 TEAM_ROLES: tuple[str, ...] = ("attribute", "derived")
 """Roles a team gives its own fields; unlike the others, several fields may have one."""
@@ -242,8 +246,10 @@ BY_OWNER_INDEX = GlobalIndex(
 )
 """The library's own index: an owner's sessions, newest write first (`list_sessions`).
 
-Sparse: only heads with an ``owner`` are in it, and a clear's tombstone has none.
-It projects what a session summary shows, and ``ttl`` so expired heads are skipped."""
+Sparse: only heads with an ``owner`` are in it. A clear's tombstone keeps its
+owner (and nothing else of the catalog: no ``created_at``, ``item_count`` 0), so
+`list_sessions` leaves it out. It projects what a session summary shows, and
+``ttl`` so expired heads are skipped."""
 
 
 BY_PARENT_INDEX = GlobalIndex(
@@ -351,8 +357,9 @@ class SessionRecord(BaseModel):
         owner: The user or tenant the session belongs to (S); the partition key
             of `BY_OWNER_INDEX`. Set by the application (``owner=``), enforced
             on every read and write through an object built with another owner
-            (`OwnershipError`), moved only by ``transfer_owner``; a clear's
-            tombstone drops it, so cleared sessions leave the index.
+            (`OwnershipError`), moved only by ``transfer_owner``. A clear's
+            tombstone keeps it (and drops every other catalog attribute), so a
+            write landing on the tombstone stays the owner's.
         title: A short title (S), set by the application or, with
             ``auto_title=True``, taken from the first user message.
         metadata: A small map of the application's own (S, JSON).
@@ -393,7 +400,9 @@ class SessionRecord(BaseModel):
     pages: Annotated[PageIndex | None, DynamoAttribute("S", "pages", json=True)] = None
     schema_version: Annotated[frozenset[str], DynamoAttribute("SS", "schema_version")] = frozenset()
     owner: Annotated[str | None, DynamoAttribute("S", "owner")] = None
-    title: Annotated[str | None, DynamoAttribute("S", "title"), Field(max_length=1024)] = None
+    title: Annotated[
+        str | None, DynamoAttribute("S", "title"), Field(max_length=TITLE_MAX_CHARS)
+    ] = None
     metadata: Annotated[
         dict[str, JsonValue] | None, DynamoAttribute("S", "metadata", json=True)
     ] = None

@@ -6,6 +6,12 @@ computed from the conversation by their ``derive`` function). `TeamAttributes`
 holds one session's plain values, already validated and encoded, and computes
 the attributes the head item carries on each write: the carried-over ones, the
 plain values on top, and every derived value recomputed from the new state.
+
+A derived backfill claims, in ``schema_version``, the attributes whose values it
+made current (`derivation_claim`). A write keeps such a claim only if its record
+derives every one of them: an application instance still on an older record
+(during a rolling deploy) changes the history without recomputing them, so it
+withdraws the claim, and ``migrate up --reconcile`` finds the item again.
 Values are validated by the field's own type annotation (pydantic), then encoded
 by the field's `DynamoAttribute`; nothing here touches the network.
 """
@@ -14,15 +20,23 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import CorruptSessionError, DerivedAttributeError, InvalidAttributeError, describe
+from ..errors import (
+    CorruptSessionError,
+    DerivedAttributeError,
+    InvalidAttributeError,
+    clause,
+    describe,
+)
 from .attrs import decode_value, encode_value, number_text
+from .jsontext import json_depth, loads_bounded
 from .schema import (
+    ITEM_SIZE_LIMIT,
     MAX_KEY_BYTES,
     TITLE_CHARS,
     DynamoAttribute,
@@ -31,18 +45,27 @@ from .schema import (
     SessionRecord,
     schema_of,
 )
+from .usage import parse_usage
 
 __all__ = [
+    "JSON_ATTRIBUTE_DEPTH",
     "AttributeValue",
     "TeamAttributes",
+    "claimed_derivations",
     "decode_declared",
+    "derivation_claim",
     "encode_declared",
     "first_user_text",
     "validate_plain",
+    "vouched",
 ]
 
 AttributeValue = dict[str, Any]
 """One low-level DynamoDB attribute value, such as ``{"S": "t1"}``."""
+
+JSON_ATTRIBUTE_DEPTH = 32
+"""Deepest nesting of a JSON attribute (``metadata``, a team's ``json=True`` field),
+checked when it is written and when it is read back."""
 
 # DynamoDB's limit on an index sort key value, in bytes (the partition key's is
 # MAX_KEY_BYTES, as for the table's own key).
@@ -82,7 +105,11 @@ def _encode_checked(schema: Schema, name: str, value: Any) -> AttributeValue | N
     if valid is None:
         return None
     if spec.json:
-        encoded = encode_value("S", adapter.dump_json(valid).decode())
+        text = adapter.dump_json(valid).decode()
+        # What is written must read back: the read refuses deeper nesting.
+        if json_depth(json.loads(text), JSON_ATTRIBUTE_DEPTH) > JSON_ATTRIBUTE_DEPTH:
+            raise ValueError(f"its JSON is nested deeper than {JSON_ATTRIBUTE_DEPTH} levels")
+        encoded = encode_value("S", text)
     elif spec.type == "S":
         # JSON mode gives an enum's value, a datetime's ISO text: what reads back.
         text = adapter.dump_python(valid, mode="json")
@@ -115,7 +142,7 @@ def _problem(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         kinds = sorted({str(e["type"]) for e in exc.errors()})
         return f"the field's type rejects it ({', '.join(kinds)})"
-    return str(exc)
+    return clause(exc)
 
 
 def _type_text(schema: Schema, name: str) -> str:
@@ -182,6 +209,58 @@ def validate_plain(
     return validated, encoded
 
 
+@functools.cache
+def _plain_defaults(record: type[SessionRecord]) -> dict[str, AttributeValue]:
+    """The encoded declared defaults of `record`'s plain attributes (None ones left out).
+
+    ``migrate new --autogenerate`` backfills these into existing sessions; a session
+    created afterwards writes them too, so old and new sessions agree.
+    """
+    schema = schema_of(record)
+    defaults: dict[str, AttributeValue] = {}
+    for name in schema.plain:
+        try:
+            encoded = _encode_checked(schema, name, record.model_fields[name].default)
+        except (ValueError, TypeError):
+            continue  # a default its own field rejects is never written, as before
+        if encoded is not None:
+            defaults[name] = encoded
+    return defaults
+
+
+def derivation_claim(backfill_id: str, derives: Iterable[str]) -> str:
+    """The ``schema_version`` entry of a backfill that made `derives` current.
+
+    ``"0006_add_count:derived[last_role,message_count]"``: the backfill's id with
+    the derived attribute names it vouches for.
+    """
+    return f"{backfill_id}[{','.join(sorted(derives))}]"
+
+
+def claimed_derivations(claim: str) -> frozenset[str]:
+    """The derived attributes a ``schema_version`` entry vouches for (none for most)."""
+    if not claim.endswith("]") or "[" not in claim:
+        return frozenset()
+    names = claim[claim.rindex("[") + 1 : -1]
+    return frozenset(n for n in names.split(",") if n)
+
+
+def vouched(carried: Mapping[str, Any], schema: Schema) -> Mapping[str, Any]:
+    """`carried` without the claims of derived attributes `schema` does not derive."""
+    stored = carried.get(schema.schema_version)
+    claims = stored.get("SS") if isinstance(stored, Mapping) else None
+    if not claims or not any(c.endswith("]") for c in claims):
+        return carried
+    derives = schema.derived.keys()
+    kept = [c for c in claims if claimed_derivations(c) <= derives]
+    if len(kept) == len(claims):
+        return carried
+    result = {k: v for k, v in carried.items() if k != schema.schema_version}
+    if kept:  # DynamoDB has no empty set: no claim left means no attribute
+        result[schema.schema_version] = {"SS": kept}
+    return result
+
+
 @dataclass(frozen=True)
 class TeamAttributes:
     """One session's team attributes: what each write puts on the head.
@@ -209,6 +288,7 @@ class TeamAttributes:
         overrides: Mapping[str, AttributeValue | None] | None = None,
         session_id: str,
         table_name: str,
+        creating: bool = False,
     ) -> Mapping[str, Any]:
         """The non-core attributes of a head about to be written.
 
@@ -220,13 +300,20 @@ class TeamAttributes:
             overrides: Encoded plain values set by this write on top of `plain`.
             session_id: Named in error messages.
             table_name: Named in error messages.
+            creating: The write creates the session (first write, or after a clear
+                or expiry): plain attributes it does not set get their declared
+                default, as the backfill gave the sessions that existed before.
 
         Raises:
             DerivedAttributeError: A ``derive`` raised, or returned a value its
                 field rejects.
         """
         plain = {**self.plain, **(overrides or {})}
+        if creating:
+            defaults = _plain_defaults(self.schema.record)
+            plain = {**{k: v for k, v in defaults.items() if k not in carried}, **plain}
         derived = self.schema.derived
+        carried = vouched(carried, self.schema)
         if not plain and not derived and not self.auto_title:
             return carried
         result = {k: v for k, v in carried.items() if k not in plain and k not in derived}
@@ -327,7 +414,14 @@ def decode_declared(
             if not isinstance(stored, Mapping) or spec.type not in stored:
                 raise ValueError(f"not a {spec.type} value")
             value = decode_value(spec, stored)
-            values[name] = json.loads(value) if spec.json else value
+            if name == schema.usage:
+                values[name] = parse_usage(value)
+            elif spec.json:
+                values[name] = loads_bounded(
+                    value, max_bytes=ITEM_SIZE_LIMIT, max_depth=JSON_ATTRIBUTE_DEPTH
+                )
+            else:
+                values[name] = value
         except ValueError as exc:
             raise CorruptSessionError(
                 f"Stored {describe(session_id, table_name)} is corrupt: attribute {name!r} "
