@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._plan import Change, Loaded, Skip, WritePlan, holds_session
+from ._plan import Change, Loaded, Operation, Skip, WritePlan, holds_session
 from .errors import (
     InvalidArgumentError,
     SessionStoreError,
@@ -341,7 +341,7 @@ class Release(_LeaseOperation):
 def fence(
     plan: WritePlan,
     base: StoredItem | None,
-    operation: object,
+    operation: Operation,
     now: float,
     session: SessionStore,
 ) -> WritePlan:
@@ -363,7 +363,7 @@ def fence(
         record = plan.result.record
     else:
         mine = active_lease(session)
-        name = getattr(operation, "name", "write")
+        name = operation.name
         where = describe(session.session_id, session.table_name)
         if mine is not None:
             lease = stored.lease
