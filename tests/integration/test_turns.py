@@ -455,3 +455,59 @@ async def test_a_holder_killed_inside_its_turn_blocks_nobody_past_its_lease(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_the_turn_belongs_to_its_task_not_to_the_shared_object(
+    client: Any, table: str
+) -> None:
+    session = DynamoDBSession(sid(), client, table)
+    inside = asyncio.Event()
+    done = asyncio.Event()
+
+    async def holder() -> None:
+        async with session.turn():
+            await session.add_items([message("the turn's")])
+            inside.set()
+            await done.wait()
+
+    task = asyncio.create_task(holder())
+    await asyncio.wait_for(inside.wait(), 10)
+    # Another request handler sharing the object is outside the turn.
+    with pytest.raises(TurnInProgressError):
+        await session.add_items([message("another request's")])
+    with pytest.raises(TurnInProgressError):
+        async with session.turn(wait=0):
+            pass
+    done.set()
+    await asyncio.wait_for(task, 10)
+    assert [i["content"] for i in await session.get_items()] == ["the turn's"]
+
+
+async def test_a_turn_with_a_tool_call_saves_every_step_inside_the_turn(
+    client: Any, table: str
+) -> None:
+    from agents import function_tool
+    from agents.testing import function_call
+
+    @function_tool
+    def lookup(city: str) -> str:
+        """Return the weather in a city.
+
+        Args:
+            city: The city.
+        """
+        return f"Sunny in {city}"
+
+    model = ScriptedModel(
+        [
+            [function_call("lookup", '{"city": "Lisbon"}', call_id="call_1")],
+            [assistant_message("Sunny in Lisbon.")],
+        ]
+    )
+    agent = Agent(name="weather", instructions="Answer.", tools=[lookup], model=model)
+    session = DynamoDBSession(sid(), client, table)
+    async with session.turn(key="with-a-tool"):
+        result = await Runner.run(agent, "Weather in Lisbon?", session=session)
+    assert result.final_output == "Sunny in Lisbon."
+    kinds = [i.get("type") or i.get("role") for i in await session.get_items()]
+    assert kinds == ["user", "function_call", "function_call_output", "message"]
