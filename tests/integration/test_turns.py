@@ -38,6 +38,7 @@ from tests.support.sessions import (  # noqa: F401 (fixtures)
     module_table,
     raw_fixture,
     raw_get,
+    raw_put,
     stored_items,
 )
 
@@ -511,3 +512,41 @@ async def test_a_turn_with_a_tool_call_saves_every_step_inside_the_turn(
     assert result.final_output == "Sunny in Lisbon."
     kinds = [i.get("type") or i.get("role") for i in await session.get_items()]
     assert kinds == ["user", "function_call", "function_call_output", "message"]
+
+
+async def test_a_turn_on_an_expired_conversation_starts_from_an_empty_history(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    old = DynamoDBSession(session_id, client, table, ttl_seconds=3600)
+    await old.add_items([message("long ago")])
+    item = await raw_get(raw, table, session_id)
+    assert item is not None
+    item["ttl"] = {"N": str(int(time.time()) - 60)}  # expired, not yet deleted
+    await raw_put(raw, table, item)
+    session = DynamoDBSession(session_id, client, table, ttl_seconds=3600)
+    async with session.turn():
+        assert await session.get_items() == []
+        await session.add_items([message("new")])
+    stored = await raw_get(raw, table, session_id)
+    assert stored is not None and int(stored["ttl"]["N"]) > time.time() + 3000
+    assert [i["content"] for i in await session.get_items()] == ["new"]
+
+
+async def test_a_waiter_cancelled_while_waiting_takes_nothing(
+    clients: ClientMaker, table: str, raw: Any
+) -> None:
+    session_id = sid()
+    holder = DynamoDBSession(session_id, await clients(), table)
+    waiter = DynamoDBSession(session_id, await clients(), table)
+    async with holder.turn():
+        held = await raw_get(raw, table, session_id)
+        task = asyncio.create_task(waiter.turn(wait=30).__aenter__())
+        await asyncio.sleep(0.3)  # it polls meanwhile
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await raw_get(raw, table, session_id) == held
+        await holder.add_items([message("still mine")])
+    async with waiter.turn(wait=0):
+        assert [i["content"] for i in await waiter.get_items()] == ["still mine"]
