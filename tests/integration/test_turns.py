@@ -550,3 +550,20 @@ async def test_a_waiter_cancelled_while_waiting_takes_nothing(
         await holder.add_items([message("still mine")])
     async with waiter.turn(wait=0):
         assert [i["content"] for i in await waiter.get_items()] == ["still mine"]
+
+
+async def test_a_from_config_session_takes_turns_too(endpoint: str, table: str) -> None:
+    session_id = sid()
+    first = DynamoDBSession.from_config(session_id, table, endpoint_url=endpoint)
+    second = DynamoDBSession.from_config(session_id, table, endpoint_url=endpoint)
+    try:
+        async with first.turn(key="a"):
+            await first.add_items([message("first")])
+            with pytest.raises(TurnInProgressError):
+                async with second.turn(wait=0):
+                    pass
+        async with second.turn(key="b"):
+            assert [i["content"] for i in await second.get_items()] == ["first"]
+    finally:
+        await first.close()
+        await second.close()
