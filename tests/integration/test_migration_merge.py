@@ -118,7 +118,7 @@ def test_two_heads_message_leads_to_a_rebase_that_regenerates_on_the_new_head(
         "0002_add_tenant_index": 1,
         "0003_message_stats": 1,
     }
-    assert set(team.indexes(production)) == {"sessions_by_owner", "by_tenant"}
+    assert set(team.indexes(production)) == {"sessions_by_owner", "sessions_by_parent", "by_tenant"}
     assert all(v["message_count"] for v in team.items(production).values())
     _same_as_a_fresh_replay(team, production)
     # Its downgrade removes only its own change: A's index stays while A stays applied.

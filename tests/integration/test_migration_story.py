@@ -132,9 +132,4 @@ def test_eight_schema_edits_replay_and_reverse_at_every_step(
     }
     assert all(v["last_role"] == {"S": "user"} for v in items.values())
     assert all(v["plan"] == {"S": "free"} for v in items.values())
-    # The library's own indexes stay: the last built-in (0007) changes no table.
-    assert set(team.indexes(production)) == {
-        "sessions_by_owner",
-        "sessions_by_parent",
-        "by_tenant",
-    }
+    assert set(team.indexes(production)) == {"sessions_by_owner", "sessions_by_parent", "by_tenant"}

@@ -399,8 +399,8 @@ async def test_a_head_pointing_at_another_sessions_pages_is_corrupt(
 # ------------------------------------------ the erase, gc and list --check-pages
 
 
-async def test_the_erase_removes_a_session_with_an_impossible_index_and_leaves_pages_for_gc(
-    client: Any, table: str, raw: Any, caplog: pytest.LogCaptureFixture
+async def test_the_erase_removes_a_session_with_an_impossible_index_and_its_pages(
+    client: Any, table: str, raw: Any
 ) -> None:
     owner = f"o-{uuid.uuid4().hex[:8]}"
     session_id = sid()

@@ -61,7 +61,7 @@ from .lock import (
     force_unlock,
     read_lock,
 )
-from .planning import PlanStep, plan_down, plan_stamp, plan_up, selected
+from .planning import PlanStep, StampPlan, plan_down, plan_stamp, plan_up, selected
 from .progress import Reporter, default_reporter
 from .reconcile import applied_claims, reconcile, stale_line, stale_sample, team_record
 from .reports import (
@@ -686,6 +686,118 @@ def _absent_lines(absent: Mapping[str, Sequence[str]]) -> list[str]:
     return [line for lines in absent.values() for line in lines]
 
 
+async def _described_with_our_key(client: DynamoDBClient, table_name: str) -> dict[str, Any]:
+    """DescribeTable, refusing a table keyed otherwise (not even the lock item fits it)."""
+    with aws_errors("describe the table", table_name):
+        described = dict((await client.describe_table(TableName=table_name))["Table"])
+    differences = key_differences(described)
+    if differences:
+        raise DriftError(
+            f"table {table_name!r} has another key than the schema: {'; '.join(differences)}. "
+            "Nothing was recorded. Fix: use a table made by `openai-agents-session migrate up`.",
+            table_name=table_name,
+            differences=differences,
+        )
+    return described
+
+
+async def _decide_stamp(
+    run: Run,
+    ledger: Ledger,
+    described: Mapping[str, Any],
+    *,
+    to: str | None,
+    force: bool,
+    dry_run: bool,
+) -> tuple[StampResult, StampPlan]:
+    """What a stamp records, after every check that can refuse it (nothing written)."""
+    table_name, graph = run.table_name, run.graph
+    if ledger.tampering and not force:
+        raise dirty_error(table_name, ledger.tampering)
+    decided = plan_stamp(graph, ledger.records(), to=to, force=force)
+    result = StampResult(
+        table=table_name,
+        target=decided.target,
+        dry_run=dry_run,
+        stamped=[m.revision for m in decided.stamp],
+        kept=decided.kept,
+        unstamped=decided.unstamp,
+        unverified=[m.revision for m in decided.stamp if m.verify is None],
+        repaired=list(ledger.tampering),
+    )
+    drift = await run.verify(decided.stamp)
+    if drift:
+        raise DriftError(
+            f"table {table_name!r} does not match the migrations up to {decided.target}: "
+            f"{_joined(drift)}. Nothing was recorded. Fix: stamp an earlier revision "
+            "and let `migrate up` apply the rest.",
+            table_name=table_name,
+            differences=drift,
+        )
+    absent = _absent_effects(graph, ledger, decided.stamp, described)
+    if absent and not force:
+        raise DriftError(
+            f"table {table_name!r} lacks what {', '.join(sorted(absent))} would have made: "
+            f"{_joined(_absent_lines(absent))}. Nothing was recorded. Fix: run "
+            "`openai-agents-session migrate up` to apply it instead; or, if it is really "
+            "done elsewhere, add --force (`migrate status` then shows it as 'stamped, not "
+            "run' until the table has its effect).",
+            table_name=table_name,
+            differences=_absent_lines(absent),
+        )
+    result.not_run = sorted(absent)
+    return result, decided
+
+
+def _stamp_events(
+    executor: Executor, ledger: Ledger, decided: StampPlan, not_run: list[str]
+) -> list[LedgerEvent]:
+    """The ``stamped`` and ``unstamped`` events a stamp appends, in order."""
+    graph, records = executor.run.graph, ledger.records()
+    events = [
+        executor.event(
+            m, "stamped", uuid.uuid4().hex, details={NOT_RUN: True} if m.revision in not_run else {}
+        )
+        for m in decided.stamp
+    ]
+    for revision in decided.unstamp:
+        if revision in graph.revisions:
+            events.append(executor.event(graph.get(revision), "unstamped", uuid.uuid4().hex))
+            continue
+        # Recorded, but its file is gone: the event repeats what the ledger knows of it.
+        gone = records[revision]
+        events.append(
+            LedgerEvent(
+                action="unstamped",
+                revision=revision,
+                chain=gone.chain,
+                checksum=gone.checksum,
+                parent=gone.parent,
+                description=gone.description,
+                by=executor.identity,
+                attempt=uuid.uuid4().hex,
+            )
+        )
+    return events
+
+
+async def _accept_tampering(executor: Executor, ledger: Ledger, lock: Any) -> None:
+    """Record a ``repaired`` event that acknowledges a tampered ledger as found."""
+    ledger.rebase()
+    repair = LedgerEvent(
+        action="repaired",
+        revision="",
+        chain="",
+        checksum="",
+        parent=None,
+        description="ledger accepted as found (stamp --force)",
+        by=executor.identity,
+        attempt=uuid.uuid4().hex,
+        details={"acknowledged": list(ledger.tampering)},
+    )
+    await ledger.append(lock, [repair], repair=True)
+
+
 async def stamp(
     client: DynamoDBClient,
     table_name: str,
@@ -740,54 +852,10 @@ async def stamp(
         lease_seconds=lease_seconds,
         renew_interval=renew_interval,
     )
-    with aws_errors("describe the table", table_name):
-        described = dict((await client.describe_table(TableName=table_name))["Table"])
-    differences = key_differences(described)
-    if differences:
-        # Checked before the lock: with another key, not even the lock item fits.
-        raise DriftError(
-            f"table {table_name!r} has another key than the schema: {'; '.join(differences)}. "
-            "Nothing was recorded. Fix: use a table made by `openai-agents-session migrate up`.",
-            table_name=table_name,
-            differences=differences,
-        )
+    described = await _described_with_our_key(client, table_name)
 
-    async def decide(ledger: Ledger) -> tuple[StampResult, Any]:
-        if ledger.tampering and not force:
-            raise dirty_error(table_name, ledger.tampering)
-        decided = plan_stamp(graph, ledger.records(), to=to, force=force)
-        result = StampResult(
-            table=table_name,
-            target=decided.target,
-            dry_run=dry_run,
-            stamped=[m.revision for m in decided.stamp],
-            kept=decided.kept,
-            unstamped=decided.unstamp,
-            unverified=[m.revision for m in decided.stamp if m.verify is None],
-            repaired=list(ledger.tampering),
-        )
-        drift = await run.verify(decided.stamp)
-        if drift:
-            raise DriftError(
-                f"table {table_name!r} does not match the migrations up to {decided.target}: "
-                f"{_joined(drift)}. Nothing was recorded. Fix: stamp an earlier revision "
-                "and let `migrate up` apply the rest.",
-                table_name=table_name,
-                differences=drift,
-            )
-        absent = _absent_effects(graph, ledger, decided.stamp, described)
-        if absent and not force:
-            raise DriftError(
-                f"table {table_name!r} lacks what {', '.join(sorted(absent))} would have made: "
-                f"{_joined(_absent_lines(absent))}. Nothing was recorded. Fix: run "
-                "`openai-agents-session migrate up` to apply it instead; or, if it is really "
-                "done elsewhere, add --force (`migrate status` then shows it as 'stamped, not "
-                "run' until the table has its effect).",
-                table_name=table_name,
-                differences=_absent_lines(absent),
-            )
-        result.not_run = sorted(absent)
-        return result, decided
+    async def decide(ledger: Ledger) -> tuple[StampResult, StampPlan]:
+        return await _decide_stamp(run, ledger, described, to=to, force=force, dry_run=dry_run)
 
     if dry_run:
         result, _ = await decide(await load_ledger(client, table_name))
@@ -797,49 +865,9 @@ async def stamp(
         ledger = await load_ledger(client, table_name)
         result, decided = await decide(ledger)
         executor = Executor(run, lock, ledger)
-        records = ledger.records()
-        events: list[LedgerEvent] = []
         if ledger.tampering:
-            ledger.rebase()
-            repair = LedgerEvent(
-                action="repaired",
-                revision="",
-                chain="",
-                checksum="",
-                parent=None,
-                description="ledger accepted as found (stamp --force)",
-                by=executor.identity,
-                attempt=uuid.uuid4().hex,
-                details={"acknowledged": list(ledger.tampering)},
-            )
-            await ledger.append(lock, [repair], repair=True)
-        events += [
-            executor.event(
-                m,
-                "stamped",
-                uuid.uuid4().hex,
-                details={NOT_RUN: True} if m.revision in result.not_run else {},
-            )
-            for m in decided.stamp
-        ]
-        for revision in decided.unstamp:
-            known = graph.get(revision) if revision in graph.revisions else None
-            if known is not None:
-                events.append(executor.event(known, "unstamped", uuid.uuid4().hex))
-            else:
-                gone = records[revision]
-                events.append(
-                    LedgerEvent(
-                        action="unstamped",
-                        revision=revision,
-                        chain=gone.chain,
-                        checksum=gone.checksum,
-                        parent=gone.parent,
-                        description=gone.description,
-                        by=executor.identity,
-                        attempt=uuid.uuid4().hex,
-                    )
-                )
+            await _accept_tampering(executor, ledger, lock)
+        events = _stamp_events(executor, ledger, decided, result.not_run)
         billing = None if ledger.billing_mode else _billing_of(described)
         if events or billing:
             await executor.record(*events, billing_mode=billing)
