@@ -494,9 +494,16 @@ class Turn:
         # A refusal decided on what the object remembered is confirmed by a read.
         confirm = session._known
         while True:
-            outcome = await session._operation(
-                acquire.name, lambda m: session._mutate(m, acquire), settle=True
-            )
+            try:
+                outcome = await session._operation(
+                    acquire.name, lambda m: session._mutate(m, acquire), settle=True
+                )
+            except asyncio.CancelledError:
+                # The write settled before the cancellation went on: if it took the
+                # lease, give it back now rather than hold the conversation for
+                # lease_seconds.
+                await self._give_back(holder)
+                raise
             if isinstance(outcome, Granted):
                 break
             if isinstance(outcome, Done):
@@ -563,6 +570,25 @@ class Turn:
                 "Fix: raise lease_seconds if the process stalls longer than the lease.",
                 session_id=session.session_id,
                 table_name=session.table_name,
+            )
+
+    async def _give_back(self, holder: str) -> None:
+        """Release a lease taken by an acquisition whose caller was cancelled."""
+        session = self._session
+        lease = TurnRecord.of(session._state).lease if session._known else None
+        if lease is None or lease.holder != holder:
+            return
+        release = Release(holder, None, failed=True)
+        try:
+            await session._operation(
+                release.name, lambda m: session._mutate(m, release), settle=True
+            )
+        except (SessionStoreError, asyncio.CancelledError):
+            logger.warning(
+                "could not give back the turn lease of session %r in table %r; it runs out "
+                "by itself",
+                session.session_id,
+                session.table_name,
             )
 
     async def _renew(self, holder: str) -> None:

@@ -567,3 +567,24 @@ async def test_a_from_config_session_takes_turns_too(endpoint: str, table: str) 
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_turn_cancelled_while_its_lease_write_is_in_flight_gives_it_back(
+    endpoint: str, make_client: Any, clients: ClientMaker, table: str
+) -> None:
+    from tests.support.proxy import FaultProxy
+
+    session_id = sid()
+    async with FaultProxy(endpoint) as proxy:
+        session = DynamoDBSession(session_id, await make_client(proxy.url), table)
+        await session.add_items([message("before")])
+        gate = proxy.hold_next(op="PutItem")  # the lease write
+        task = asyncio.create_task(session.turn(lease_seconds=60).__aenter__())
+        await gate.wait_arrived()
+        task.cancel()  # the write is sent: it settles first, then the turn gives it back
+        gate.release()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    other = DynamoDBSession(session_id, await clients(), table)
+    async with other.turn(wait=0):  # not held for 60 s
+        assert [i["content"] for i in await other.get_items()] == ["before"]
