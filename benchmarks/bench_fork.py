@@ -3,9 +3,10 @@
 Grows one session to ``--mb`` MB (default 10) of realistic conversation (the
 `_common.message` text with random words, so pages compress as real text does),
 then forks it whole and at half its turns, and prints for each fork: DynamoDB
-calls by operation, bytes of items written by DynamoDB's size rule (head PutItem
-and page parts in BatchWriteItem), their write units (1 KB rule), page items
-written, and seconds. Forks copy pages (they never share them), so the bytes
+calls by operation, bytes of items written by DynamoDB's size rule (the head's
+Put in TransactWriteItems and page parts in BatchWriteItem), their write units
+(1 KB rule; a transaction's writes count twice), page items written, and
+seconds. Forks copy pages (they never share them), so the bytes
 written are the compressed size of the copied history plus one head.
 
 Run from the repository root: ``python -m benchmarks.bench_fork [--mb 10]``.
@@ -64,8 +65,14 @@ class Written:
     def _seen(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.calls[model.name] += 1
         items: list[Any] = []
+        billed = 1
         if model.name == "PutItem":
             items = [params["Item"]]
+        elif model.name == "TransactWriteItems":
+            # The fork's head and the check on its source: DynamoDB bills a
+            # transaction's writes at twice the units (the check is not counted here).
+            items = [a["Put"]["Item"] for a in params["TransactItems"] if "Put" in a]
+            billed = 2
         elif model.name == "BatchWriteItem":
             for requests in params["RequestItems"].values():
                 puts = [r["PutRequest"]["Item"] for r in requests if "PutRequest" in r]
@@ -74,7 +81,7 @@ class Written:
         for item in items:
             size = item_size(item)
             self.bytes += size
-            self.wcu += math.ceil(size / 1024)
+            self.wcu += billed * math.ceil(size / 1024)
 
     def reset(self) -> None:
         """Forget what was counted."""

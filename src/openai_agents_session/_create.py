@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ._plan import Change, Loaded, Skip, holds_session
 from .models.codec import StoredItem
-from .models.schema import PageRef
+from .models.schema import SCHEMA, PageRef
 
 __all__ = ["Create"]
 
@@ -23,7 +23,10 @@ class Create:
 
     The target may be absent, expired or a clear's tombstone; a session with
     items, or one saved empty before, is left as it is. Nothing stored on a
-    tombstone is carried over: the head starts from this object's attributes.
+    tombstone is carried over but its owner: the head starts from this object's
+    attributes. A tombstone keeps its owner so that a write landing on it stays
+    the owner's (and goes with the owner's erase); an object built with another
+    ``owner=`` is refused before this runs, and one built without keeps it.
     """
 
     name: str = "create"
@@ -38,4 +41,5 @@ class Create:
         """An empty head, or `Skip(False)` when a session is there."""
         if holds_session(base):
             return Skip(False)
-        return Change("[]", 0, (), True, 0, extra={})
+        owner = base.extra.get(SCHEMA.owner) if base is not None else None
+        return Change("[]", 0, (), True, 0, extra={} if owner is None else {SCHEMA.owner: owner})

@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -54,6 +54,9 @@ from .models.schema import (
     PageRef,
 )
 from .models.team import AttributeValue, TeamAttributes
+
+if TYPE_CHECKING:
+    from ._fork_guard import SourceGuard
 from .models.usage import add_turn, count_users, page_memo, parse_usage, view_count
 
 __all__ = [
@@ -507,10 +510,14 @@ class ForkInto:
         extra: The raw attributes the new head starts with (the source's plain
             team attributes, ``schema_version``, title and metadata, the fork's
             owner and its lineage).
+        guard: The source's head as copied: the head write lands only while
+            the source is still there (see `_fork_guard`); None for a source
+            that held nothing.
     """
 
     encoded: Sequence[str]
     extra: Mapping[str, Any]
+    guard: SourceGuard | None = None
     name: str = "fork"
     needs_state: bool = True
     tombstones: bool = False

@@ -132,8 +132,14 @@ def _encode_cursor(raw: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def _decode_cursor(cursor: object, parent_id: str, table_name: str) -> dict[str, Any]:
-    """The index key a cursor resumes after; only one `list_forks` gave for this parent."""
+def _decode_cursor(
+    cursor: object, parent_id: str, table_name: str, key_prefix: str | None
+) -> dict[str, Any]:
+    """The index key a cursor resumes after; only one `list_forks` gave for this parent.
+
+    The fork it names must be one this call could have listed: not a reserved
+    key, and inside `key_prefix`.
+    """
     session_id, created = "", Decimal(0)
     if isinstance(cursor, str) and len(cursor) <= _MAX_CURSOR:
         try:
@@ -142,10 +148,16 @@ def _decode_cursor(cursor: object, parent_id: str, table_name: str) -> dict[str,
                 session_id, created = str(key["s"]), Decimal(str(key["c"]))
         except (ValueError, KeyError, TypeError, binascii.Error, ArithmeticError):
             session_id = ""
-    if not session_id or not created.is_finite():
-        shown = cursor[:40] if isinstance(cursor, str) else type(cursor).__name__
+    outside = session_id.startswith(RESERVED_PREFIX) or (
+        key_prefix is not None and not session_id.startswith(key_prefix)
+    )
+    if not session_id or outside or not created.is_finite():
+        # Never echo the cursor: it is the caller's data, as list_sessions treats it.
+        shown = f"a {type(cursor).__name__}" + (
+            f" of {len(cursor)} characters" if isinstance(cursor, str) else ""
+        )
         raise InvalidArgumentError(
-            f"cursor {shown!r} is not one list_forks returned for session {parent_id!r} "
+            f"cursor ({shown}) is not one list_forks returned for session {parent_id!r} "
             f"(table {table_name!r}). Fix: pass the cursor of the previous page unchanged, "
             "for the same session, or None for the first page.",
             session_id=parent_id,
@@ -231,7 +243,7 @@ async def list_forks(
             session_id=session_id,
             table_name=table_name,
         )
-    start = None if cursor is None else _decode_cursor(cursor, session_id, table_name)
+    start = None if cursor is None else _decode_cursor(cursor, session_id, table_name, key_prefix)
     now = clock()
     found: list[ForkSummary] = []
     last: Mapping[str, Any] | None = None

@@ -39,6 +39,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ._create import Create
+from ._fork_guard import SourceGuard, lacks_transactions, transaction_outcome
 from ._options import check_options
 from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
@@ -1368,7 +1369,11 @@ class SessionStore:
         every other write, conditional on what it holds: it may be absent,
         expired, or hold no items (cleared) of the fork's owner; a target holding
         a conversation raises `SessionExistsError` and nothing is written. Pages
-        are copied, not shared: the new session owns its own page items.
+        are copied, not shared: the new session owns its own page items. The
+        head lands only while the source still holds what was copied (one
+        TransactWriteItems with a check on the source; without transactions, a
+        re-read after the write undoes the copy), so an erase or a clear of the
+        source racing the fork never leaves the copy; appends do not matter.
 
         The fork belongs to the source's stored owner and carries its stored
         title and metadata, unless `owner`, `title` or `metadata` override them
@@ -1413,6 +1418,9 @@ class SessionStore:
             SessionExistsError: The target holds a conversation, or a cleared
                 session of another owner; nothing was written.
             SessionTooLargeError: The copy would pass the session cap.
+            ConcurrentModificationError: The source was cleared or erased
+                after it was copied, so the copy was not kept: nothing of it is
+                stored.
         """
         validate_session_id(new_session_id, table_name=self.table_name)
         within_prefix(new_session_id, self.key_prefix, table_name=self.table_name)
@@ -1464,7 +1472,14 @@ class SessionStore:
         if fork_owner is not None:
             extra[SCHEMA.owner] = {"S": fork_owner}
         extra.update(self._lineage(items[:cut]))
-        operation = ForkInto([dumps_item(item) for item in items[:cut]], extra)
+        # What was copied must still be the source's when the copy lands: an
+        # erase between the read and the write must not leave the copy behind.
+        guard = (
+            None
+            if state is None
+            else SourceGuard(self.session_id, state.updated_at, state.created_at)
+        )
+        operation = ForkInto([dumps_item(item) for item in items[:cut]], extra, guard)
         target = self._sibling(
             new_session_id,
             {SCHEMA.owner: fork_owner, SCHEMA.title: title, SCHEMA.metadata: metadata},
@@ -1480,7 +1495,37 @@ class SessionStore:
                 session_id=new_session_id,
                 table_name=self.table_name,
             )
+        if guard is not None and lacks_transactions(await target._get_client()):
+            await self._keep_or_undo(target, guard)
         return target
+
+    async def _keep_or_undo(self, target: Self, guard: SourceGuard) -> None:
+        """Without transactions: undo a landed copy whose source was erased meanwhile.
+
+        The copy is written first, then the source read consistently. If the
+        source was cleared, erased or expired since it was copied, the copy is
+        cleared (conditional on the version just written; its pages deleted).
+        An erase whose last listing came after the copy landed erases the copy
+        itself, so together the two leave nothing; but a crash between the
+        write and this check leaves the copy, which is why only the
+        transactional path is atomic.
+
+        Raises:
+            ConcurrentModificationError: The source was erased; the copy is gone.
+        """
+
+        async def erased(metrics: OperationMetrics) -> bool:
+            raw = await self._get_raw(metrics, consistent=True)
+            try:
+                state = None if raw is None else self._decode(raw)
+            except CorruptSessionError:
+                return True  # not what was copied any more
+            return guard.erased_since(state, self._now())
+
+        if not await self._operation("fork_check", erased):
+            return
+        await target._operation("fork_undo", lambda m: target._mutate(m, Clear()), settle=True)
+        raise target._source_moved(guard, 1)
 
     async def list_forks(self, *, limit: int = 20, cursor: str | None = None) -> ForkPage:
         """This session's forks, oldest first, by Query on the by-parent index.
@@ -1972,7 +2017,11 @@ class SessionStore:
                     continue
                 metrics.attempts += 1
                 await self._prepare(metrics, plan)
-                outcome = await self._commit(metrics, plan)
+                guard = run.operation.guard if isinstance(run.operation, ForkInto) else None
+                if guard is None:
+                    outcome = await self._commit(metrics, plan)
+                else:
+                    outcome = await self._commit_fork(metrics, run, plan, guard)
                 if outcome is None:
                     return await self._written(metrics, run, plan)
                 await self._after(metrics, run, plan, outcome)
@@ -2268,6 +2317,74 @@ class SessionStore:
         except ClientError as exc:
             return classify(exc)
         return None
+
+    async def _commit_fork(
+        self, metrics: OperationMetrics, run: _Run, plan: WritePlan, guard: SourceGuard
+    ) -> Outcome | None:
+        """Commit a fork's head only while its source still holds what was copied.
+
+        One TransactWriteItems (the head's conditional Put and a ConditionCheck
+        on the source); an endpoint without transactions gets the plain Put,
+        and `fork` checks the source after it.
+
+        Raises:
+            ConcurrentModificationError: The source was cleared or erased since
+                it was copied; no copy landed, and the pages written for it are
+                deleted.
+        """
+        client = await self._get_client()
+        if lacks_transactions(client):
+            return await self._commit(metrics, plan)
+        put = {
+            "TableName": self.table_name,
+            "Item": plan.item,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            **plan.condition,
+        }
+        try:
+            await self._call(
+                metrics,
+                "transact_write_items",
+                TransactItems=[
+                    {"Put": put},
+                    {"ConditionCheck": guard.condition_check(self.table_name)},
+                ],
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except _Transport as exc:
+            return Lost(exc)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "UnknownOperationException":
+                lacks_transactions(client, learned=True)
+                logger.warning(
+                    "the endpoint of table %r has no TransactWriteItems: a fork is checked "
+                    "against its source after its write, not atomically",
+                    self.table_name,
+                )
+                return await self._commit(metrics, plan)
+            outcome = transaction_outcome(exc)
+            if outcome is not None:
+                return outcome
+        else:
+            return None
+        # The target's condition held, so none of this run's writes landed (a
+        # landed one would have moved the target): every page written is unlisted.
+        written = [plan, *run.maybe_applied]
+        await self._release(
+            metrics, [k for p in written for k in _keys_of(p.page_items)], strict=False
+        )
+        raise self._source_moved(guard, metrics.attempts)
+
+    def _source_moved(self, guard: SourceGuard, attempts: int) -> ConcurrentModificationError:
+        return ConcurrentModificationError(
+            f"fork of {describe(guard.session_id, self.table_name)} into "
+            f"{self.session_id!r}: the source was cleared or erased after it was copied, "
+            "so the copy was not kept; nothing of it is stored. Fix: fork again from the "
+            "source as it is now, if it still holds what you meant to copy.",
+            attempts=attempts,
+            session_id=guard.session_id,
+            table_name=self.table_name,
+        )
 
     # ------------------------------------------------------------------ pages
 
