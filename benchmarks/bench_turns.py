@@ -14,8 +14,20 @@ each printed with its ratio to the baseline, with and without an emulated round 
 (a loopback proxy that adds ``--rtt`` ms to every answer), and the aiobotocore
 clients alive at the end (counted with ``gc``).
 
+Turns section (issue 20, section 1): what ``session.turn()`` costs and buys, from
+separate session objects and clients as separate processes would be:
+
+- calls per plain turn (``Runner.run``) with and without ``turn()``, on a fresh
+  session object and on one that has read the session before (botocore's
+  before-call event);
+- the median turn with and without ``turn()`` behind the emulated round trip, and
+  the latency ``turn()`` adds;
+- 20 concurrent turns on one conversation: wall time, conflicts, and how many turns
+  generated their answer from a stale history (the model reports how many items it
+  was given), with and without ``turn()``.
+
 Run it as a module from the repository root:
-``python -m benchmarks.bench_turns [--turns 30] [--rtt 6] [--quick]``.
+``python -m benchmarks.bench_turns [--turns 30] [--rtt 6] [--quick] [--only sync|turns]``.
 """
 
 from __future__ import annotations
@@ -35,13 +47,20 @@ from typing import Any
 
 import agents
 from agents import Agent, Runner
-from agents.testing import ScriptedModel, assistant_message
+from agents.testing import ModelStep, ScriptedModel, assistant_message
 
-from benchmarks._common import add_endpoint_option, dynamodb_endpoint, new_table, open_client
-from openai_agents_session import DynamoDBSession
+from benchmarks._common import (
+    add_endpoint_option,
+    count_calls,
+    dynamodb_endpoint,
+    new_table,
+    open_client,
+)
+from openai_agents_session import DynamoDBSession, OperationMetrics
 from tests.support.proxy import FaultProxy
 
 THREADS = 4
+CONCURRENT_TURNS = 20
 
 
 def agent(n: int) -> Agent[Any]:
@@ -196,6 +215,142 @@ def sync_section(url: str, table: str, turns: int, rtt: float) -> None:
     print(f"live aiobotocore clients now: {live_clients()}")
 
 
+# ---------------------------------------------------------------- turns section
+
+
+def counting_agent(turns: int) -> Agent[Any]:
+    """An agent whose model answers "<items seen>|<the message it answers>"."""
+
+    def respond(call: Any) -> Any:
+        items = list(call.input)
+        return [assistant_message(f"{len(items)}|{items[-1].get('content')}")]
+
+    model = ScriptedModel([ModelStep.respond(respond) for _ in range(turns)])
+    return Agent(name="bench", instructions="Echo.", model=model)
+
+
+async def one_turn(session: DynamoDBSession, text: str, *, held: bool) -> None:
+    if held:
+        async with session.turn(wait=120):
+            await Runner.run(counting_agent(1), text, session=session)
+    else:
+        await Runner.run(counting_agent(1), text, session=session)
+
+
+async def calls_per_turn(url: str, table: str) -> dict[str, dict[str, int]]:
+    """Calls of one plain turn, by way, on a conversation that already has turns."""
+    found: dict[str, dict[str, int]] = {}
+    async with open_client(url) as client:
+        for held in (False, True):
+            conversation = sid("calls")
+            await one_turn(DynamoDBSession(conversation, client, table), "first", held=False)
+            calls = count_calls(client)
+            fresh = DynamoDBSession(conversation, client, table)
+            await one_turn(fresh, "fresh object", held=held)
+            found[f"{'turn()' if held else 'plain'}, fresh object"] = dict(calls)
+            calls.clear()
+            await one_turn(fresh, "known object", held=held)
+            found[f"{'turn()' if held else 'plain'}, object that read before"] = dict(calls)
+    return found
+
+
+async def turn_latency(url: str, table: str, turns: int) -> dict[str, list[float]]:
+    """Turn times with and without turn(), interleaved, fresh and known objects."""
+    times: dict[str, list[float]] = {}
+    async with open_client(url) as client:
+        known = {held: DynamoDBSession(sid("lat"), client, table) for held in (False, True)}
+        conversations = {held: sid("lat-fresh") for held in (False, True)}
+        for n in range(turns + 1):
+            for held in (False, True):
+                name = "turn()" if held else "plain"
+                for kind, session in (
+                    ("fresh object", DynamoDBSession(conversations[held], client, table)),
+                    ("object that read before", known[held]),
+                ):
+                    started = time.perf_counter()
+                    await one_turn(session, f"q {n}", held=held)
+                    if n:  # the first turn warms up
+                        times.setdefault(f"{name}, {kind}", []).append(
+                            time.perf_counter() - started
+                        )
+    return times
+
+
+async def concurrent_turns(url: str, table: str, *, held: bool) -> dict[str, float]:
+    """20 turns at once on one conversation, each from its own object and client."""
+    conversation = sid("burst")
+    operations: list[OperationMetrics] = []
+
+    async def one(index: int) -> None:
+        async with open_client(url, pool=2) as client:
+            session = DynamoDBSession(conversation, client, table, on_operation=operations.append)
+            await one_turn(session, f"msg {index}", held=held)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(CONCURRENT_TURNS)))
+    wall = time.perf_counter() - started
+    async with open_client(url) as client:
+        history = await DynamoDBSession(conversation, client, table).get_items()
+    stale = interleaved = 0
+    for index, item in enumerate(history):
+        if item.get("role") != "assistant":
+            continue
+        seen, said = item["content"][0]["text"].split("|", 1)
+        asked = next(i for i, x in enumerate(history) if x.get("content") == said)
+        # Stale: the model was not given everything stored before its own message.
+        stale += int(seen) != asked + 1
+        # Interleaved: another turn's items landed between the question and its answer.
+        interleaved += index != asked + 1
+    return {
+        "wall": wall,
+        "stale": stale,
+        "interleaved": interleaved,
+        "items": len(history),
+        "conflicts": sum(op.conflicts for op in operations),
+        "writes": sum(1 for op in operations if op.operation == "add_items"),
+    }
+
+
+def turns_section(url: str, table: str, turns: int, rtt: float) -> None:
+    """Print calls per turn, the latency turn() adds, and the 20-turn burst."""
+
+    async def measure() -> tuple[Any, Any, Any]:
+        calls = await calls_per_turn(url, table)
+        with delayed(url, rtt) as target:
+            latency = await turn_latency(target, table, turns)
+            burst = {
+                held: await concurrent_turns(target, table, held=held) for held in (False, True)
+            }
+        return calls, latency, burst
+
+    calls, latency, burst = asyncio.run(measure())
+    print("\nCalls per plain turn (Runner.run, one model call)")
+    for name, counted in calls.items():
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(counted.items()))
+        print(f"{name:44} {sum(counted.values()):3d}  ({detail})")
+    print(f"\nTurn latency, {turns} turns per way, emulated round trip {rtt * 1000:g} ms")
+    print(f"{'way':44} {'median':>9} {'p90':>9} {'added':>9}")
+    for name, times in latency.items():
+        median = statistics.median(times)
+        p90 = sorted(times)[int(len(times) * 0.9) - 1]
+        plain = statistics.median(latency[name.replace("turn()", "plain")])
+        print(
+            f"{name:44} {median * 1000:7.1f}ms {p90 * 1000:7.1f}ms {(median - plain) * 1000:7.1f}ms"
+        )
+    print(
+        f"\n{CONCURRENT_TURNS} concurrent turns on one conversation, separate objects and "
+        f"clients, round trip {rtt * 1000:g} ms"
+    )
+    print(f"{'way':32} {'wall':>8} {'stale':>7} {'interleaved':>12} {'items':>6} {'conflicts':>10}")
+    for held, found in burst.items():
+        name = "with turn()" if held else "without turn()"
+        print(
+            f"{name:32} {found['wall']:7.2f}s {found['stale']:4.0f}/{CONCURRENT_TURNS} "
+            f"{found['interleaved']:9.0f}/{CONCURRENT_TURNS} {found['items']:6.0f} "
+            f"{found['conflicts']:10.0f}"
+        )
+
+
 async def make_table(url: str) -> str:
     async with open_client(url) as client:
         return await new_table(client, "turns")
@@ -208,13 +363,17 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=30, help="turns per way (default 30)")
     parser.add_argument("--rtt", type=float, default=6.0, help="emulated round trip, ms")
     parser.add_argument("--quick", action="store_true", help="10 turns per way")
+    parser.add_argument("--only", choices=("sync", "turns"), help="run one section only")
     args = parser.parse_args()
     agents.set_tracing_disabled(True)
     turns = 10 if args.quick else args.turns
     with dynamodb_endpoint(args.endpoint, args.backend) as url:
         table = asyncio.run(make_table(url))
-        for rtt in (0.0, args.rtt / 1000):
-            sync_section(url, table, turns, rtt)
+        if args.only != "turns":
+            for rtt in (0.0, args.rtt / 1000):
+                sync_section(url, table, turns, rtt)
+        if args.only != "sync":
+            turns_section(url, table, turns, args.rtt / 1000)
 
 
 if __name__ == "__main__":

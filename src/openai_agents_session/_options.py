@@ -71,9 +71,7 @@ OPTIONS: tuple[Option, ...] = (
         low=1,
     ),
     Option("size_warning_ratio", "a number in (0, 1]", numeric=True, low=0, low_open=True, high=1),
-    Option(
-        "settle_timeout", "a positive number of seconds", numeric=True, low=0, low_open=True
-    ),
+    Option("settle_timeout", "a positive number of seconds", numeric=True, low=0, low_open=True),
     Option("time_source", "'dynamodb' or 'host'", choices=("dynamodb", "host")),
 )
 

@@ -17,6 +17,9 @@ SessionStoreError
 ├── SessionClosedError            the session object was closed
 ├── SessionExistsError            a fork's target already holds a conversation
 ├── OwnershipError                the session belongs to another owner than the object's
+├── TurnInProgressError           another turn holds the conversation (``session.turn()``)
+├── TurnLeaseLostError            this turn's lease expired and another writer went on
+├── TurnAlreadyDoneError          a turn with this key already ran
 ├── ConcurrentModificationError   optimistic-locking retries exhausted
 └── DynamoDBError                 the service said no, mapped from its wire code
     ├── TableNotFoundError
@@ -54,6 +57,9 @@ __all__ = [
     "SessionTooLargeError",
     "TableNotFoundError",
     "ThrottledError",
+    "TurnAlreadyDoneError",
+    "TurnInProgressError",
+    "TurnLeaseLostError",
     "UnknownSettingError",
     "WriteOutcomeUnknownError",
     "clause",
@@ -221,6 +227,62 @@ class OwnershipError(SessionStoreError):
     ) -> None:
         super().__init__(message, session_id=session_id, table_name=table_name)
         self.owner = owner
+
+
+class TurnInProgressError(SessionStoreError):
+    """Another turn holds the conversation; nothing was written.
+
+    Raised by `DynamoDBSession.turn` when the conversation stayed held for its
+    whole ``wait``, and by any write made outside that turn while its lease is
+    live (from any object, process or host), so a stale turn cannot interleave.
+
+    Attributes:
+        retry_after: Seconds, on DynamoDB's clock, until the holder's lease runs
+            out unless it is renewed (0 when unknown).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float = 0.0,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.retry_after = retry_after
+
+
+class TurnLeaseLostError(SessionStoreError):
+    """This turn's lease ran out and the conversation moved on without it; nothing was written.
+
+    The holder was stalled past ``lease_seconds`` (renewals could not be sent),
+    and another turn or writer has written since. The turn's view of the
+    history is stale, so its writes are refused.
+    """
+
+
+class TurnAlreadyDoneError(SessionStoreError):
+    """A turn with this ``key`` already ran on the conversation; the model was not called.
+
+    Attributes:
+        key: The turn's key, as the caller passed it.
+        completed: True when that turn finished; False when it wrote to the
+            history and then failed (see the Lambda docs for what to do).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str,
+        completed: bool,
+        session_id: str | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        super().__init__(message, session_id=session_id, table_name=table_name)
+        self.key = key
+        self.completed = completed
 
 
 class ConcurrentModificationError(SessionStoreError):

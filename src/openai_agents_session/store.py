@@ -86,6 +86,7 @@ from .errors import (
     SessionStoreError,
     SessionTooLargeError,
     ThrottledError,
+    TurnInProgressError,
     WriteOutcomeUnknownError,
     describe,
     error_for_code,
@@ -109,6 +110,7 @@ from .models.schema import (
     schema_of,
 )
 from .models.team import TeamAttributes, validate_plain
+from .turns import DEFAULT_LEASE_SECONDS, DEFAULT_WAIT, Turn, fence, held_state
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -709,7 +711,11 @@ class _Engine:
             return []
 
         async def run(metrics: OperationMetrics) -> list[TResponseInputItem]:
-            state = await self._read(metrics, keep_items=True)
+            state = self._state
+            if not (self._known and held_state(self, state, self._now())):
+                # Inside a turn whose lease is live, what this object last wrote is
+                # what is stored: no one else can write.
+                state = await self._read(metrics, keep_items=True)
             items: list[Any] = await self._history(metrics, state, resolved)
             return items
 
@@ -895,6 +901,52 @@ class _Engine:
             session_id=self.session_id,
             table_name=self.table_name,
         )
+
+    # ------------------------------------------------------------------ turns
+
+    def turn(
+        self,
+        *,
+        key: str | None = None,
+        wait: float = DEFAULT_WAIT,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> Turn:
+        """Hold the conversation for one turn: ``async with session.turn(): await Runner.run(...)``.
+
+        Entering takes a lease on the conversation, stored on its head (one
+        conditional write, after one read on an object that has not read the
+        session yet). While it is held, another `turn` on the conversation, from
+        any object, process or host, waits, and every write from outside the turn
+        raises `TurnInProgressError`, writing nothing. The turn's first
+        `get_items` returns the history as it stands at the acquisition, from
+        memory, so the model never starts from a stale one. The lease is renewed
+        in the background every third of `lease_seconds` while the turn runs; a
+        holder that dies blocks nobody past `lease_seconds`. Lease time is
+        DynamoDB's clock (``time_source="dynamodb"``), so hosts whose clocks
+        disagree agree on it. Leaving releases the lease (one write) and
+        remembers `key`.
+
+        The turn belongs to the task that entered it (and the tasks it starts):
+        other tasks writing through the same object are outside it.
+
+        Args:
+            key: Names the turn (e.g. the SQS ``messageId``): once a turn with it
+                finished, another raises `TurnAlreadyDoneError` without calling
+                the model. The last 32 keys are remembered per conversation. A
+                turn that raised before writing anything leaves its key free for
+                a retry; one that wrote and then raised records it as failed
+                (``TurnAlreadyDoneError.completed`` is False).
+            wait: Seconds to wait for another turn (0 to 900), polling with
+                backoff (about one read a second at most).
+            lease_seconds: How long the lease holds without a renewal (1 to 3600).
+
+        Returns:
+            An async context manager (`openai_agents_session.turns.Turn`).
+
+        Raises:
+            InvalidArgumentError: A bad `key`, `wait` or `lease_seconds`.
+        """
+        return Turn(self, key=key, wait=wait, lease_seconds=lease_seconds)
 
     async def _snapshot(
         self, metrics: OperationMetrics
@@ -1350,7 +1402,7 @@ class _Engine:
             return None
         while True:
             try:
-                return plan_write(
+                plan = plan_write(
                     state,
                     change,
                     expired=expired,
@@ -1362,6 +1414,13 @@ class _Engine:
                     loaded=run.loaded,
                     team=self._team,
                 )
+                # The turn lease: kept by its holder, refused to others while live.
+                return fence(plan, base, run.operation, now, self)
+            except TurnInProgressError:
+                if run.fresh:
+                    raise
+                await self._resolve(metrics, run)  # refuse on what is stored, not a memory
+                return None
             except NeedPages as need:
                 # Each NeedPages names a page not loaded yet, and a page is loaded
                 # or the pass ends: this loop runs at most once per listed page.

@@ -402,7 +402,7 @@ async def test_migration_0006_adds_the_lineage_index_to_a_catalog_table_and_back
     # DynamoDB backfills a new index from the items already stored.
     assert [f.session_id for f in (await source.list_forks()).forks] == [fork.session_id]
     reverted = await down(client, name, to="0005_session_catalog")
-    assert reverted.reverted == ["0006_fork_lineage"]
+    assert reverted.reverted == ["0007_turn_lease", "0006_fork_lineage"]
     described = (await client.describe_table(TableName=name))["Table"]
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["sessions_by_owner"]
     record = await fork.get_record()  # the attributes stay on the items

@@ -9,13 +9,14 @@ from typing import Any
 from openai_agents_session.migrations import is_reserved
 from openai_agents_session.models.schema import SCHEMA
 
-BUILTIN_HEAD = "0006_fork_lineage"
+BUILTIN_HEAD = "0007_turn_lease"
 BUILTINS = [
     "0001_create_table",
     "0002_enable_ttl",
     "0003_history_pages",
     "0004_item_schema_version",
     "0005_session_catalog",
+    "0006_fork_lineage",
     BUILTIN_HEAD,
 ]
 

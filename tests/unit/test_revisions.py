@@ -118,10 +118,11 @@ def test_builtin_chain_and_team_folder(tmp_path: Path) -> None:
     assert builtin.revisions == BUILTINS
     assert all(x.builtin for x in builtin.chain)
     # Only the catalog's and the lineage's indexes can be taken back (dropping
-    # an index loses no data).
+    # an index loses no data), and the turn lease's record, which changes nothing.
     assert [x.revision for x in builtin.chain if x.reversible] == [
         "0005_session_catalog",
         "0006_fork_lineage",
+        "0007_turn_lease",
     ]
     write_migration(tmp_path, "0001_team", None)
     write_migration(tmp_path, "0002_more", "0001_team")
@@ -495,6 +496,7 @@ FROZEN = {
     "0004_item_schema_version": "ae24eefc39fad17ab45986bf3f0596d739160aa041e57581b07418444a78ae6e",
     "0005_session_catalog": "93eab71089ad8c89534a48386e38d13a2bbdb61249f5037c8b472c3e80bb886a",
     "0006_fork_lineage": "fe61977c03a4305acaea540f12748daedf8e36dcb82cef8a9e0702b5493bf59b",
+    "0007_turn_lease": "0437755580a6d3b3752d682cdeaddd4572ae4eb51b2fe63727ecf1c8c669bdac",
 }
 
 
@@ -511,6 +513,7 @@ def test_builtin_versions_folder_is_inside_the_package() -> None:
         "0004_item_schema_version.py",
         "0005_session_catalog.py",
         "0006_fork_lineage.py",
+        "0007_turn_lease.py",
     ]
 
 

@@ -47,6 +47,8 @@ SPEC_ATTRIBUTES = {
     "parent_id": "S",
     "fork_index": "N",
     "fork_turn": "N",
+    # The turn lease and keys (0007): written by session.turn(), carried by every write.
+    "turns": "S",
 }
 
 # The history pages the library stores in the same table (not in the user's spec).
@@ -90,7 +92,7 @@ def test_schema_roles_point_at_the_spec_attributes() -> None:
         "history_size",
     )
     assert SCHEMA.usage == "usage"
-    json_attributes = {"conversation_data", "pages", "metadata", "usage"}
+    json_attributes = {"conversation_data", "pages", "metadata", "usage", "turns"}
     assert all(SCHEMA.attributes[n].json for n in json_attributes)
     assert not any(s.json for n, s in SCHEMA.attributes.items() if n not in json_attributes)
     assert PAGE_SCHEMA.partition_key == "session_id"

@@ -103,7 +103,7 @@ def test_the_base_schema_is_unchanged() -> None:
     assert SCHEMA.record is SessionRecord
     # Every base attribute but those writes carry over: schema_version (backfills own
     # it), the catalog's owner, title and metadata (the application sets them), usage,
-    # and a fork's lineage (written once, by the fork).
+    # a fork's lineage (written once, by the fork) and the turn lease (session.turn()).
     assert SCHEMA.computed == set(SCHEMA.attributes) - {
         SCHEMA.schema_version,
         SCHEMA.owner,
@@ -113,6 +113,7 @@ def test_the_base_schema_is_unchanged() -> None:
         SCHEMA.parent_id,
         SCHEMA.fork_index,
         SCHEMA.fork_turn,
+        SCHEMA.turns,
     }
 
 

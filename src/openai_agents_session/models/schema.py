@@ -91,6 +91,7 @@ Role = Literal[
     "parent_id",
     "fork_index",
     "fork_turn",
+    "turns",
 ]
 
 SESSION_ROLES: tuple[str, ...] = (
@@ -378,6 +379,9 @@ class SessionRecord(BaseModel):
             item index in the parent's history where the fork branches off.
         fork_turn: The user turn the fork branches at (N): one more than the
             user messages it copied (``turn=`` when the fork was cut by turn).
+        turns: The turn lease and the recent turn keys (S, JSON) that
+            ``session.turn()`` keeps (see ``turns.py``). Absent until a turn
+            runs; a write outside a turn drops an expired lease and keeps the keys.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -410,6 +414,7 @@ class SessionRecord(BaseModel):
     parent_id: Annotated[str | None, DynamoAttribute("S", "parent_id")] = None
     fork_index: Annotated[int | None, DynamoAttribute("N", "fork_index"), Field(ge=0)] = None
     fork_turn: Annotated[int | None, DynamoAttribute("N", "fork_turn"), Field(ge=1)] = None
+    turns: Annotated[dict[str, JsonValue] | None, DynamoAttribute("S", "turns", json=True)] = None
 
     @property
     def items(self) -> list[ConversationItem]:
@@ -558,6 +563,7 @@ class Schema:
     parent_id: str
     fork_index: str
     fork_turn: str
+    turns: str
     _: KW_ONLY
     plain: dict[str, DynamoAttribute] = field(default_factory=dict)
     derived: dict[str, DynamoAttribute] = field(default_factory=dict)
