@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .admin import _batch_get
 from .boundary import mapped
@@ -428,37 +428,73 @@ async def list_sessions(
         )
     start = None if cursor is None else _decode_cursor(cursor, owner, key_prefix, table_name)
     now = clock()
-    found: list[SessionSummary] = []
-    last: Mapping[str, Any] | None = None
-    more = True
-    while more and len(found) < limit:
-        request: dict[str, Any] = {
-            "TableName": table_name,
-            "IndexName": BY_OWNER_INDEX.name,
-            "KeyConditionExpression": "#o = :o",
-            "ExpressionAttributeNames": {"#o": SCHEMA.owner},
-            "ExpressionAttributeValues": {":o": {"S": owner}},
-            "ScanIndexForward": False,
-            "Limit": limit - len(found),
-        }
-        if start is not None:
-            request["ExclusiveStartKey"] = start
-        response = await mapped(client.query(**request), "list_sessions", table_name)
-        for raw in response.get("Items", []):
-            last = raw
-            ttl = _number(raw, SCHEMA.ttl)
-            expired = ttl is not None and ttl <= Decimal(str(now))
-            if expired or _is_tombstone(raw) or not _listed(raw, key_prefix):
-                continue
-            found.append(_summary(raw, table_name))
-        start = response.get("LastEvaluatedKey")
-        more = start is not None
-    # Resume after the last item looked at, listed or skipped: the next page then
-    # never repeats a session nor misses one.
-    next_cursor = _encode_cursor(last) if more and last is not None else None
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "IndexName": BY_OWNER_INDEX.name,
+        "KeyConditionExpression": "#o = :o",
+        "ExpressionAttributeNames": {"#o": SCHEMA.owner},
+        "ExpressionAttributeValues": {":o": {"S": owner}},
+        "ScanIndexForward": False,
+    }
+
+    def pick(raw: Mapping[str, Any]) -> SessionSummary | None:
+        ttl = _number(raw, SCHEMA.ttl)
+        expired = ttl is not None and ttl <= Decimal(str(now))
+        if expired or _is_tombstone(raw) or not _listed(raw, key_prefix):
+            return None
+        return _summary(raw, table_name)
+
+    found, last = await fill_page(client, "list_sessions", request, limit, start, pick)
+    next_cursor = None if last is None else _encode_cursor(last)
     if include_metadata and found:
         found = await _with_metadata(client, table_name, found)
     return SessionPage(found, next_cursor)
+
+
+_Picked = TypeVar("_Picked")
+
+
+async def fill_page(
+    client: DynamoDBClient,
+    operation: str,
+    request: Mapping[str, Any],
+    limit: int,
+    start: Mapping[str, Any] | None,
+    pick: Callable[[Mapping[str, Any]], _Picked | None],
+) -> tuple[list[_Picked], Mapping[str, Any] | None]:
+    """Query an index until `limit` entries are picked or it ends (list_sessions, list_forks).
+
+    Args:
+        client: An aiobotocore DynamoDB client.
+        operation: The public call, for error messages.
+        request: The Query's request, without ``Limit`` and ``ExclusiveStartKey``.
+        limit: How many picked entries make a page.
+        start: The index key to resume after (from a checked cursor), or None.
+        pick: The entry to list for a raw index item, or None to skip it
+            (expired, a tombstone, outside the tenant).
+
+    Returns:
+        The picked entries, and the raw item to resume after when the index goes
+        on (None when this was the last page). It is the last item looked at,
+        listed or skipped, so the next page never repeats an entry nor misses one.
+    """
+    table_name = str(request["TableName"])
+    found: list[_Picked] = []
+    last: Mapping[str, Any] | None = None
+    more = True
+    while more and len(found) < limit:
+        query = {**request, "Limit": limit - len(found)}
+        if start is not None:
+            query["ExclusiveStartKey"] = start
+        response = await mapped(client.query(**query), operation, table_name)
+        for raw in response.get("Items", []):
+            last = raw
+            picked = pick(raw)
+            if picked is not None:
+                found.append(picked)
+        start = response.get("LastEvaluatedKey")
+        more = start is not None
+    return found, (last if more else None)
 
 
 def _is_tombstone(raw: Mapping[str, Any]) -> bool:

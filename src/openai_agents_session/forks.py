@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .boundary import mapped
+from .catalog import fill_page
 from .errors import InvalidArgumentError
 from .models.attrs import number_text
 from .models.schema import BY_PARENT_INDEX, RESERVED_PREFIX, SCHEMA
@@ -245,29 +245,18 @@ async def list_forks(
         )
     start = None if cursor is None else _decode_cursor(cursor, session_id, table_name, key_prefix)
     now = clock()
-    found: list[ForkSummary] = []
-    last: Mapping[str, Any] | None = None
-    more = True
-    while more and len(found) < limit:
-        request: dict[str, Any] = {
-            "TableName": table_name,
-            "IndexName": BY_PARENT_INDEX.name,
-            "KeyConditionExpression": "#p = :p",
-            "ExpressionAttributeNames": {"#p": SCHEMA.parent_id},
-            "ExpressionAttributeValues": {":p": {"S": session_id}},
-            "ScanIndexForward": True,
-            "Limit": limit - len(found),
-        }
-        if start is not None:
-            request["ExclusiveStartKey"] = start
-        response = await mapped(client.query(**request), "list_forks", table_name)
-        for raw in response.get("Items", []):
-            last = raw
-            if _listed(raw, key_prefix, owner, now):
-                found.append(_summary(raw))
-        start = response.get("LastEvaluatedKey")
-        more = start is not None
-    # Resume after the last item looked at, listed or skipped: the next page then
-    # never repeats a fork nor misses one.
-    next_cursor = _encode_cursor(last) if more and last is not None else None
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "IndexName": BY_PARENT_INDEX.name,
+        "KeyConditionExpression": "#p = :p",
+        "ExpressionAttributeNames": {"#p": SCHEMA.parent_id},
+        "ExpressionAttributeValues": {":p": {"S": session_id}},
+        "ScanIndexForward": True,
+    }
+
+    def pick(raw: Mapping[str, Any]) -> ForkSummary | None:
+        return _summary(raw) if _listed(raw, key_prefix, owner, now) else None
+
+    found, last = await fill_page(client, "list_forks", request, limit, start, pick)
+    next_cursor = None if last is None else _encode_cursor(last)
     return ForkPage(found, next_cursor)
