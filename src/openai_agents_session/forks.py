@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .catalog import fill_page
+from .catalog import _number, _text, fill_page
 from .errors import InvalidArgumentError
 from .models.attrs import number_text
 from .models.schema import BY_PARENT_INDEX, RESERVED_PREFIX, SCHEMA
@@ -82,24 +82,6 @@ class ForkPage:
 
     forks: list[ForkSummary]
     cursor: str | None
-
-
-def _number(raw: Mapping[str, Any], name: str) -> Decimal | None:
-    value = raw.get(name)
-    if not isinstance(value, Mapping) or not isinstance(value.get("N"), str):
-        return None
-    try:
-        number = Decimal(value["N"])
-    except ArithmeticError:
-        return None
-    return number if number.is_finite() else None
-
-
-def _text(raw: Mapping[str, Any], name: str) -> str | None:
-    value = raw.get(name)
-    if isinstance(value, Mapping) and isinstance(value.get("S"), str):
-        return str(value["S"])
-    return None
 
 
 def _int(raw: Mapping[str, Any], name: str) -> int:
