@@ -27,7 +27,11 @@ separate session objects and clients as separate processes would be:
   was given), with and without ``turn()``.
 
 Run it as a module from the repository root:
-``python -m benchmarks.bench_turns [--turns 30] [--rtt 6] [--quick] [--only sync|turns]``.
+``python -m benchmarks.bench_turns [--turns 30] [--rtt 6] [--quick] [--only sync|turns|dead]``.
+
+Dead endpoints (issue 20, section 3): the time a default `from_config` session takes to
+raise its typed error for ``get_items``, ``add_items`` and a Runner turn, against a
+loopback port that accepts connections and never answers, and against a closed port.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import asyncio
 import gc
 import os
+import socket
 import statistics
 import threading
 import time
@@ -351,6 +356,38 @@ def turns_section(url: str, table: str, turns: int, rtt: float) -> None:
         )
 
 
+async def time_to_error(url: str, operation: str) -> tuple[float, str]:
+    session = DynamoDBSession.from_config(
+        sid("dead"), "sessions", endpoint_url=url, region_name="us-east-1"
+    )
+    started = time.perf_counter()
+    try:
+        if operation == "turn":
+            await one_turn(session, "hello", held=False)
+        elif operation == "get_items":
+            await session.get_items()
+        else:
+            await session.add_items([{"role": "user", "content": "x"}])
+    except Exception as exc:  # the error's type is what is printed
+        return time.perf_counter() - started, type(exc).__name__
+    return time.perf_counter() - started, "no error"
+
+
+def dead_section() -> None:
+    print("\nDead endpoints, default from_config settings: time to the typed error")
+    print(f"{'endpoint':<34}{'operation':<12}{'seconds':>8}  error")
+    with socket.socket() as silent, socket.socket() as closed:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        ports = {"silent (accepts, never answers)": silent, "closed port": closed}
+        for name, sock in ports.items():
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            for operation in ("get_items", "add_items", "turn"):
+                seconds, error = asyncio.run(time_to_error(url, operation))
+                print(f"{name:<34}{operation:<12}{seconds:>8.2f}  {error}")
+
+
 async def make_table(url: str) -> str:
     async with open_client(url) as client:
         return await new_table(client, "turns")
@@ -358,15 +395,22 @@ async def make_table(url: str) -> str:
 
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # from_config takes the environment's credentials; local endpoints accept any.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_endpoint_option(parser)
     parser.add_argument("--turns", type=int, default=30, help="turns per way (default 30)")
     parser.add_argument("--rtt", type=float, default=6.0, help="emulated round trip, ms")
     parser.add_argument("--quick", action="store_true", help="10 turns per way")
-    parser.add_argument("--only", choices=("sync", "turns"), help="run one section only")
+    parser.add_argument("--only", choices=("sync", "turns", "dead"), help="run one section only")
     args = parser.parse_args()
     agents.set_tracing_disabled(True)
     turns = 10 if args.quick else args.turns
+    if args.only in (None, "dead"):
+        dead_section()
+        if args.only == "dead":
+            return
     with dynamodb_endpoint(args.endpoint, args.backend) as url:
         table = asyncio.run(make_table(url))
         if args.only != "turns":

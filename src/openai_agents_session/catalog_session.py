@@ -647,4 +647,3 @@ class CatalogOperations(_Base):
         )
         other._open_client = self._open_client
         return other
-
