@@ -137,7 +137,7 @@ _T = TypeVar("_T")
 # Each broken write already went through all of the client's own retries.
 _BROKEN_WRITES_TRIED = 2
 # Above the client's read timeout, for the connection and the request itself.
-_ATTEMPT_SLACK = 0.5
+_ATTEMPT_SLACK = 0.25
 # DynamoDB's per-request limits: 25 writes per BatchWriteItem, 100 keys and 16 MB
 # per BatchGetItem. A request asks for at most 100 keys whose parts can hold
 # 40 full parts' worth of bytes (under 16 MB): 100 segments, or 40 parts of big pages.

@@ -209,9 +209,10 @@ async def timed_failure(session: DynamoDBSession, operation: str) -> tuple[float
 # Defaults: 2 attempts of at most 1.5 s each plus a backoff below 1 s, so 4 s at
 # most per call; a write that got no answer is followed by one read of one attempt
 # (1.5 s) to learn its outcome. Today: 25.9 s; before the one-attempt read, a
-# write took 6.75 s. The bounds leave a margin for a loaded machine.
+# write took 7.4 s (bench_turns --only dead). botocore's backoff is random (up to
+# 1 s), and the bounds leave a margin for a loaded machine.
 @pytest.mark.parametrize(
-    ("operation", "bound"), [("get_items", 4.75), ("add_items", 5.75), ("turn", 4.75)]
+    ("operation", "bound"), [("get_items", 5.0), ("add_items", 6.5), ("turn", 5.0)]
 )
 async def test_a_silent_endpoint_is_a_typed_error_within_seconds(
     silent_port: int, operation: str, bound: float
