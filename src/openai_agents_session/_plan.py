@@ -132,15 +132,16 @@ TOMBSTONE_SECONDS = 24 * 3600
 # moves the whole tail into one fresh segment: a 5 KB append then writes a head
 # of 0 to 24 KB, and seals once in about five appends (1.2 calls per append).
 _PAGED_HEAD = 24 * 1024
-# Merged pages hold at most this many JSON bytes.
+# A seal's fresh pages hold at most this many JSON bytes each.
 _PAGE_TARGET = 512 * 1024
 # Pages below this many JSON bytes are segments: fresh from one seal, or old
 # pages of the earlier layout's newest merge.
 _SEGMENT_BYTES = 64 * 1024
 MERGE_FANOUT = 16
-"""Segments at the end of the index that are merged into one page: each byte is
-sealed once and merged once, and the index lists at most this many segments
-besides pages of up to 512 KB (about 20 entries per MB of history)."""
+"""Segments at the end of the index that one composite page lists (`fold_run`):
+a fold happens once half as many again are listed, so the index lists at most
+``1.5 * MERGE_FANOUT`` segments besides its composites (about 2.5 entries per MB
+of history at the default threshold), and each byte is written once."""
 # Pages expire this long after the head's TTL at the earliest, and are
 # re-stamped once the head's TTL comes within _PAGE_TTL_MARGIN of theirs.
 _PAGE_TTL_EXTENSION = 24 * 3600
@@ -156,7 +157,7 @@ class Layout:
             are sealed into pages.
         max_session_bytes: Cap on the history's uncompressed JSON bytes.
         ttl_seconds: Sliding expiry of the head, or None.
-        merge_fanout: Segments at the end of the index merged into one page.
+        merge_fanout: Segments at the end of the index one composite page lists (`fold_run`).
     """
 
     threshold: int = DEFAULT_PAGE_THRESHOLD
@@ -751,7 +752,7 @@ def _offsets(runs: list[list[str]]) -> list[tuple[int, list[str]]]:
 
 
 class NeedPages(Exception):
-    """Planning needs these pages' items first (to merge sealed items into the newest)."""
+    """Planning needs these pages' items first (the pages a pop or a trim keeps)."""
 
     def __init__(self, refs: list[PageRef]) -> None:
         super().__init__(f"pages needed: {[r.id for r in refs]}")
