@@ -9,8 +9,8 @@
   carries the team's attributes (`TeamAttributes`): derived ones are computed
   from the history the write stores. Each step is a named function of its own:
   `check_growth`, `head_fields`, then for a seal `seal_split`, `split_runs`
-  (a fresh segment) and `merge_run` (a tier of small segments merged into one
-  page), `write_runs`,
+  (a fresh segment) and `fold_run` (the oldest segments of a full tier folded
+  into one composite page that lists them), `write_runs`,
   `check_index_room`; then `check_item_limit` and `release_and_restamp`.
 - `classify` tells how an attempt ended: written, conflict, lost or failed.
 
@@ -39,9 +39,12 @@ from .models.codec import (
 )
 from .models.pages import (
     DEFAULT_MAX_SESSION_BYTES,
+    encode_composite,
     encode_index,
     encode_page,
+    is_composite,
     new_page_id,
+    page_key,
     part_keys,
 )
 from .models.pairs import safe_cut
@@ -76,6 +79,8 @@ __all__ = [
     "HeadFields",
     "Layout",
     "Lost",
+    "Members",
+    "NeedMembers",
     "NeedPages",
     "Operation",
     "Pop",
@@ -91,8 +96,9 @@ __all__ = [
     "check_index_room",
     "check_item_limit",
     "classify",
+    "entry_keys",
+    "fold_run",
     "head_fields",
-    "merge_run",
     "plan_write",
     "release_and_restamp",
     "seal_point",
@@ -126,15 +132,16 @@ TOMBSTONE_SECONDS = 24 * 3600
 # moves the whole tail into one fresh segment: a 5 KB append then writes a head
 # of 0 to 24 KB, and seals once in about five appends (1.2 calls per append).
 _PAGED_HEAD = 24 * 1024
-# Merged pages hold at most this many JSON bytes.
+# A seal's fresh pages hold at most this many JSON bytes each.
 _PAGE_TARGET = 512 * 1024
 # Pages below this many JSON bytes are segments: fresh from one seal, or old
 # pages of the earlier layout's newest merge.
 _SEGMENT_BYTES = 64 * 1024
 MERGE_FANOUT = 16
-"""Segments at the end of the index that are merged into one page: each byte is
-sealed once and merged once, and the index lists at most this many segments
-besides pages of up to 512 KB (about 20 entries per MB of history)."""
+"""Segments at the end of the index that one composite page lists (`fold_run`):
+a fold happens once half as many again are listed, so the index lists at most
+``1.5 * MERGE_FANOUT`` segments besides its composites (about 2.5 entries per MB
+of history at the default threshold), and each byte is written once."""
 # Pages expire this long after the head's TTL at the earliest, and are
 # re-stamped once the head's TTL comes within _PAGE_TTL_MARGIN of theirs.
 _PAGE_TTL_EXTENSION = 24 * 3600
@@ -150,7 +157,7 @@ class Layout:
             are sealed into pages.
         max_session_bytes: Cap on the history's uncompressed JSON bytes.
         ttl_seconds: Sliding expiry of the head, or None.
-        merge_fanout: Segments at the end of the index merged into one page.
+        merge_fanout: Segments at the end of the index one composite page lists (`fold_run`).
     """
 
     threshold: int = DEFAULT_PAGE_THRESHOLD
@@ -200,6 +207,8 @@ class Change:
 
 
 Loaded = Mapping[str, list[ConversationItem]]
+# Composite page id -> its members, as its item lists them.
+Members = Mapping[str, tuple[PageRef, ...]]
 """Decoded pages by page id (every item of the page, not just its view)."""
 
 
@@ -676,6 +685,7 @@ class WritePlan:
         result: What the operation returns.
         items_written: Items added or removed.
         fresh_pages: The items of the pages this write adds, by page id.
+        fresh_members: The member lists of the composites this write adds, by id.
     """
 
     item: AttributeMap
@@ -688,6 +698,7 @@ class WritePlan:
     result: Any = None
     items_written: int = 0
     fresh_pages: dict[str, list[ConversationItem]] = field(default_factory=dict)
+    fresh_members: dict[str, tuple[PageRef, ...]] = field(default_factory=dict)
 
     @property
     def version(self) -> Decimal:
@@ -741,11 +752,36 @@ def _offsets(runs: list[list[str]]) -> list[tuple[int, list[str]]]:
 
 
 class NeedPages(Exception):
-    """Planning needs these pages' items first (to merge sealed items into the newest)."""
+    """Planning needs these pages' items first (the pages a pop or a trim keeps)."""
 
     def __init__(self, refs: list[PageRef]) -> None:
         super().__init__(f"pages needed: {[r.id for r in refs]}")
         self.refs = refs
+
+
+class NeedMembers(NeedPages):
+    """Planning needs these composites' member lists (not their items) first."""
+
+
+def entry_keys(session_id: str, ref: PageRef, members: Members) -> list[str]:
+    """Every item key behind an index entry: a page's parts, or a composite and its members'.
+
+    Raises:
+        NeedMembers: `ref` is a composite whose member list is not loaded.
+    """
+    if not is_composite(ref):
+        return part_keys(session_id, ref)
+    inner = members.get(ref.id)
+    if inner is None:
+        raise NeedMembers([ref])
+    return [page_key(session_id, ref.id, 0), *(k for m in inner for k in part_keys(session_id, m))]
+
+
+def _entries_keys(session_id: str, refs: Sequence[PageRef], members: Members) -> list[str]:
+    missing = [r for r in refs if is_composite(r) and r.id not in members]
+    if missing:
+        raise NeedMembers(missing)  # all at once: one read, not one per composite
+    return [k for ref in refs for k in entry_keys(session_id, ref, members)]
 
 
 @dataclass(frozen=True)
@@ -848,41 +884,33 @@ def seal_split(items_json: Sequence[str], layout: Layout) -> int:
 
 
 def segment_tier(pages: Sequence[PageRef]) -> list[PageRef]:
-    """The segments at the end of the index: the pages the next merge rewrites."""
+    """The segments at the end of the index: the pages the next fold lists."""
     count = 0
     for ref in reversed(pages):
-        if ref.size >= _SEGMENT_BYTES:
+        if ref.size >= _SEGMENT_BYTES or is_composite(ref):
             break
         count += 1
     return list(pages[len(pages) - count :])
 
 
-def merge_run(
-    pages: list[PageRef], loaded: Loaded, fanout: int = MERGE_FANOUT
-) -> tuple[int, Run] | None:
-    """The tier of segments at the end of the index, merged, once it is full.
+def fold_run(pages: Sequence[PageRef], fanout: int = MERGE_FANOUT) -> tuple[int, int] | None:
+    """The oldest `fanout` segments of the tier, to fold into one composite page.
 
-    Segments (pages under 64 KB of JSON) gather at the end of the index, one per
-    seal. Once `fanout` of them are listed, their views are merged into
-    fresh pages of up to 512 KB, so each byte is rewritten once and the index
-    stays small.
+    Segments (plain pages under 64 KB of JSON) gather at the end of the index,
+    one per seal. Once `fanout` of them plus half as many again are listed, the
+    oldest `fanout` are listed by one composite page instead: nothing is
+    rewritten or deleted, so each byte of history is written once, and the
+    index stays small. The newest half-fanout stay in the head's index, so a
+    short read (``limit=k``) finds the newest items one request away.
 
     Returns:
-        How many pages at the end of the index the merge replaces, and their
-        items; None while the tier is not full.
-
-    Raises:
-        NeedPages: Segments of the tier are not loaded.
+        Where the folded segments start in `pages` and how many there are; None
+        while the tier is not full.
     """
     tier = segment_tier(pages)
-    count = len(tier)
-    if count < fanout:
+    if len(tier) < fanout + max(1, fanout // 2):
         return None
-    missing = [ref for ref in tier if ref.id not in loaded]
-    if missing:
-        raise NeedPages(missing)
-    items = [item for ref in tier for item in _view(ref, loaded)]
-    return count, (items, [dumps_item(i) for i in items])
+    return len(pages) - len(tier), fanout
 
 
 def split_runs(run: Run) -> list[Run]:
@@ -968,21 +996,27 @@ def release_and_restamp(
     pages: Sequence[PageRef],
     fields: HeadFields,
     session_id: str,
+    members: Members | None = None,
 ) -> tuple[Restamp | None, list[str]]:
-    """Page TTLs to move before the commit, and part keys the commit stops listing."""
+    """Page TTLs to move before the commit, and item keys the commit stops listing.
+
+    A composite's members move and go with it: its member list must be loaded.
+
+    Raises:
+        NeedMembers: A composite released or re-stamped is not loaded.
+    """
+    members = members or {}
     kept_ids = {ref.id for ref in pages}
+    # Segments folded by this very write stay, listed by their new composite.
+    kept_ids.update(m.id for ref in pages if ref.id in members for m in members[ref.id])
     before = base.pages if base is not None else None
     restamp = None
     if fields.restamp and before is not None:
-        keys = [k for ref in before.pages if ref.id in kept_ids for k in part_keys(session_id, ref)]
+        kept = [ref for ref in before.pages if ref.id in kept_ids]
+        keys = _entries_keys(session_id, kept, members)
         restamp = Restamp(keys, fields.page_ttl) if keys else None
-    released = [
-        key
-        for ref in (seen.page_refs if seen is not None else ())
-        if ref.id not in kept_ids
-        for key in part_keys(session_id, ref)
-    ]
-    return restamp, released
+    gone = [r for r in (seen.page_refs if seen is not None else ()) if r.id not in kept_ids]
+    return restamp, _entries_keys(session_id, gone, members)
 
 
 @dataclass
@@ -1050,6 +1084,7 @@ def plan_write(
     operation: str,
     loaded: Loaded | None = None,
     team: TeamAttributes | None = None,
+    members: Members | None = None,
 ) -> WritePlan:
     """Plan one attempt: seal older items into pages if the head would pass the threshold.
 
@@ -1065,11 +1100,13 @@ def plan_write(
         loaded: Pages already read, by id.
         team: The session's team attributes: plain values to set and derived
             ones to compute from the stored history (None: carry over only).
+        members: Member lists of composite pages already read, by id.
 
     Raises:
         SessionTooLargeError: The history would pass the session cap, or the head
             cannot be made to fit in one item.
         NeedPages: Sealed items would join the newest page, which is not loaded.
+        NeedMembers: A composite the write releases or re-stamps is not loaded.
         DerivedAttributeError: A team's derive function failed.
     """
     loaded = loaded or {}
@@ -1085,6 +1122,7 @@ def plan_write(
     size = item_size(item)
     page_items: list[AttributeMap] = []
     fresh_pages: dict[str, list[ConversationItem]] = {}
+    fresh_members: dict[str, tuple[PageRef, ...]] = {}
     if size > seal_point(layout, bool(pages)) and draft.count:
         parsed: list[ConversationItem] = json.loads(draft.conversation_json)
         items_json = [dumps_item(i) for i in parsed]
@@ -1092,15 +1130,28 @@ def plan_write(
         runs: list[Run] = []
         if sealed:
             runs = split_runs((parsed[:sealed], items_json[:sealed]))
-            merged = merge_run(pages, loaded, layout.merge_fanout)
-            if merged is not None:
-                # Fresh pages replace the tier; the commit releases its segments.
-                count, tier = merged
-                del pages[-count:]
-                runs = split_runs(tier) + runs
         refs, page_items, fresh_pages = write_runs(
             runs, session_id=session_id, page_ttl=fields.page_ttl, now=now
         )
+        folded = fold_run(pages, layout.merge_fanout) if sealed else None
+        if folded is not None:
+            # One composite lists the oldest segments of the tier, which stay as
+            # they are: written once, never rewritten or deleted by the fold.
+            at, count = folded
+            members_list = pages[at : at + count]
+            composite, composite_item = encode_composite(
+                session_id,
+                new_page_id(),
+                members_list,
+                ttl=fields.page_ttl,
+                created_at=Decimal(int(now * 1000)).scaleb(-3),
+            )
+            pages[at : at + count] = [composite]
+            page_items.append(composite_item)
+            fresh_members[composite.id] = tuple(members_list)
+            members = {**(members or {}), **fresh_members}
+            if all(m.id in loaded for m in members_list):
+                fresh_pages[composite.id] = [i for m in members_list for i in _view(m, loaded)]
         pages.extend(refs)
         remaining = items_json[sealed:]
         draft.newest_json = draft.conversation_json
@@ -1110,7 +1161,9 @@ def plan_write(
         if change.grows:
             check_index_room(pages, fields.page_ttl, layout, **names)
     check_item_limit(size, pages, **names)
-    restamp, released = release_and_restamp(seen, base, pages, fields, session_id)
+    restamp, released = release_and_restamp(
+        seen, base, pages, fields, session_id, members or {}
+    )
     state = StoredItem(
         session_id=session_id,
         conversation_json=draft.conversation_json,
@@ -1133,6 +1186,7 @@ def plan_write(
         result=change.result,
         items_written=change.items_written,
         fresh_pages=fresh_pages,
+        fresh_members=fresh_members,
     )
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .admin import _mapped
 from .errors import CorruptSessionError, InvalidArgumentError
 from .models.codec import decode_item, encode_key
-from .models.pages import part_keys
+from .models.pages import decode_members, is_composite, page_key, part_keys
 from .models.schema import PAGE_PREFIX, PAGE_SCHEMA, RESERVED_PREFIX
 from .store import validate_table_name
 
@@ -124,7 +124,30 @@ async def _listed(
     # wait out the grace period too, so clocks that disagree cannot matter.
     if head.ttl is not None and head.ttl < now - grace:
         return set()
-    return {key for ref in head.page_refs for key in part_keys(session_id, ref)}
+    listed = {key for ref in head.page_refs for key in part_keys(session_id, ref)}
+    for ref in head.page_refs:
+        if not is_composite(ref):
+            continue
+        # A composite's members are listed through it: read its member list.
+        # One that cannot be read keeps every part of the session (None).
+        response = await _mapped(
+            client.get_item(
+                TableName=table_name,
+                Key=encode_key(page_key(session_id, ref.id, 0)),
+                ConsistentRead=True,
+            ),
+            "get_item",
+            table_name,
+        )
+        raw = response.get("Item")
+        if raw is None:
+            return None
+        try:
+            members = decode_members(ref, raw, session_id=session_id, table_name=table_name)
+        except CorruptSessionError:
+            return None
+        listed.update(key for m in members for key in part_keys(session_id, m))
+    return listed
 
 
 async def _delete(client: DynamoDBClient, table_name: str, keys: list[str]) -> None:

@@ -54,6 +54,7 @@ from ._plan import (
     ForkInto,
     Layout,
     Lost,
+    NeedMembers,
     NeedPages,
     Operation,
     Outcome,
@@ -98,7 +99,16 @@ from .models.codec import (
     encode_key,
 )
 from .models.items import encode_batch
-from .models.pages import PART_BYTES, decode_page, encode_index, max_compressed, part_keys
+from .models.pages import (
+    PART_BYTES,
+    decode_members,
+    decode_page,
+    encode_index,
+    is_composite,
+    max_compressed,
+    page_key,
+    part_keys,
+)
 from .models.schema import (
     ITEM_SIZE_LIMIT,
     RECENT_WRITES_KEPT,
@@ -142,6 +152,8 @@ _ATTEMPT_SLACK = 0.25
 # per BatchGetItem. A request asks for at most 100 keys whose parts can hold
 # 40 full parts' worth of bytes (under 16 MB): 100 segments, or 40 parts of big pages.
 _BATCH_WRITE = 25
+# Newest segments a session object keeps the items of, for short reads and pops.
+_CACHED_PAGES = 4
 _BATCH_GET = 40
 _BATCH_GET_KEYS = 100
 _BATCH_GET_BYTES = _BATCH_GET * PART_BYTES
@@ -527,6 +539,8 @@ class _Engine:
         self._warned: set[str] = set()
         # Items of the newest page this object read or wrote, by page id.
         self._page_cache: dict[str, list[ConversationItem]] = {}
+        # Member lists of composite pages read or written: immutable, like pages.
+        self._members: dict[str, tuple[PageRef, ...]] = {}
         self.page_threshold = page_threshold
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
@@ -1438,6 +1452,7 @@ class _Engine:
                     operation=metrics.operation,
                     loaded=run.loaded,
                     team=self._team,
+                    members=self._members,
                 )
                 # The turn lease: kept by its holder, refused to others while live.
                 return fence(plan, base, run.operation, now, self)
@@ -1446,6 +1461,11 @@ class _Engine:
                     raise
                 await self._resolve(metrics, run)  # refuse on what is stored, not a memory
                 return None
+            except NeedMembers as need:
+                # Like pages: each names a composite not loaded yet, once per pass.
+                missing = await self._load_members(metrics, need.refs)
+                if missing and not await self._page_gone(metrics, run, state, missing):
+                    return None
             except NeedPages as need:
                 # Each NeedPages names a page not loaded yet, and a page is loaded
                 # or the pass ends: this loop runs at most once per listed page.
@@ -1467,6 +1487,16 @@ class _Engine:
         missing = await self._load_pages(metrics, refs, run.loaded)
         if not missing:
             return True
+        return await self._page_gone(metrics, run, state, missing)
+
+    async def _page_gone(
+        self, metrics: OperationMetrics, run: _Run, state: StoredItem | None, missing: set[str]
+    ) -> bool:
+        """Read the head again after `missing` pages were not found; always False.
+
+        Raises:
+            CorruptSessionError: The head is unchanged, yet a page it lists is gone.
+        """
         fresh = await self._resolve(metrics, run, consistent=True)
         if state is not None and fresh is not None and fresh.updated_at == state.updated_at:
             raise self._missing_pages(missing)
@@ -1489,12 +1519,12 @@ class _Engine:
         metrics.items_written = plan.items_written
         self._warn_size(plan)
         self._remember(plan.state)
-        # Pages never change: keep the newest one's items, and the segments the
-        # next merge rewrites (at most MERGE_FANOUT of under 64 KB each), for the
-        # next seal, pop or short read.
+        self._members.update(plan.fresh_members)
+        # Pages never change: keep the newest ones' items (at most _CACHED_PAGES
+        # segments of under 64 KB, or one page) for the next pop or short read.
         refs = plan.state.page_refs if plan.state is not None else ()
         known = {**run.loaded, **plan.fresh_pages}
-        keep = {r.id for r in [*refs[-1:], *segment_tier(refs)]}
+        keep = {r.id for r in [*refs[-1:], *segment_tier(refs)[-_CACHED_PAGES:]]}
         self._page_cache = {i: known[i] for i in keep if i in known}
         if run.clock_unknown and self._ttl_behind(plan.state):
             # The first response told the shared clock, and this host's is behind:
@@ -1588,8 +1618,14 @@ class _Engine:
             except CorruptSessionError:
                 state = None
             if state is not None:
-                await self._mutate(metrics, Clear())
-                return
+                try:
+                    await self._mutate(metrics, Clear())
+                    return
+                except CorruptSessionError:
+                    # The head decodes, but a composite page it lists is gone or
+                    # damaged, so its members cannot be named: replace the head as
+                    # found, and leave what it listed for `sessions gc`.
+                    pass
             plan = plan_write(
                 None,
                 Clear().apply(None, {}),
@@ -1839,6 +1875,73 @@ class _Engine:
         loaded: dict[str, list[ConversationItem]],
     ) -> set[str]:
         """Read and decode pages into `loaded`; return the ids of pages not found.
+
+        A composite's items are its members' views, in order: its member list
+        is read first (one more request), then the members with the other pages.
+        A missing member counts as its composite missing.
+        """
+        composites = [r for r in refs if is_composite(r)]
+        if not composites:
+            return await self._load_plain(metrics, refs, loaded)
+        missing = await self._load_members(metrics, composites)
+        if missing:
+            return missing
+        owner = {m.id: c.id for c in composites for m in self._members[c.id]}
+        members = [m for c in composites for m in self._members[c.id] if m.id not in loaded]
+        plain = [r for r in refs if not is_composite(r) and r.id not in loaded]
+        missing = await self._load_plain(metrics, [*plain, *members], loaded)
+        if missing:
+            return {owner.get(page, page) for page in missing}
+        for ref in composites:
+            inner = self._members[ref.id]
+            # The member list was checked against the entry it was read for; an
+            # entry of the same id that claims more is not the same composite.
+            if sum(m.size for m in inner) != ref.size or (
+                sum(m.length for m in inner) < ref.start + ref.length
+            ):
+                raise self._corrupt_composite(ref)
+            loaded[ref.id] = [i for m in inner for i in _page_view(m, loaded)]
+        return set()
+
+    def _corrupt_composite(self, ref: PageRef) -> CorruptSessionError:
+        return CorruptSessionError(
+            f"Stored {describe(self.session_id, self.table_name)} is corrupt: its index "
+            f"entry for composite page {ref.id!r} does not match the page. Fix: run "
+            "`openai-agents-session sessions show` on it, then repair or delete the session.",
+            session_id=self.session_id,
+            table_name=self.table_name,
+        )
+
+    async def _load_members(self, metrics: OperationMetrics, refs: list[PageRef]) -> set[str]:
+        """Read the member lists of composites not read yet; return the ids not found."""
+        wanted = [r for r in dict.fromkeys(refs) if r.id not in self._members]
+        missing: set[str] = set()
+        for start in range(0, len(wanted), _BATCH_GET_KEYS):
+            chunk = wanted[start : start + _BATCH_GET_KEYS]
+            found = await self._batch_get_chunk(
+                metrics, [page_key(self.session_id, r.id, 0) for r in chunk]
+            )
+            for ref in chunk:
+                raw = found.get(page_key(self.session_id, ref.id, 0))
+                if raw is None:
+                    missing.add(ref.id)
+                    continue
+                self._members[ref.id] = decode_members(
+                    ref,
+                    raw,
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                    max_session_bytes=self.max_session_bytes,
+                )
+        return missing
+
+    async def _load_plain(
+        self,
+        metrics: OperationMetrics,
+        refs: list[PageRef],
+        loaded: dict[str, list[ConversationItem]],
+    ) -> set[str]:
+        """Read and decode plain pages into `loaded`; return the ids of pages not found.
 
         Pages are read a few BatchGetItems at a time and decoded as soon as their
         parts are in, so the compressed parts held at once stay a few requests'

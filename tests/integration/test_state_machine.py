@@ -308,7 +308,39 @@ class SessionMachine(RuleBasedStateMachine):
         return pages
 
     def page_part_keys(self, sid: int, page_id: str, parts: int) -> list[str]:
-        return [f"{PAGE_PREFIX}{self.session_ids[sid]}#{page_id}#{n}" for n in range(parts)]
+        # A composite (parts 0) is one item, listing its members.
+        return [f"{PAGE_PREFIX}{self.session_ids[sid]}#{page_id}#{n}" for n in range(max(parts, 1))]
+
+    def members(self, sid: int, snap: Snapshot, page_id: str) -> list[list[Any]]:
+        """A composite's member entries, from its item as stored."""
+        key = self.page_part_keys(sid, page_id, 0)[0]
+        item = snap.pages[sid].get(key)
+        assert item is not None, f"composite {key} is missing"
+        members: list[list[Any]] = json.loads(item["page_data"]["B"])
+        assert members and all(m[1] > 0 for m in members), "a composite lists a composite"
+        return members
+
+    def entries(self, sid: int, snap: Snapshot, head: dict[str, Any]) -> list[list[Any]]:
+        """The head's entries with each composite replaced by its members."""
+        plain: list[list[Any]] = []
+        for entry in self.listed_pages(head):
+            plain.extend(self.members(sid, snap, entry[0]) if entry[1] == 0 else [entry])
+        return plain
+
+    def page_items(
+        self, sid: int, snap: Snapshot, page_id: str, parts: int, size: int
+    ) -> list[dict[str, Any]]:
+        """All the items of one plain page, decoded here."""
+        blob = b""
+        for key in self.page_part_keys(sid, page_id, parts):
+            part = snap.pages[sid].get(key)
+            assert part is not None, f"page part {key} is missing"
+            blob += part["page_data"]["B"]
+        body = zlib.decompress(blob)
+        assert len(body) == size, "a page decompresses to another size than indexed"
+        page: list[dict[str, Any]] = json.loads(body)
+        assert isinstance(page, list)
+        return page
 
     def stored_history(self, sid: int, snap: Snapshot | None = None) -> list[dict[str, Any]] | None:
         """The whole stored history, pages included, decoded here independently of the
@@ -322,15 +354,17 @@ class SessionMachine(RuleBasedStateMachine):
             return None
         history: list[dict[str, Any]] = []
         for page_id, parts, start, length, size in self.listed_pages(head):
-            blob = b""
-            for key in self.page_part_keys(sid, page_id, parts):
-                part = snap.pages[sid].get(key)
-                assert part is not None, f"page part {key} is missing"
-                blob += part["page_data"]["B"]
-            body = zlib.decompress(blob)
-            assert len(body) == size, "a page decompresses to another size than indexed"
-            page = json.loads(body)
-            assert isinstance(page, list) and start >= 0 and length > 0
+            if parts == 0:
+                page = [
+                    item
+                    for m_id, m_parts, m_start, m_length, m_size in self.members(sid, snap, page_id)
+                    for item in self.page_items(sid, snap, m_id, m_parts, m_size)[
+                        m_start : m_start + m_length
+                    ]
+                ]
+            else:
+                page = self.page_items(sid, snap, page_id, parts, size)
+            assert start >= 0 and length > 0
             assert start + length <= len(page), "a page holds fewer items than its view"
             history.extend(page[start : start + length])
         items: list[dict[str, Any]] = json.loads(head["conversation_data"]["S"])
@@ -737,6 +771,13 @@ class SessionMachine(RuleBasedStateMachine):
         keys = {
             k for page_id, parts, *_ in listed for k in self.page_part_keys(sid, page_id, parts)
         }
+        keys.update(
+            k
+            for page_id, parts, *_ in self.entries(
+                sid, Snapshot(heads={}, pages={sid: found}), head
+            )
+            for k in self.page_part_keys(sid, page_id, parts)
+        )
         assert set(found) == keys, "page items the head does not list were left behind"
         if head_ttl is None:
             assert index_ttl is None, "pages of a head that never expires must not expire"

@@ -14,7 +14,6 @@ import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -92,14 +91,13 @@ def opened(session_id: str, client: Any, table: str, **options: Any) -> DynamoDB
     return DynamoDBSession(session_id, client, table, **options)
 
 
-def merging(session: DynamoDBSession) -> DynamoDBSession:
-    """The session with every seal merging the segments at the end of the index.
+def trimming(session_id: str, client: Any, table: str, **options: Any) -> DynamoDBSession:
+    """A session whose appends trim to a bound: a write that must read the newest page.
 
-    A seal then needs those pages, the newest among them, as the earlier layout's
-    seals (which merged into the newest page) always did.
+    (Seals used to merge into the newest page and so read it; since segments are
+    folded into composites without being read, a trim is the write that does.)
     """
-    session._layout = replace(session._layout, merge_fanout=1)
-    return session
+    return opened(session_id, client, table, max_items=2, **options)
 
 
 async def bounded(coro: Any) -> Any:
@@ -109,20 +107,22 @@ async def bounded(coro: Any) -> Any:
 # ---------------------------------------------------------------- 1. lost pages
 
 
-async def test_a_seal_merging_into_a_missing_newest_page_is_corrupt_not_a_spin(
+async def test_a_write_needing_a_missing_newest_page_is_corrupt_not_a_spin(
     client: Any, table: str, raw: Any
 ) -> None:
-    """Today: 4,831 calls in 20 s with RetryPolicy(max_attempts=5, max_elapsed=2)."""
+    """Today (a seal that merged into the lost newest page): 4,831 calls in 20 s
+    with RetryPolicy(max_attempts=5, max_elapsed=2)."""
     session_id, _ = await paged(client, table)
     head = await raw_get(raw, table, session_id)
     assert head is not None
     newest = index_of(head)["pages"][-1][0]
     await delete_page(raw, table, session_id, newest)
-    session = merging(opened(session_id, client, table))
+    head["conversation_data"] = {"S": "[]"}  # the trim's kept items are in that page
+    await raw_put(raw, table, head)
+    session = trimming(session_id, client, table)
     calls = count_calls(client)
     with pytest.raises(CorruptSessionError) as caught:
-        # Enough to pass the threshold, so the seal merges the newest page.
-        await bounded(session.add_items([note(100 + i) for i in range(8)]))
+        await bounded(session.add_items([note(100)]))
     assert newest in str(caught.value)
     assert calls.total() < 12
     assert await raw_get(raw, table, session_id) == head  # nothing stored
@@ -188,6 +188,8 @@ async def test_a_head_that_keeps_changing_while_its_page_is_gone_ends_in_the_bud
     head = await raw_get(raw, table, session_id)
     assert head is not None
     await delete_page(raw, table, session_id, index_of(head)["pages"][-1][0])
+    head["conversation_data"] = {"S": "[]"}  # the trim's kept items are in that page
+    await raw_put(raw, table, head)
     stop = asyncio.Event()
     bumps = 0
 
@@ -203,11 +205,11 @@ async def test_a_head_that_keeps_changing_while_its_page_is_gone_ends_in_the_bud
             )
 
     other = asyncio.ensure_future(bump())
-    session = merging(opened(session_id, client, table))
+    session = trimming(session_id, client, table)
     calls = count_calls(client)
     try:
         with pytest.raises((ConcurrentModificationError, CorruptSessionError)):
-            await bounded(session.add_items([note(100 + i) for i in range(8)]))
+            await bounded(session.add_items([note(100)]))
     finally:
         stop.set()
         await other
@@ -231,18 +233,23 @@ async def test_a_stale_empty_memory_is_read_again_within_a_budget_of_one(
     assert calls == {"GetItem": 1, "PutItem": 1}
 
 
-async def test_a_newest_page_loaded_for_a_merge_is_planned_in_the_same_pass(
-    client: Any, table: str
+async def test_a_page_loaded_for_a_write_is_planned_in_the_same_pass(
+    client: Any, table: str, raw: Any
 ) -> None:
-    """NeedPages then a successful load is not a way back to the top: one write suffices."""
+    """Loading the pages a write needs is not a way back to the top: one write suffices."""
     session_id, history = await paged(client, table)
-    writer = merging(opened(session_id, client, table, retry=RetryPolicy(max_attempts=1)))
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    held = len(json.loads(head["conversation_data"]["S"]))
+    writer = opened(
+        session_id, client, table, max_items=held + 2, retry=RetryPolicy(max_attempts=1)
+    )
     assert await writer.get_items(1) == history[-1:]  # knows the head, not the pages
     calls = count_calls(client)
-    added = [note(100 + i) for i in range(8)]
+    added = [note(100)]
     await bounded(writer.add_items(added))
     assert calls["PutItem"] == 1 and calls["BatchGetItem"] == 1
-    assert await opened(session_id, client, table).get_items() == history + added
+    assert await opened(session_id, client, table).get_items() == (history + added)[-held - 2 :]
 
 
 # ------------------------------------------------------- 2. impossible indexes

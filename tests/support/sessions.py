@@ -139,15 +139,32 @@ async def stored_history(client: Any, table: str, session_id: str) -> list[Any] 
         return head
     index = json.loads(item["pages"]["S"])
     history: list[Any] = []
-    for page_id, parts, start, length, _size in index["pages"]:
-        blob = b""
-        for part in range(parts):
-            key = f"__oas__#page#{session_id}#{page_id}#{part}"
-            stored = await raw_get(client, table, key)
-            assert stored is not None, f"page part {key} is missing"
-            blob += stored["page_data"]["B"]
-        history.extend(json.loads(zlib.decompress(blob))[start : start + length])
+    for entry in index["pages"]:
+        history.extend(await _entry_items(client, table, session_id, entry))
     return history + head
+
+
+async def _entry_items(client: Any, table: str, session_id: str, entry: list[Any]) -> list[Any]:
+    """The items one index entry uses: a page's view, or a composite's (parts 0),
+    whose one item lists its member pages as index entries."""
+    page_id, parts, start, length, _size = entry
+    if parts == 0:
+        key = f"__oas__#page#{session_id}#{page_id}#0"
+        stored = await raw_get(client, table, key)
+        assert stored is not None, f"composite {key} is missing"
+        items: list[Any] = []
+        for member in json.loads(stored["page_data"]["B"]):
+            assert member[1] > 0, "a composite lists a composite"
+            items.extend(await _entry_items(client, table, session_id, member))
+        return items[start : start + length]
+    blob = b""
+    for part in range(parts):
+        key = f"__oas__#page#{session_id}#{page_id}#{part}"
+        stored = await raw_get(client, table, key)
+        assert stored is not None, f"page part {key} is missing"
+        blob += stored["page_data"]["B"]
+    page: list[Any] = json.loads(zlib.decompress(blob))
+    return page[start : start + length]
 
 
 def legacy_item(

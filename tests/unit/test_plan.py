@@ -26,15 +26,15 @@ from openai_agents_session._plan import (
     HeadFields,
     Layout,
     Lost,
-    NeedPages,
+    NeedMembers,
     Pop,
     Replace,
     check_growth,
     check_index_room,
     check_item_limit,
     classify,
+    fold_run,
     head_fields,
-    merge_run,
     plan_write,
     release_and_restamp,
     seal_split,
@@ -42,7 +42,13 @@ from openai_agents_session._plan import (
     write_runs,
 )
 from openai_agents_session.models.codec import StoredItem, decode_item, dumps_item, item_size
-from openai_agents_session.models.pages import decode_page, part_keys
+from openai_agents_session.models.pages import (
+    COMPOSITE,
+    decode_members,
+    decode_page,
+    page_key,
+    part_keys,
+)
 from openai_agents_session.models.pairs import safe_cut
 from openai_agents_session.models.schema import PageIndex, PageRef
 
@@ -274,32 +280,30 @@ def test_outcomes() -> None:
     assert isinstance(refused, Failed) and not refused.maybe_applied
 
 
-def test_a_seal_merges_a_full_tier_of_segments_under_fresh_keys() -> None:
-    tier = [PageRef(f"{n + 1:016x}", 1, 0, 2, 2_000) for n in range(MERGE_FANOUT)]
+def test_a_seal_folds_the_oldest_segments_into_a_composite_and_rewrites_nothing() -> None:
+    count = MERGE_FANOUT * 3 // 2
+    tier = [PageRef(f"{n + 1:016x}", 1, 0, 2, 2_000) for n in range(count)]
     base = state([msg("h" * 1000 + str(i)) for i in range(30)], PageIndex(pages=tuple(tier)))
     change = Append([dumps_item(msg("new"))]).apply(base, {})
-    with pytest.raises(NeedPages) as need:
-        plan(base, change)  # a paged head seals past 24 KiB, and must see the tier
-    assert need.value.refs == tier
-    loaded = {ref.id: [msg(f"{ref.id}-0"), msg(f"{ref.id}-1")] for ref in tier}
-    written = plan_write(
-        base,
-        change,
-        expired=False,
-        session_id="s",
-        table_name="t",
-        now=NOW,
-        layout=Layout(),
-        operation="add_items",
-        loaded=loaded,
-    )
+    # A fold needs no page read: it lists the segments as they are.
+    written = plan(base, change)  # a paged head seals past 24 KiB
     head = decode_item(written.item, table_name="t")
     assert head.pages is not None and head.count == 0
-    merged, segment = head.pages.pages
-    assert merged.id not in loaded and merged.length == 2 * MERGE_FANOUT
-    assert segment.length == 31  # the whole tail, sealed after the merged tier
-    assert written.released == [k for ref in tier for k in part_keys("s", ref)]
-    assert written.fresh_pages[merged.id][:2] == loaded[tier[0].id]
+    composite, *kept, segment = head.pages.pages
+    assert composite.parts == COMPOSITE and composite.length == 2 * MERGE_FANOUT
+    assert composite.size == MERGE_FANOUT * 2_000
+    assert kept == tier[MERGE_FANOUT:]
+    assert segment.length == 31  # the whole tail, sealed after the tier
+    assert written.released == []  # the folded segments stay, listed by the composite
+    assert written.fresh_members == {composite.id: tuple(tier[:MERGE_FANOUT])}
+    # Two items: the segment's part and the composite's, which lists the members.
+    keys = {item["session_id"]["S"] for item in written.page_items}
+    assert keys == {page_key("s", segment.id, 0), page_key("s", composite.id, 0)}
+    composite_item = next(
+        i for i in written.page_items if i["session_id"]["S"] == page_key("s", composite.id, 0)
+    )
+    members = decode_members(composite, composite_item, session_id="s", table_name="t")
+    assert members == tuple(tier[:MERGE_FANOUT])
 
 
 def test_a_full_newest_page_is_left_alone() -> None:
@@ -353,20 +357,33 @@ def test_seal_split_moves_the_whole_tail() -> None:
     assert seal_split(items, Layout(threshold=16 * 1024)) == 20
 
 
-def test_merge_run_merges_a_full_tier_of_segments_and_asks_for_missing_ones() -> None:
+def test_fold_run_takes_the_oldest_segments_once_the_tier_is_full_and_a_half() -> None:
     big = PageRef("a" * 16, 1, 0, 3, 300 * 1024)
-    tier = [PageRef(f"{n + 1:016x}", 1, 1, 1, 2_000) for n in range(MERGE_FANOUT)]
-    pages = {ref.id: [msg(f"{ref.id}-0"), msg(f"{ref.id}-1")] for ref in tier}
-    # One segment short of a tier: no merge, whatever is loaded.
-    assert merge_run([big, *tier[1:]], pages) is None
-    with pytest.raises(NeedPages) as need:
-        merge_run([big, *tier], {tier[0].id: pages[tier[0].id]})
-    assert need.value.refs == tier[1:]
-    count, (items, texts) = merge_run([big, *tier], pages) or (0, ([], []))
-    # Only each segment's view is kept, in order; the big page stays as it is.
-    assert count == MERGE_FANOUT
-    assert items == [msg(f"{ref.id}-1") for ref in tier]
-    assert texts == [dumps_item(i) for i in items]
+    tier = [PageRef(f"{n + 1:016x}", 1, 1, 1, 2_000) for n in range(MERGE_FANOUT * 3 // 2)]
+    # One segment short: no fold. Composites end a tier like big pages do.
+    assert fold_run([big, *tier[1:]]) is None
+    assert fold_run([big, *tier]) == (1, MERGE_FANOUT)
+    composite = PageRef("c" * 16, COMPOSITE, 0, 16, 32_000)
+    assert fold_run([composite, *tier[1:]]) is None
+    assert fold_run([big, composite, *tier]) == (2, MERGE_FANOUT)
+
+
+def test_release_and_restamp_names_a_composites_members_and_asks_for_unread_ones() -> None:
+    members = (PageRef("1" * 16, 1, 0, 2, 100), PageRef("2" * 16, 2, 1, 1, 400_000))
+    composite = PageRef("c" * 16, COMPOSITE, 0, 3, 400_100)
+    seen = state([], PageIndex(pages=(composite,)))
+    fields = head_fields(seen, seen, Clear().apply(seen, {}), now=NOW, layout=Layout())
+    with pytest.raises(NeedMembers) as need:
+        release_and_restamp(seen, seen, [], fields, "s")
+    assert need.value.refs == [composite]
+    _, released = release_and_restamp(seen, seen, [], fields, "s", {composite.id: members})
+    assert released == [
+        page_key("s", composite.id, 0),
+        *part_keys("s", members[0]),
+        *part_keys("s", members[1]),
+    ]
+    # Kept, it releases nothing.
+    assert release_and_restamp(seen, seen, [composite], fields, "s")[1] == []
 
 
 def test_split_runs_keeps_order_and_size_and_puts_a_big_item_alone() -> None:

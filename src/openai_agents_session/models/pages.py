@@ -6,11 +6,18 @@ each. Its parts live in the session table under `PAGE_PREFIX` keys; nothing
 points at a page until a head item that lists it (`PageIndex`) is committed,
 so writing a page is idempotent and a crash before the commit leaves only an
 unreferenced page behind. The attribute names come from `PageRecord`.
+
+A **composite** page (an index entry with ``parts == 0``) holds no items of its
+own: its one item lists other pages (its *members*, as index entries), and its
+items are the members' views, in order. Older segments are folded into
+composites instead of being rewritten, so that each byte of history is written
+once (see docs/history-pages.md, "Folding").
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import zlib
@@ -34,15 +41,20 @@ from .schema import (
 )
 
 __all__ = [
+    "COMPOSITE",
     "DEFAULT_MAX_SESSION_BYTES",
     "MAX_INDEX_BYTES",
+    "MAX_MEMBERS",
     "MAX_PAGES",
     "PART_BYTES",
     "check_index",
     "decode_index",
+    "decode_members",
     "decode_page",
+    "encode_composite",
     "encode_index",
     "encode_page",
+    "is_composite",
     "max_compressed",
     "max_parts",
     "new_page_id",
@@ -69,6 +81,16 @@ _ENVELOPE = len('{"ttl":null,"pages":[]}') - 1
 MAX_PAGES = (MAX_INDEX_BYTES - _ENVELOPE) // _MIN_ENTRY
 """The most pages a head can list: only a seal adds pages, and it keeps the index
 under `MAX_INDEX_BYTES`; pops and trims only remove entries."""
+
+COMPOSITE = 0
+"""The ``parts`` of an index entry that points at a composite page (a list of pages)."""
+
+MAX_MEMBERS = 32
+"""The most pages one composite lists (a fold takes `MERGE_FANOUT`, 16, at a time)."""
+
+# A composite's member list: at most MAX_MEMBERS entries of at most this many
+# characters each (a 16-digit id and four numbers below 2**31).
+_MAX_MEMBER_TEXT = MAX_MEMBERS * len('["0123456789abcdef",999,2147483647,2147483647,2147483647],')
 
 _ZLIB_LEVEL = 6
 # Bytes inflated per step: the output grows in slices, never in one jump.
@@ -110,6 +132,8 @@ def max_compressed(ref: PageRef) -> int:
 
     A page whose parts hold more is refused as corrupt when it is decoded.
     """
+    if is_composite(ref):
+        return _MAX_MEMBER_TEXT
     return min(ref.parts * PART_BYTES, _compress_bound(ref.size))
 
 
@@ -117,9 +141,17 @@ def _compress_bound(size: int) -> int:
     return size + (size >> 12) + (size >> 14) + (size >> 25) + 13
 
 
+def is_composite(ref: PageRef) -> bool:
+    """Whether `ref` points at a composite page (a list of other pages)."""
+    return ref.parts == COMPOSITE
+
+
 def part_keys(session_id: str, ref: PageRef) -> list[str]:
-    """The keys of every part of the page `ref` points at, in order."""
-    return [page_key(session_id, ref.id, part) for part in range(ref.parts)]
+    """The keys of the items `ref` itself points at, in order.
+
+    A composite's is its one item; its members' keys come from its member list.
+    """
+    return [page_key(session_id, ref.id, part) for part in range(max(ref.parts, 1))]
 
 
 def encode_index(index: PageIndex | None) -> str | None:
@@ -205,7 +237,8 @@ def check_index(
         seen.add(ref.id)
         # Each item is at least "{}" and a comma, inside the list's brackets.
         if (
-            min(ref.parts, ref.length) < 1
+            ref.parts < COMPOSITE
+            or ref.length < 1
             or ref.start < 0
             or 3 * (ref.start + ref.length) + 1 > ref.size
         ):
@@ -215,7 +248,7 @@ def check_index(
                 f"page {ref.id!r} claims {ref.size:,} bytes, past max_session_bytes "
                 f"({max_session_bytes:,})"
             )
-        if ref.parts > max_parts(ref.size):
+        if not is_composite(ref) and ref.parts > max_parts(ref.size):
             raise impossible(
                 f"page {ref.id!r} claims {ref.parts:,} parts; {ref.size:,} bytes never "
                 f"need more than {max_parts(ref.size)}"
@@ -227,6 +260,84 @@ def check_index(
             f"({max_session_bytes:,}); if it was written with a larger cap, open it with that"
         )
     return index
+
+
+def encode_composite(
+    session_id: str,
+    page_id: str,
+    members: Sequence[PageRef],
+    *,
+    ttl: int | None,
+    created_at: Decimal,
+) -> tuple[PageRef, dict[str, Any]]:
+    """A composite page listing `members` (plain pages, as the index lists them).
+
+    Its items are the members' views in order, and its size is theirs together,
+    so the entry it gets behaves in the index like a page of those items.
+
+    Returns:
+        The index entry for the composite and the attribute-value map of its item.
+    """
+    body = json.dumps([list(m) for m in members], separators=(",", ":")).encode()
+    values: dict[str, Any] = {
+        PAGE_SCHEMA.partition_key: page_key(session_id, page_id, 0),
+        PAGE_SCHEMA.page_of: session_id,
+        PAGE_SCHEMA.page_data: body,
+        PAGE_SCHEMA.ttl: ttl,
+        PAGE_SCHEMA.created_at: created_at,
+    }
+    ref = PageRef(
+        page_id, COMPOSITE, 0, sum(m.length for m in members), sum(m.size for m in members)
+    )
+    return ref, encode_values(PAGE_SCHEMA.attributes, values)
+
+
+def decode_members(
+    ref: PageRef,
+    raw: Mapping[str, Any],
+    *,
+    session_id: str,
+    table_name: str | None,
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
+) -> tuple[PageRef, ...]:
+    """The member list of the composite `ref` points at, checked before it is used.
+
+    The members are checked like a head's index (`check_index`), and besides:
+    at most `MAX_MEMBERS`, each a plain page (composites never nest), none the
+    composite itself, with sizes that add up to the composite's and views that
+    hold every item the composite's entry uses.
+
+    Raises:
+        CorruptSessionError: The item is not a composite of this session that
+            the entry can point at.
+    """
+
+    def corrupt(problem: str) -> CorruptSessionError:
+        return _impossible(session_id, table_name, f"composite page {ref.id!r} {problem}")
+
+    if raw.get(PAGE_SCHEMA.page_of) != {"S": session_id}:
+        raise corrupt("belongs to another session")
+    value = raw.get(PAGE_SCHEMA.page_data)
+    data = value.get("B") if isinstance(value, Mapping) else None
+    if not isinstance(data, (bytes, bytearray)) or len(data) > _MAX_MEMBER_TEXT:
+        raise corrupt(f"has no member list of at most {_MAX_MEMBER_TEXT:,} bytes")
+    try:
+        index = PageIndex.model_validate({"pages": json.loads(data)})
+    except (ValidationError, ValueError, RecursionError, TypeError):
+        raise corrupt("has an unreadable member list") from None
+    members = index.pages
+    if not 1 <= len(members) <= MAX_MEMBERS:
+        raise corrupt(f"lists {len(members)} pages; it holds 1 to {MAX_MEMBERS}")
+    check_index(
+        index, session_id=session_id, table_name=table_name, max_session_bytes=max_session_bytes
+    )
+    if any(is_composite(m) or m.id == ref.id for m in members):
+        raise corrupt("lists a composite page")
+    if sum(m.size for m in members) != ref.size:
+        raise corrupt(f"does not add up to the {ref.size} bytes its entry claims")
+    if sum(m.length for m in members) < ref.start + ref.length:
+        raise corrupt("holds fewer items than its entry uses")
+    return members
 
 
 def _impossible(
