@@ -11,7 +11,9 @@
   `check_growth`, `head_fields`, then for a seal `seal_split`, `split_runs`
   (a fresh segment) and `merge_run` (a tier of small segments merged into one
   page), `write_runs`,
-  `check_index_room`; then `check_item_limit` and `release_and_restamp`.
+  `check_index_room`; then `check_item_limit`, `release_and_restamp` and
+  `one_call_seal` (whether the seal's pages and head may go in one
+  TransactWriteItems).
 - `classify` tells how an attempt ended: written, conflict, lost or failed.
 
 None of this touches the network, so each piece is unit-tested on its own.
@@ -93,6 +95,7 @@ __all__ = [
     "classify",
     "head_fields",
     "merge_run",
+    "one_call_seal",
     "plan_write",
     "release_and_restamp",
     "seal_point",
@@ -139,6 +142,10 @@ besides pages of up to 512 KB (about 20 entries per MB of history)."""
 # re-stamped once the head's TTL comes within _PAGE_TTL_MARGIN of theirs.
 _PAGE_TTL_EXTENSION = 24 * 3600
 _PAGE_TTL_MARGIN = 3600
+# A seal that goes as one TransactWriteItems stays far inside its limits (100
+# actions, 4 MB of items): a bigger one takes the two calls.
+_TRANSACTION_ACTIONS = 25
+_TRANSACTION_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -676,6 +683,9 @@ class WritePlan:
         result: What the operation returns.
         items_written: Items added or removed.
         fresh_pages: The items of the pages this write adds, by page id.
+        transact: The page parts and the head may go in one TransactWriteItems
+            (`one_call_seal`) instead of a BatchWriteItem before the head's
+            PutItem.
     """
 
     item: AttributeMap
@@ -688,6 +698,7 @@ class WritePlan:
     result: Any = None
     items_written: int = 0
     fresh_pages: dict[str, list[ConversationItem]] = field(default_factory=dict)
+    transact: bool = False
 
     @property
     def version(self) -> Decimal:
@@ -723,7 +734,7 @@ def _runs(items_json: Sequence[str], limit: int) -> list[list[str]]:
     runs: list[list[str]] = []
     size = limit + 1
     for text in items_json:
-        length = len(text.encode("utf-8", "surrogatepass")) + 1
+        length = _utf8_size(text) + 1
         if size + length > limit:
             runs.append([])
             size = 0
@@ -784,9 +795,7 @@ def check_growth(
     """
     if not change.grows:
         return
-    total = sum(ref.size for ref in change.pages) + len(
-        change.conversation_json.encode("utf-8", "surrogatepass")
-    )
+    total = sum(ref.size for ref in change.pages) + _utf8_size(change.conversation_json)
     if total > layout.max_session_bytes:
         raise SessionTooLargeError(
             f"{operation} would make {describe(session_id, table_name)} {total:,} bytes of "
@@ -985,6 +994,52 @@ def release_and_restamp(
     return restamp, released
 
 
+def one_call_seal(
+    layout: Layout,
+    *,
+    added: int,
+    paged: bool,
+    merged: bool,
+    restamp: Restamp | None,
+    page_items: Sequence[AttributeMap],
+    head_size: int,
+) -> bool:
+    """Whether a seal's new page parts and its head may go in one TransactWriteItems.
+
+    A transaction is one call instead of two, but DynamoDB bills each of its
+    actions twice. It pays when seals come often: a write that adds at least a
+    quarter of the paged head (`seal_point`) to a head that already has pages
+    would otherwise seal more often than every fourth append of its size, past
+    1.25 calls per append. Smaller appends (5 KB under the default 24 KiB) keep
+    the two calls, which they need at most once in four appends.
+
+    The transaction is kept for the plain case: the first seal of a one-item
+    session (up to `page_threshold` of older items, once), a merge (pages of up
+    to 512 KB, once in `merge_fanout` seals), and a write that must extend page
+    TTLs first take the two calls, as does a seal past 25 actions or 2 MiB.
+
+    Args:
+        layout: Threshold and fanout.
+        added: Bytes of JSON the write adds to the head's items.
+        paged: The head had pages before this write.
+        merged: The write merges a tier of segments.
+        restamp: Page TTLs the write extends first, if any.
+        page_items: The page parts the write adds.
+        head_size: The head item's size (DynamoDB's rule).
+    """
+    if not page_items or not paged or merged or restamp is not None:
+        return False
+    if 4 * added < seal_point(layout, paged=True):
+        return False
+    if len(page_items) + 1 > _TRANSACTION_ACTIONS:
+        return False
+    return head_size + sum(item_size(part) for part in page_items) <= _TRANSACTION_BYTES
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 @dataclass
 class _HeadDraft:
     """The head being planned: its history, and how it encodes with a given index."""
@@ -1002,7 +1057,7 @@ class _HeadDraft:
     newest_json: str | None = None
 
     def history_view(self, refs: Sequence[PageRef]) -> HistoryView:
-        head_bytes = len(self.conversation_json.encode("utf-8", "surrogatepass"))
+        head_bytes = _utf8_size(self.conversation_json)
         return HistoryView(
             session_id=self.session_id,
             items_json=self.newest_json or self.conversation_json,
@@ -1085,7 +1140,9 @@ def plan_write(
     size = item_size(item)
     page_items: list[AttributeMap] = []
     fresh_pages: dict[str, list[ConversationItem]] = {}
-    if size > seal_point(layout, bool(pages)) and draft.count:
+    paged = bool(pages)
+    merged: tuple[int, Run] | None = None
+    if size > seal_point(layout, paged) and draft.count:
         parsed: list[ConversationItem] = json.loads(draft.conversation_json)
         items_json = [dumps_item(i) for i in parsed]
         sealed = seal_split(items_json, layout)
@@ -1111,6 +1168,16 @@ def plan_write(
             check_index_room(pages, fields.page_ttl, layout, **names)
     check_item_limit(size, pages, **names)
     restamp, released = release_and_restamp(seen, base, pages, fields, session_id)
+    head_before = _utf8_size(base.conversation_json) if base is not None else 2
+    transact = change.grows and one_call_seal(
+        layout,
+        added=_utf8_size(change.conversation_json) - head_before,
+        paged=paged,
+        merged=merged is not None,
+        restamp=restamp,
+        page_items=page_items,
+        head_size=size,
+    )
     state = StoredItem(
         session_id=session_id,
         conversation_json=draft.conversation_json,
@@ -1133,6 +1200,7 @@ def plan_write(
         result=change.result,
         items_written=change.items_written,
         fresh_pages=fresh_pages,
+        transact=transact,
     )
 
 
