@@ -1249,13 +1249,20 @@ _UNKNOWN_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUn
 
 
 def classify(error: ClientError) -> Outcome:
-    """How a conditional write that raised `error` ended."""
+    """How a conditional write that raised `error` ended.
+
+    A write refused because a transaction holds the item (another writer's
+    one-call seal, on DynamoDB) lost a race like a failed condition: read, then
+    retry.
+    """
     response: Mapping[str, Any] = error.response
     meta = response.get("ResponseMetadata") or {}
     resent = bool(int(meta.get("RetryAttempts") or 0))
     code = str((response.get("Error") or {}).get("Code", ""))
     if code == "ConditionalCheckFailedException":
         return Conflict(response.get("Item"), resent)
+    if code == "TransactionConflictException":
+        return Conflict(None, resent)
     status = int(meta.get("HTTPStatusCode") or 0)
     if status >= 500 or code in _UNKNOWN_CODES:
         return Lost(error)

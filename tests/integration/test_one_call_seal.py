@@ -184,3 +184,20 @@ async def test_an_endpoint_without_transactions_is_learned_once_with_one_warning
     assert len(warnings) == 1
     assert harness.proxy.forwarded["BatchWriteItem"] == 1 + len(added)
     await assert_exact(harness.direct, harness.table, harness.sid, history + added)
+
+
+async def test_a_put_refused_while_another_writers_seal_holds_the_head_is_retried(
+    harness: Harness,
+) -> None:
+    # Today (before): DynamoDB refuses a PutItem on an item an ongoing transaction
+    # holds with TransactionConflictException, and add_items raised DynamoDBError.
+    session = await harness.session()
+    first = [{"role": "user", "content": "a"}]
+    await session.add_items(first)
+    rule = harness.proxy.add_rule(
+        op="PutItem", fault="throttle", error_code="TransactionConflictException", times=1
+    )
+    added = [{"role": "user", "content": "b"}]
+    await asyncio.wait_for(session.add_items(added), FAIL_FAST)
+    assert rule.hits == 1
+    await assert_exact(harness.direct, harness.table, harness.sid, first + added)

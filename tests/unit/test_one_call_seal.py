@@ -14,6 +14,7 @@ from openai_agents_session._plan import (
     Failed,
     Layout,
     Lost,
+    classify,
     one_call_seal,
     plan_write,
 )
@@ -133,3 +134,12 @@ def test_an_earlier_copy_still_in_progress_may_land() -> None:
     assert isinstance(
         transaction_outcome(ClientError(response, "TransactWriteItems"), head=1), Lost
     )
+
+
+def test_a_put_refused_while_another_writers_seal_holds_the_head_is_a_conflict() -> None:
+    # Today (before): DynamoDBError reached the caller of add_items or pop_item.
+    response: Any = {
+        "Error": {"Code": "TransactionConflictException", "Message": "ongoing transaction"},
+        "ResponseMetadata": {"HTTPStatusCode": 400, "RetryAttempts": 0},
+    }
+    assert classify(ClientError(response, "PutItem")) == Conflict(None, False)
