@@ -1,4 +1,4 @@
-"""The fork's guard: a copy lands only while its source still holds what was copied.
+"""Transactions around the head's write: the fork's guard, and how a transaction ended.
 
 A fork reads its source, then writes the copy's head. An erase (or a clear) of
 the source in between must not leave the copy behind. On DynamoDB the copy's
@@ -9,6 +9,11 @@ the source, so the copy lands only if the source still holds what was copied
 client, and the fork falls back to a check after its write (`SessionStore.fork`
 undoes a copy whose source was cleared or erased meanwhile). Only the
 transaction is atomic.
+
+A large append that seals a segment puts the segment's parts and the head in
+one TransactWriteItems too (`_plan.one_call_seal`), and falls back to two calls
+on the same endpoints. `transaction_outcome` reads either transaction's end
+from the position of the head's Put among its actions.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ._plan import Conflict, Failed, Outcome, classify, holds_session
+from ._plan import Conflict, Failed, Lost, Outcome, classify, holds_session
 from .models.attrs import number_text
 from .models.codec import StoredItem, encode_key, write_condition
 from .models.schema import SCHEMA
@@ -88,27 +93,32 @@ def lacks_transactions(client: Any, *, learned: bool = False) -> bool:
     return client in _WITHOUT_TRANSACTIONS
 
 
-def transaction_outcome(error: ClientError) -> Outcome | None:
-    """How a fork's ``[Put target, ConditionCheck source]`` transaction that raised ended.
+def transaction_outcome(error: ClientError, *, head: int = 0) -> Outcome | None:
+    """How a transaction whose action `head` is the session head's conditional Put ended.
+
+    A fork sends ``[Put target, ConditionCheck source]`` (the head is action 0);
+    a sealing append sends its page parts' Puts, then the head's (the last).
 
     Returns:
-        `Conflict` when the target's condition failed (its item, if handed
-        back); None when only the source's did (nothing landed); a `Conflict`
-        with no item when another transaction touched one of the two (read,
-        then retry); otherwise what `classify` says of the error.
+        `Conflict` when the head's condition failed (its item, if handed back);
+        None when only another action's condition failed (nothing landed); a
+        `Conflict` with no item when another transaction touched one of its
+        items (read, then retry); `Lost` when an earlier copy of the same
+        transaction is still in progress (it may land); otherwise what
+        `classify` says of the error.
     """
     response: Any = error.response
-    reasons = list(response.get("CancellationReasons") or [])
-    if (response.get("Error") or {}).get("Code") != "TransactionCanceledException" or len(
-        reasons
-    ) != 2:
-        return classify(error)
+    code = (response.get("Error") or {}).get("Code")
     resent = bool(int((response.get("ResponseMetadata") or {}).get("RetryAttempts") or 0))
-    target, source = (str(r.get("Code") or "None") for r in reasons)
-    if target == "ConditionalCheckFailed":
-        return Conflict(reasons[0].get("Item"), resent)
-    if source == "ConditionalCheckFailed":
+    if code == "TransactionInProgressException":
+        return Lost(error)
+    reasons = [str(r.get("Code") or "None") for r in response.get("CancellationReasons") or []]
+    if code != "TransactionCanceledException" or not 0 <= head < len(reasons):
+        return classify(error)
+    if reasons[head] == "ConditionalCheckFailed":
+        return Conflict(response["CancellationReasons"][head].get("Item"), resent)
+    if "ConditionalCheckFailed" in reasons:
         return None
-    if "TransactionConflict" in (target, source):
+    if "TransactionConflict" in reasons:
         return Conflict(None, resent)
     return Failed(error, resent)

@@ -11,7 +11,9 @@
   `check_growth`, `head_fields`, then for a seal `seal_split`, `split_runs`
   (a fresh segment) and `fold_run` (the oldest segments of a full tier folded
   into one composite page that lists them), `write_runs`,
-  `check_index_room`; then `check_item_limit` and `release_and_restamp`.
+  `check_index_room`; then `check_item_limit`, `release_and_restamp` and
+  `one_call_seal` (whether the seal's pages and head may go in one
+  TransactWriteItems).
 - `classify` tells how an attempt ended: written, conflict, lost or failed.
 
 None of this touches the network, so each piece is unit-tested on its own.
@@ -99,6 +101,7 @@ __all__ = [
     "entry_keys",
     "fold_run",
     "head_fields",
+    "one_call_seal",
     "plan_write",
     "release_and_restamp",
     "seal_point",
@@ -146,6 +149,10 @@ of history at the default threshold), and each byte is written once."""
 # re-stamped once the head's TTL comes within _PAGE_TTL_MARGIN of theirs.
 _PAGE_TTL_EXTENSION = 24 * 3600
 _PAGE_TTL_MARGIN = 3600
+# A seal that goes as one TransactWriteItems stays far inside its limits (100
+# actions, 4 MB of items): a bigger one takes the two calls.
+_TRANSACTION_ACTIONS = 25
+_TRANSACTION_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -686,6 +693,9 @@ class WritePlan:
         items_written: Items added or removed.
         fresh_pages: The items of the pages this write adds, by page id.
         fresh_members: The member lists of the composites this write adds, by id.
+        transact: The page parts and the head may go in one TransactWriteItems
+            (`one_call_seal`) instead of a BatchWriteItem before the head's
+            PutItem.
     """
 
     item: AttributeMap
@@ -699,6 +709,7 @@ class WritePlan:
     items_written: int = 0
     fresh_pages: dict[str, list[ConversationItem]] = field(default_factory=dict)
     fresh_members: dict[str, tuple[PageRef, ...]] = field(default_factory=dict)
+    transact: bool = False
 
     @property
     def version(self) -> Decimal:
@@ -734,7 +745,7 @@ def _runs(items_json: Sequence[str], limit: int) -> list[list[str]]:
     runs: list[list[str]] = []
     size = limit + 1
     for text in items_json:
-        length = len(text.encode("utf-8", "surrogatepass")) + 1
+        length = _utf8_size(text) + 1
         if size + length > limit:
             runs.append([])
             size = 0
@@ -820,9 +831,7 @@ def check_growth(
     """
     if not change.grows:
         return
-    total = sum(ref.size for ref in change.pages) + len(
-        change.conversation_json.encode("utf-8", "surrogatepass")
-    )
+    total = sum(ref.size for ref in change.pages) + _utf8_size(change.conversation_json)
     if total > layout.max_session_bytes:
         raise SessionTooLargeError(
             f"{operation} would make {describe(session_id, table_name)} {total:,} bytes of "
@@ -1019,6 +1028,50 @@ def release_and_restamp(
     return restamp, _entries_keys(session_id, gone, members)
 
 
+def one_call_seal(
+    layout: Layout,
+    *,
+    added: int,
+    paged: bool,
+    restamp: Restamp | None,
+    page_items: Sequence[AttributeMap],
+    head_size: int,
+) -> bool:
+    """Whether a seal's new page parts and its head may go in one TransactWriteItems.
+
+    A transaction is one call instead of two, but DynamoDB bills each of its
+    actions twice. It pays when seals come often: a write that adds at least a
+    quarter of the paged head (`seal_point`) to a head that already has pages
+    would otherwise seal more often than every fourth append of its size, past
+    1.25 calls per append. Smaller appends (5 KB under the default 24 KiB) keep
+    the two calls, which they need at most once in four appends.
+
+    The transaction is kept for the plain case: the first seal of a one-item
+    session (up to `page_threshold` of older items, once) and a write that must
+    extend page TTLs first take the two calls, as does a seal past 25 actions
+    or 2 MiB. A fold is one small composite item more in the transaction.
+
+    Args:
+        layout: Threshold and fanout.
+        added: Bytes of JSON the write adds to the head's items.
+        paged: The head had pages before this write.
+        restamp: Page TTLs the write extends first, if any.
+        page_items: The page parts the write adds.
+        head_size: The head item's size (DynamoDB's rule).
+    """
+    if not page_items or not paged or restamp is not None:
+        return False
+    if 4 * added < seal_point(layout, paged=True):
+        return False
+    if len(page_items) + 1 > _TRANSACTION_ACTIONS:
+        return False
+    return head_size + sum(item_size(part) for part in page_items) <= _TRANSACTION_BYTES
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 @dataclass
 class _HeadDraft:
     """The head being planned: its history, and how it encodes with a given index."""
@@ -1036,7 +1089,7 @@ class _HeadDraft:
     newest_json: str | None = None
 
     def history_view(self, refs: Sequence[PageRef]) -> HistoryView:
-        head_bytes = len(self.conversation_json.encode("utf-8", "surrogatepass"))
+        head_bytes = _utf8_size(self.conversation_json)
         return HistoryView(
             session_id=self.session_id,
             items_json=self.newest_json or self.conversation_json,
@@ -1123,7 +1176,8 @@ def plan_write(
     page_items: list[AttributeMap] = []
     fresh_pages: dict[str, list[ConversationItem]] = {}
     fresh_members: dict[str, tuple[PageRef, ...]] = {}
-    if size > seal_point(layout, bool(pages)) and draft.count:
+    paged = bool(pages)
+    if size > seal_point(layout, paged) and draft.count:
         parsed: list[ConversationItem] = json.loads(draft.conversation_json)
         items_json = [dumps_item(i) for i in parsed]
         sealed = seal_split(items_json, layout)
@@ -1164,6 +1218,15 @@ def plan_write(
     restamp, released = release_and_restamp(
         seen, base, pages, fields, session_id, members or {}
     )
+    head_before = _utf8_size(base.conversation_json) if base is not None else 2
+    transact = change.grows and one_call_seal(
+        layout,
+        added=_utf8_size(change.conversation_json) - head_before,
+        paged=paged,
+        restamp=restamp,
+        page_items=page_items,
+        head_size=size,
+    )
     state = StoredItem(
         session_id=session_id,
         conversation_json=draft.conversation_json,
@@ -1187,6 +1250,7 @@ def plan_write(
         items_written=change.items_written,
         fresh_pages=fresh_pages,
         fresh_members=fresh_members,
+        transact=transact,
     )
 
 
@@ -1235,13 +1299,20 @@ _UNKNOWN_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUn
 
 
 def classify(error: ClientError) -> Outcome:
-    """How a conditional write that raised `error` ended."""
+    """How a conditional write that raised `error` ended.
+
+    A write refused because a transaction holds the item (another writer's
+    one-call seal, on DynamoDB) lost a race like a failed condition: read, then
+    retry.
+    """
     response: Mapping[str, Any] = error.response
     meta = response.get("ResponseMetadata") or {}
     resent = bool(int(meta.get("RetryAttempts") or 0))
     code = str((response.get("Error") or {}).get("Code", ""))
     if code == "ConditionalCheckFailedException":
         return Conflict(response.get("Item"), resent)
+    if code == "TransactionConflictException":
+        return Conflict(None, resent)
     status = int(meta.get("HTTPStatusCode") or 0)
     if status >= 500 or code in _UNKNOWN_CODES:
         return Lost(error)

@@ -21,6 +21,7 @@ applied instead of being applied twice.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import random
 import time
@@ -50,6 +51,7 @@ from ._plan import (
     DEFAULT_PAGE_THRESHOLD,
     Append,
     Clear,
+    Conflict,
     Failed,
     ForkInto,
     Layout,
@@ -259,6 +261,13 @@ class OperationMetrics:
 
 class _Transport(Exception):
     """A call failed below HTTP: the request may or may not have reached DynamoDB."""
+
+
+class _Untransacted(enum.Enum):
+    """A transaction that ended without an `Outcome` of the head's own."""
+
+    UNSUPPORTED = "the endpoint has no TransactWriteItems: nothing was sent"
+    OTHER_CHECK_FAILED = "another action's condition failed, the head's held: nothing landed"
 
 
 async def _all(jobs: list[Awaitable[_T]]) -> list[_T]:
@@ -1347,12 +1356,7 @@ class _Engine:
                 if plan is None:
                     continue
                 metrics.attempts += 1
-                await self._prepare(metrics, plan)
-                guard = run.operation.guard if isinstance(run.operation, ForkInto) else None
-                if guard is None:
-                    outcome = await self._commit(metrics, plan)
-                else:
-                    outcome = await self._commit_fork(metrics, run, plan, guard)
+                outcome, plan = await self._send(metrics, run, plan)
                 if outcome is None:
                     return await self._written(metrics, run, plan)
                 await self._after(metrics, run, plan, outcome)
@@ -1677,23 +1681,106 @@ class _Engine:
             table_name=self.table_name,
         )
 
+    async def _send(
+        self, metrics: OperationMetrics, run: _Run, plan: WritePlan
+    ) -> tuple[Outcome | None, WritePlan]:
+        """Send one attempt: how it ended (None: landed), and the plan as sent.
+
+        A plan that may go as one transaction (`WritePlan.transact`) sends its
+        page parts in the head's TransactWriteItems. The plan as sent then has
+        no parts written before the commit: a cancelled transaction leaves
+        none to release.
+        """
+        guard = run.operation.guard if isinstance(run.operation, ForkInto) else None
+        if guard is None and plan.transact:
+            outcome = await self._commit_sealed(metrics, plan)
+            if outcome is not _Untransacted.UNSUPPORTED:
+                return outcome, replace(plan, page_items=[])
+        await self._prepare(metrics, plan)
+        if guard is None:
+            return await self._commit(metrics, plan), plan
+        return await self._commit_fork(metrics, run, plan, guard), plan
+
+    def _head_put(self, plan: WritePlan) -> dict[str, Any]:
+        """The head's conditional Put, handing the current item back if it fails."""
+        return {
+            "TableName": self.table_name,
+            "Item": plan.item,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            **plan.condition,
+        }
+
     async def _commit(self, metrics: OperationMetrics, plan: WritePlan) -> Outcome | None:
         """Send the head's conditional PutItem; None when it landed."""
         try:
             await self._call(
-                metrics,
-                "put_item",
-                TableName=self.table_name,
-                Item=plan.item,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                ReturnConsumedCapacity="TOTAL",
-                **plan.condition,
+                metrics, "put_item", ReturnConsumedCapacity="TOTAL", **self._head_put(plan)
             )
         except _Transport as exc:
             return Lost(exc)
         except ClientError as exc:
             return classify(exc)
         return None
+
+    async def _transact(
+        self, metrics: OperationMetrics, actions: list[dict[str, Any]], *, head: int
+    ) -> Outcome | _Untransacted | None:
+        """Send a TransactWriteItems whose action `head` is the head's Put; None: landed.
+
+        An endpoint without transactions is learned once per client, with one
+        warning, and then `UNSUPPORTED` is returned at once.
+        """
+        client = await self._get_client()
+        if lacks_transactions(client):
+            return _Untransacted.UNSUPPORTED
+        try:
+            await self._call(
+                metrics,
+                "transact_write_items",
+                TransactItems=actions,
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except _Transport as exc:
+            return Lost(exc)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "UnknownOperationException":
+                lacks_transactions(client, learned=True)
+                logger.warning(
+                    "the endpoint of table %r has no TransactWriteItems: a fork is checked "
+                    "against its source after its write, not atomically, and an append "
+                    "that seals a segment takes two calls",
+                    self.table_name,
+                )
+                return _Untransacted.UNSUPPORTED
+            outcome = transaction_outcome(exc, head=head)
+            return _Untransacted.OTHER_CHECK_FAILED if outcome is None else outcome
+        return None
+
+    async def _commit_sealed(
+        self, metrics: OperationMetrics, plan: WritePlan
+    ) -> Outcome | Literal[_Untransacted.UNSUPPORTED] | None:
+        """Put a seal's new page parts and the head in one TransactWriteItems.
+
+        Each part is a fresh random key, put only if absent; the head's Put
+        comes last, with its usual condition. Same guarantees as `_commit`:
+        a failed head condition is a `Conflict` (nothing of it landed), a lost
+        answer is `Lost` (`recent_writes` tells later whether it landed).
+        """
+        fresh = {
+            "ConditionExpression": "attribute_not_exists(#k)",
+            "ExpressionAttributeNames": {"#k": SCHEMA.partition_key},
+        }
+        parts = [
+            {"Put": {"TableName": self.table_name, "Item": p, **fresh}} for p in plan.page_items
+        ]
+        ended = await self._transact(
+            metrics, [*parts, {"Put": self._head_put(plan)}], head=len(parts)
+        )
+        if ended is _Untransacted.OTHER_CHECK_FAILED:
+            # A part's key was taken (the head's condition held, so no copy of
+            # this write landed): nothing landed; read, then seal under new keys.
+            return Conflict(None, maybe_applied=False)
+        return ended
 
     async def _commit_fork(
         self, metrics: OperationMetrics, run: _Run, plan: WritePlan, guard: SourceGuard
@@ -1709,41 +1796,18 @@ class _Engine:
                 it was copied; no copy landed, and the pages written for it are
                 deleted.
         """
-        client = await self._get_client()
-        if lacks_transactions(client):
+        ended = await self._transact(
+            metrics,
+            [
+                {"Put": self._head_put(plan)},
+                {"ConditionCheck": guard.condition_check(self.table_name)},
+            ],
+            head=0,
+        )
+        if ended is _Untransacted.UNSUPPORTED:
             return await self._commit(metrics, plan)
-        put = {
-            "TableName": self.table_name,
-            "Item": plan.item,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            **plan.condition,
-        }
-        try:
-            await self._call(
-                metrics,
-                "transact_write_items",
-                TransactItems=[
-                    {"Put": put},
-                    {"ConditionCheck": guard.condition_check(self.table_name)},
-                ],
-                ReturnConsumedCapacity="TOTAL",
-            )
-        except _Transport as exc:
-            return Lost(exc)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "UnknownOperationException":
-                lacks_transactions(client, learned=True)
-                logger.warning(
-                    "the endpoint of table %r has no TransactWriteItems: a fork is checked "
-                    "against its source after its write, not atomically",
-                    self.table_name,
-                )
-                return await self._commit(metrics, plan)
-            outcome = transaction_outcome(exc)
-            if outcome is not None:
-                return outcome
-        else:
-            return None
+        if ended is not _Untransacted.OTHER_CHECK_FAILED:
+            return ended
         # The target's condition held, so none of this run's writes landed (a
         # landed one would have moved the target): every page written is unlisted.
         written = [plan, *run.maybe_applied]

@@ -33,12 +33,12 @@ def incompressible(size: int) -> dict[str, Any]:
 
 
 async def grow(
-    session: DynamoDBSession, bill: WriteBill, history: int, upto: int
+    session: DynamoDBSession, bill: WriteBill, history: int, upto: int, size: int = 5_000
 ) -> tuple[int, float, float]:
-    """Append 5 KB items past `upto` bytes of history: (history, units, calls) per append."""
+    """Append `size`-byte items past `upto` bytes of history: (history, units, calls) per append."""
     units, calls, appends = bill.units, bill.total_calls, 0
     while history < upto:
-        item = incompressible(5_000)
+        item = incompressible(size)
         await session.add_items([item])  # type: ignore[list-item]
         history += len(dumps_item(item)) + 1
         appends += 1
@@ -59,6 +59,28 @@ async def test_a_5kb_append_costs_at_most_20_units_and_1_25_calls_past_16kb(
         history, units, calls = await grow(session, bill, history, upto)
         assert units <= 20, f"{units:.1f} write units per 5 KB append up to {upto:,} bytes"
         assert calls <= 1.25, f"{calls:.2f} calls per append up to {upto:,} bytes"
+
+
+async def test_a_50kb_append_is_about_one_call_and_within_4x_its_data(
+    client: Any, table: str, backend: str
+) -> None:
+    # Today (before the one-call seal): 2.00 calls per 50 KB append, a BatchWriteItem
+    # of its segment and then the head's PutItem.
+    session = DynamoDBSession(f"cost50-{uuid.uuid4().hex[:8]}", client, table)
+    bill = WriteBill(client)
+    # The first append seals the one-item session by itself: two calls, once.
+    history, _, _ = await grow(session, bill, 0, 1, size=50_000)
+    # Past 16 segments of 50 KB: a merge (two calls, and its rewrite) is in the band.
+    history, units, calls = await grow(session, bill, history, 1_000_000, size=50_000)
+    data_units = 50_000 / 1024
+    assert units <= 4 * data_units + 20, f"{units:.1f} write units per 50 KB append"
+    if backend == "moto":
+        assert calls <= 1.25, f"{calls:.2f} calls per 50 KB append"
+    else:
+        # No TransactWriteItems: learned on the first try, then the two calls.
+        assert bill.calls["TransactWriteItems"] == 1
+        assert calls <= 2.25
+    assert len(await DynamoDBSession(session.session_id, client, table).get_items()) == 20
 
 
 async def test_below_the_first_threshold_each_operation_is_one_call_on_one_item(

@@ -475,7 +475,17 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(obj=OBJECTS, payloads=BATCHES)
     def add_answered_by_a_server_error(self, obj: int, payloads: list[dict[str, Any]]) -> None:
         """The write lands, the answer is a 500: the session finds its write, stores it once."""
-        items = self.stamp(payloads)
+        self.add_through_a_server_error(obj, self.stamp(payloads))
+
+    @precondition(lambda self: self.big_budget_left())
+    @rule(obj=OBJECTS, seed=st.binary(min_size=8, max_size=8))
+    def add_big_answered_by_a_server_error(self, obj: int, seed: bytes) -> None:
+        """A large append (its seal one TransactWriteItems once paged) answered by a 500."""
+        self.big_spent[self.specs[obj].sid] += 26_000
+        content = big_content(seed, str(self.next_id), 26_000)
+        self.add_through_a_server_error(obj, self.stamp([{"role": "user", "content": content}]))
+
+    def add_through_a_server_error(self, obj: int, items: list[dict[str, Any]]) -> None:
         spec = self.specs[obj]
         session = self.make_session(spec)
         session._client = self.faulty_client()
@@ -483,12 +493,16 @@ class SessionMachine(RuleBasedStateMachine):
         # The object reads first: a blind create answered by a 500 can be ambiguous
         # (see "Known limits" in docs/guarantees.md) and is tested on its own.
         self.run(session.get_items())
-        rule = self._proxy.add_rule(op="PutItem", fault="server_error", times=1)
+        # The head's commit: a PutItem, or the seal's TransactWriteItems.
+        rules = [
+            self._proxy.add_rule(op=op, fault="server_error", times=1)
+            for op in ("PutItem", "TransactWriteItems")
+        ]
         self.run(session.add_items(items))  # type: ignore[arg-type]
         self._proxy.clear_rules()
         if items:
             self.model_add(obj, items)
-        assert rule.hits <= 1
+        assert all(rule.hits <= 1 for rule in rules)
 
     @rule(obj=OBJECTS, limit=LIMITS)
     def get(self, obj: int, limit: int | None) -> None:
