@@ -148,8 +148,6 @@ logger = logging.getLogger("openai_agents_session")
 _T = TypeVar("_T")
 # Each broken write already went through all of the client's own retries.
 _BROKEN_WRITES_TRIED = 2
-# Above the client's read timeout, for the connection and the request itself.
-_ATTEMPT_SLACK = 0.25
 # DynamoDB's per-request limits: 25 writes per BatchWriteItem, 100 keys and 16 MB
 # per BatchGetItem. A request asks for at most 100 keys whose parts can hold
 # 40 full parts' worth of bytes (under 16 MB): 100 segments, or 40 parts of big pages.
@@ -1396,8 +1394,9 @@ class _Engine:
         The write already spent all of the client's attempts on an endpoint that
         did not answer. Its outcome read gets one more read timeout, not another
         full round of retries, so that a dead endpoint is a typed error within
-        about 5 s at the default settings (2 x 1.5 s for the write, 1.5 s here)
-        rather than 7. A read cut short changes nothing stored.
+        about 5 s at the default settings (2 x 1.5 s and botocore's backoff of
+        up to 1 s for the write, 1.5 s here) rather than 7.4. A read cut short
+        changes nothing stored.
         """
         client = await self._get_client()
         config = getattr(getattr(client, "meta", None), "config", None)
@@ -1405,7 +1404,7 @@ class _Engine:
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             return await read
         try:
-            return await asyncio.wait_for(read, float(timeout) + _ATTEMPT_SLACK)
+            return await asyncio.wait_for(read, float(timeout))
         except asyncio.TimeoutError as exc:
             raise self._unavailable(
                 TimeoutError(f"no answer within {timeout:g} s"), outcome_unknown=True
