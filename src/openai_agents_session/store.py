@@ -108,7 +108,6 @@ from .models.pages import (
     encode_index,
     is_composite,
     max_compressed,
-    page_key,
     part_keys,
 )
 from .models.schema import (
@@ -1940,18 +1939,20 @@ class _Engine:
         """Read and decode pages into `loaded`; return the ids of pages not found.
 
         A composite's items are its members' views, in order: its member list
-        is read first (one more request), then the members with the other pages.
-        A missing member counts as its composite missing.
+        is read with the plain pages listed (in the same requests), then its
+        members. A missing member counts as its composite missing.
         """
-        composites = [r for r in refs if is_composite(r)]
-        if not composites:
-            return await self._load_plain(metrics, refs, loaded)
-        missing = await self._load_members(metrics, composites)
-        if missing:
-            return missing
+        composites = [r for r in refs if is_composite(r) and r.id not in loaded]
+        unread = [r for r in composites if r.id not in self._members]
+        plain = [r for r in refs if not is_composite(r) and r.id not in loaded]
+        if unread or not composites:
+            missing = await self._load_plain(metrics, [*plain, *unread], loaded)
+            if missing or not composites:
+                return missing
+            plain = []
         owner = {m.id: c.id for c in composites for m in self._members[c.id]}
         members = [m for c in composites for m in self._members[c.id] if m.id not in loaded]
-        plain = [r for r in refs if not is_composite(r) and r.id not in loaded]
+        # Member lists known (read now, or before by this object): one more pass.
         missing = await self._load_plain(metrics, [*plain, *members], loaded)
         if missing:
             return {owner.get(page, page) for page in missing}
@@ -1978,25 +1979,7 @@ class _Engine:
     async def _load_members(self, metrics: OperationMetrics, refs: list[PageRef]) -> set[str]:
         """Read the member lists of composites not read yet; return the ids not found."""
         wanted = [r for r in dict.fromkeys(refs) if r.id not in self._members]
-        missing: set[str] = set()
-        for start in range(0, len(wanted), _BATCH_GET_KEYS):
-            chunk = wanted[start : start + _BATCH_GET_KEYS]
-            found = await self._batch_get_chunk(
-                metrics, [page_key(self.session_id, r.id, 0) for r in chunk]
-            )
-            for ref in chunk:
-                raw = found.get(page_key(self.session_id, ref.id, 0))
-                if raw is None:
-                    missing.add(ref.id)
-                    continue
-                self._members[ref.id] = decode_members(
-                    ref,
-                    raw,
-                    session_id=self.session_id,
-                    table_name=self.table_name,
-                    max_session_bytes=self.max_session_bytes,
-                )
-        return missing
+        return await self._load_plain(metrics, wanted, {})
 
     async def _load_plain(
         self,
@@ -2004,7 +1987,8 @@ class _Engine:
         refs: list[PageRef],
         loaded: dict[str, list[ConversationItem]],
     ) -> set[str]:
-        """Read and decode plain pages into `loaded`; return the ids of pages not found.
+        """Read and decode pages into `loaded` (a composite: its member list, into
+        the session's); return the ids of pages not found.
 
         Pages are read a few BatchGetItems at a time and decoded as soon as their
         parts are in, so the compressed parts held at once stay a few requests'
@@ -2046,6 +2030,15 @@ class _Engine:
             page = part_keys(self.session_id, ref)
             if not all(k in found for k in page):
                 missing.add(ref.id)
+                continue
+            if is_composite(ref):
+                self._members[ref.id] = decode_members(
+                    ref,
+                    found.pop(page[0]),
+                    session_id=self.session_id,
+                    table_name=self.table_name,
+                    max_session_bytes=self.max_session_bytes,
+                )
                 continue
             # Each part is dropped as soon as it is inflated.
             parts = (found.pop(k) for k in page)

@@ -284,3 +284,18 @@ async def test_a_hostile_composite_is_corrupt_within_the_budget_and_clear_still_
     assert calls.total() < 12
     await opened(session_id, client, table).clear_session()
     assert is_cleared(await raw_get(raw, table, session_id))
+
+
+async def test_the_whole_history_reads_composites_with_the_pages_then_their_members(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id, history, _ = await folded(client, table, raw)
+    reader = opened(session_id, client, table)
+    calls = count_calls(client)
+    assert await reader.get_items() == history
+    # The head; one BatchGetItem for the composites and the plain pages it lists
+    # (under 100 keys here); one for the composites' members (under 100 too).
+    assert calls == {"GetItem": 1, "BatchGetItem": 2}
+    calls.clear()
+    assert await reader.get_items() == history  # member lists are kept: one request fewer
+    assert calls == {"GetItem": 1, "BatchGetItem": 1}
