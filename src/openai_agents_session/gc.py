@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from .admin import _mapped
+from .admin import _batch_get, _mapped
 from .errors import CorruptSessionError, InvalidArgumentError
 from .models.codec import decode_item, encode_key
 from .models.pages import decode_members, is_composite, page_key, part_keys
@@ -125,21 +125,14 @@ async def _listed(
     if head.ttl is not None and head.ttl < now - grace:
         return set()
     listed = {key for ref in head.page_refs for key in part_keys(session_id, ref)}
-    for ref in head.page_refs:
-        if not is_composite(ref):
-            continue
-        # A composite's members are listed through it: read its member list.
-        # One that cannot be read keeps every part of the session (None).
-        response = await _mapped(
-            client.get_item(
-                TableName=table_name,
-                Key=encode_key(page_key(session_id, ref.id, 0)),
-                ConsistentRead=True,
-            ),
-            "get_item",
-            table_name,
-        )
-        raw = response.get("Item")
+    # A composite's members are listed through it: read the member lists, 100 a
+    # request. One that cannot be read keeps every part of the session (None).
+    composites = [ref for ref in head.page_refs if is_composite(ref)]
+    found = await _batch_get(
+        client, table_name, [page_key(session_id, r.id, 0) for r in composites]
+    )
+    for ref in composites:
+        raw = found.get(page_key(session_id, ref.id, 0))
         if raw is None:
             return None
         try:

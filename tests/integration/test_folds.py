@@ -299,3 +299,18 @@ async def test_the_whole_history_reads_composites_with_the_pages_then_their_memb
     calls.clear()
     assert await reader.get_items() == history  # member lists are kept: one request fewer
     assert calls == {"GetItem": 1, "BatchGetItem": 1}
+
+
+async def test_gc_keeps_every_part_of_a_session_whose_composite_is_unreadable(
+    client: Any, table: str, raw: Any
+) -> None:
+    session_id, _, _ = await folded(client, table, raw)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    item = await raw_get(raw, table, composite_key(session_id, head))
+    assert item is not None
+    await raw_put(raw, table, foreign(item))
+    before = await stored_keys(raw, table, session_id)
+    report = await collect_garbage(client, table, grace_seconds=0)
+    assert session_id in report.skipped_sessions
+    assert await stored_keys(raw, table, session_id) == before
