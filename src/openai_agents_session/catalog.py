@@ -637,6 +637,11 @@ async def _erase_one(
     store._remember(state)  # the clear is then one conditional write on what was read
     try:
         await store.clear_session()
+        if store._pages_left:
+            # A composite page it lists was gone or damaged, so the clear replaced
+            # the head as found without naming every page: find them by session.
+            await _delete_attributed(client, table_name, session_id)
+            return "corrupt"
     except DynamoDBError:
         after = await _head(client, table_name, session_id)
         if after is None or not _clean(after):

@@ -545,6 +545,8 @@ class _Engine:
         self._warned: set[str] = set()
         # Items of the newest page this object read or wrote, by page id.
         self._page_cache: dict[str, list[ConversationItem]] = {}
+        # A clear replaced a corrupt head as found: what it listed is still stored.
+        self._pages_left = False
         # Member lists of composite pages read or written: immutable, like pages.
         self._members: dict[str, tuple[PageRef, ...]] = {}
         self.page_threshold = page_threshold
@@ -1659,6 +1661,9 @@ class _Engine:
             outcome = await self._commit(metrics, replace(plan, condition=condition))
             if outcome is None:
                 self._remember(plan.state)
+                # The erase, which must leave nothing, then deletes every page
+                # that names the session (a Scan); a plain clear leaves them to gc.
+                self._pages_left = True
                 logger.warning(
                     "cleared corrupt session %r in table %r; any pages it listed are left "
                     "for `sessions gc`",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from openai_agents_session import CorruptSessionError, DynamoDBSession, RetryPolicy
+from openai_agents_session.catalog import delete_sessions
 from openai_agents_session.gc import collect_garbage
 from tests.conftest import count_calls
 from tests.support.sessions import (
@@ -314,3 +315,25 @@ async def test_gc_keeps_every_part_of_a_session_whose_composite_is_unreadable(
     report = await collect_garbage(client, table, grace_seconds=0)
     assert session_id in report.skipped_sessions
     assert await stored_keys(raw, table, session_id) == before
+
+
+@pytest.mark.parametrize("case", ["missing", "another session's"])
+async def test_an_erase_leaves_nothing_of_a_session_whose_composite_is_unreadable(
+    client: Any, table: str, raw: Any, case: str
+) -> None:
+    owner = f"o-{uuid.uuid4().hex[:8]}"
+    session_id, _, _ = await folded(client, table, raw, owner=owner)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    key = composite_key(session_id, head)
+    item = await raw_get(raw, table, key)
+    assert item is not None
+    if case == "missing":
+        await raw.delete_item(TableName=table, Key={"session_id": {"S": key}})
+    else:
+        await raw_put(raw, table, foreign(item))
+    report = await delete_sessions(client, table, owner=owner)
+    assert report.erased == [session_id] and report.corrupt == [session_id]
+    assert is_cleared(await raw_get(raw, table, session_id))
+    # The members (and a damaged composite) named the session: all gone.
+    assert await stored_keys(raw, table, session_id) == set()
