@@ -42,7 +42,7 @@ from .errors import (
     describe,
 )
 from .models.codec import decode_record, dumps_item, encode_key, item_size
-from .models.pages import part_keys
+from .models.pages import decode_members, is_composite, page_key, part_keys
 from .models.schema import RESERVED_PREFIX, SCHEMA, PageRef, SessionRecord
 from .store import SessionStore, validate_session_id, validate_table_name
 
@@ -466,10 +466,12 @@ async def verify_pages(
 
     One consistent, key-only BatchGetItem per 100 page parts: it shows a page
     deleted by hand or lost, not a page whose content is damaged (`load_history`
-    decodes the pages and shows that). A session whose head lists a missing part
-    is read again first (consistent GetItem), since a newer head may have
-    released the page: if it changed, the fresh entry replaces the old one and is
-    checked in turn; if not, the entry comes back with an error.
+    decodes the pages and shows that). Composite pages are read whole first
+    (their member lists, checked), and their members are checked with the rest.
+    A session whose head lists a missing part is read again first (consistent
+    GetItem), since a newer head may have released the page: if it changed, the
+    fresh entry replaces the old one and is checked in turn; if not, the entry
+    comes back with an error.
 
     Args:
         client: An aiobotocore DynamoDB client.
@@ -489,13 +491,18 @@ async def verify_pages(
     for attempt in range(_PAGE_READ_TRIES):
         if not todo:
             break
+        listed, broken = await _with_members(client, table_name, [e for _, e in todo])
         wanted = dict.fromkeys(
-            key for _, e in todo for ref in _refs(e) for key in part_keys(e.session_id, ref)
+            key for refs in listed.values() for ref in refs for key in part_keys(*ref)
         )
         found = await _batch_get(client, table_name, list(wanted), keys_only=True)
         again: list[tuple[int, SessionEntry]] = []
         for index, entry in todo:
-            missing = _missing(entry.session_id, _refs(entry), found)
+            if entry.session_id in broken:
+                result[index] = replace(entry, error=broken[entry.session_id])
+                continue
+            refs = [ref for _, ref in listed[entry.session_id]]
+            missing = _missing(entry.session_id, refs, found)
             if not missing:
                 continue
             fresh = await read_session(client, table_name, entry.session_id, now=now)
@@ -511,6 +518,40 @@ async def verify_pages(
                     again.append((index, fresh))
         todo = again
     return [e for e in result if e is not None]
+
+
+async def _with_members(
+    client: DynamoDBClient, table_name: str, entries: Sequence[SessionEntry]
+) -> tuple[dict[str, list[tuple[str, PageRef]]], dict[str, str]]:
+    """Each entry's pages with its composites' members, and the entries whose
+    composite is damaged (an error each). A missing composite is left to the
+    key check, which reports it missing."""
+    composites = {
+        (e.session_id, ref.id): ref for e in entries for ref in _refs(e) if is_composite(ref)
+    }
+    keys = {pair: page_key(pair[0], pair[1], 0) for pair in composites}
+    items = await _batch_get(client, table_name, list(keys.values())) if keys else {}
+    members: dict[tuple[str, str], tuple[PageRef, ...]] = {}
+    broken: dict[str, str] = {}
+    for (session_id, page_id), ref in composites.items():
+        raw = items.get(keys[(session_id, page_id)])
+        if raw is None:
+            continue
+        try:
+            members[(session_id, page_id)] = decode_members(
+                ref, raw, session_id=session_id, table_name=table_name
+            )
+        except CorruptSessionError as exc:
+            broken[session_id] = str(exc)
+    listed = {
+        e.session_id: [
+            (e.session_id, m)
+            for ref in _refs(e)
+            for m in (ref, *members.get((e.session_id, ref.id), ()))
+        ]
+        for e in entries
+    }
+    return listed, broken
 
 
 def _missing_pages(entry: SessionEntry, table_name: str, missing: list[str]) -> SessionEntry:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from openai_agents_session import CorruptSessionError, DynamoDBSession, RetryPolicy
+from openai_agents_session.admin import read_session, verify_pages
 from openai_agents_session.catalog import delete_sessions
 from openai_agents_session.gc import collect_garbage
 from tests.conftest import count_calls
@@ -337,3 +338,29 @@ async def test_an_erase_leaves_nothing_of_a_session_whose_composite_is_unreadabl
     assert is_cleared(await raw_get(raw, table, session_id))
     # The members (and a damaged composite) named the session: all gone.
     assert await stored_keys(raw, table, session_id) == set()
+
+
+@pytest.mark.parametrize("case", ["a member deleted", "a damaged composite", "intact"])
+async def test_check_pages_looks_inside_composites(
+    client: Any, table: str, raw: Any, case: str
+) -> None:
+    session_id, _, _ = await folded(client, table, raw)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    key = composite_key(session_id, head)
+    item = await raw_get(raw, table, key)
+    assert item is not None
+    member = json.loads(item["page_data"]["B"])[0][0]
+    if case == "a member deleted":
+        gone = f"__oas__#page#{session_id}#{member}#0"
+        await raw.delete_item(TableName=table, Key={"session_id": {"S": gone}})
+    elif case == "a damaged composite":
+        await raw_put(raw, table, foreign(item))
+    entry = await read_session(client, table, session_id)
+    assert entry is not None
+    (checked,) = await verify_pages(client, table, [entry])
+    if case == "intact":
+        assert checked is entry and checked.error is None
+    else:
+        assert checked.error is not None and "corrupt" in checked.error
+        assert (member if case == "a member deleted" else key.split("#")[-2]) in checked.error
