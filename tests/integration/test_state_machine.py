@@ -557,9 +557,9 @@ class SessionMachine(RuleBasedStateMachine):
     def add_big_racing(
         self, pair: tuple[int, int], other: str, seed: bytes, sizes: list[int], warm: int
     ) -> None:
-        """A big append (a seal, often a merge of segments) racing a pop or a clear."""
+        """A big append (a seal, often a fold of segments) racing a pop or a clear."""
         a, b = pair
-        # Seal a segment or two first, so that the racing append has a tier to merge.
+        # Seal a segment or two first, so that the racing append has a tier to fold.
         for n in range(warm):
             self.add(
                 a, [{"role": "user", "content": big_content(seed, f"w{self.next_id}-{n}", 17_000)}]
