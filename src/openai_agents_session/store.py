@@ -344,6 +344,9 @@ class _Run:
             again first); bounded by `RetryPolicy.max_attempts` too.
         unanswered: The endpoint did not answer the last broken write at all
             (no response through the client's retries), so it may be down.
+        expired_members: Composites of an expired head that are gone or
+            unreadable, as listing nothing: the write replacing the head
+            releases what it can name, and TTL takes the rest.
     """
 
     operation: Operation
@@ -354,6 +357,7 @@ class _Run:
     clock_unknown: bool = False
     replans: int = 0
     unanswered: bool = False
+    expired_members: dict[str, tuple[PageRef, ...]] = field(default_factory=dict)
 
 
 class _Engine:
@@ -1456,7 +1460,7 @@ class _Engine:
                     operation=metrics.operation,
                     loaded=run.loaded,
                     team=self._team,
-                    members=self._members,
+                    members={**self._members, **run.expired_members},
                 )
                 # The turn lease: kept by its holder, refused to others while live.
                 return fence(plan, base, run.operation, now, self)
@@ -1467,6 +1471,11 @@ class _Engine:
                 return None
             except NeedMembers as need:
                 # Like pages: each names a composite not loaded yet, once per pass.
+                if expired:
+                    # An expired head's pages expire after it, and DynamoDB may
+                    # have deleted some already: release what can still be named.
+                    await self._members_of_expired(metrics, run, need.refs)
+                    continue
                 missing = await self._load_members(metrics, need.refs)
                 if missing and not await self._page_gone(metrics, run, state, missing):
                     return None
@@ -1971,6 +1980,23 @@ class _Engine:
                 raise self._corrupt_composite(ref)
             loaded[ref.id] = [i for m in inner for i in _page_view(m, loaded)]
         return set()
+
+    async def _members_of_expired(
+        self, metrics: OperationMetrics, run: _Run, refs: list[PageRef]
+    ) -> None:
+        """Read the member lists of an expired head's composites, as far as they still exist.
+
+        A composite already deleted by TTL, or unreadable, releases only itself:
+        its members expire with it (page TTLs move together), so nothing is lost
+        and the expired session is still replaced.
+        """
+        try:
+            missing = await self._load_members(metrics, refs)
+        except CorruptSessionError:
+            missing = {r.id for r in refs if r.id not in self._members}
+        run.expired_members.update((page, ()) for page in missing)
+        if missing:
+            self._pages_left = True  # an erase finds the unnamed members by session
 
     def _corrupt_composite(self, ref: PageRef) -> CorruptSessionError:
         return CorruptSessionError(

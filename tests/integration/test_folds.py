@@ -364,3 +364,46 @@ async def test_check_pages_looks_inside_composites(
     else:
         assert checked.error is not None and "corrupt" in checked.error
         assert (member if case == "a member deleted" else key.split("#")[-2]) in checked.error
+
+
+async def test_an_expired_session_whose_composites_expired_first_is_replaced(
+    client: Any, table: str, raw: Any
+) -> None:
+    clock = [1_000_000.0]
+    options = {"ttl_seconds": 60, "clock": lambda: clock[0], "time_source": "host"}
+    session_id, _, _ = await folded(client, table, raw, **options)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    # DynamoDB deletes expired items lazily and in any order: the composites are
+    # gone, the head (expired) is not yet.
+    for entry in index_of(head):
+        if entry[1] == 0:
+            key = f"__oas__#page#{session_id}#{entry[0]}#0"
+            await raw.delete_item(TableName=table, Key={"session_id": {"S": key}})
+    clock[0] += 2 * 86_400
+    fresh = opened(session_id, client, table, **options)
+    assert await fresh.get_items() == []
+    await fresh.add_items([note(1)])
+    assert await opened(session_id, client, table, **options).get_items() == [note(1)]
+    # What the old head listed and could still name is released; the members of
+    # the vanished composites are left to expire (their TTL is the old index's).
+    left = await scan_pages(raw, table, session_id)
+    assert all(int(p["ttl"]["N"]) <= 1_000_000 + 86_400 + 3_600 for p in left)
+
+
+async def test_an_erase_of_an_expired_session_whose_composites_expired_first_leaves_nothing(
+    client: Any, table: str, raw: Any
+) -> None:
+    owner = f"o-{uuid.uuid4().hex[:8]}"
+    session_id, _, _ = await folded(client, table, raw, owner=owner, ttl_seconds=60)
+    head = await raw_get(raw, table, session_id)
+    assert head is not None
+    for entry in index_of(head):
+        if entry[1] == 0:
+            key = f"__oas__#page#{session_id}#{entry[0]}#0"
+            await raw.delete_item(TableName=table, Key={"session_id": {"S": key}})
+    head["ttl"] = {"N": "1000"}  # long expired, not yet deleted by DynamoDB
+    await raw_put(raw, table, head)
+    report = await delete_sessions(client, table, owner=owner)
+    assert report.erased == [session_id]
+    assert await stored_keys(raw, table, session_id) == set()
