@@ -366,6 +366,14 @@ async def test_check_pages_looks_inside_composites(
         assert (member if case == "a member deleted" else key.split("#")[-2]) in checked.error
 
 
+async def delete_composites(raw: Any, table: str, session_id: str, head: dict[str, Any]) -> None:
+    """Delete the composite items the head lists, as DynamoDB's TTL sweep may first."""
+    for entry in index_of(head):
+        if entry[1] == 0:
+            key = f"__oas__#page#{session_id}#{entry[0]}#0"
+            await raw.delete_item(TableName=table, Key={"session_id": {"S": key}})
+
+
 async def test_an_expired_session_whose_composites_expired_first_is_replaced(
     client: Any, table: str, raw: Any
 ) -> None:
@@ -376,10 +384,7 @@ async def test_an_expired_session_whose_composites_expired_first_is_replaced(
     assert head is not None
     # DynamoDB deletes expired items lazily and in any order: the composites are
     # gone, the head (expired) is not yet.
-    for entry in index_of(head):
-        if entry[1] == 0:
-            key = f"__oas__#page#{session_id}#{entry[0]}#0"
-            await raw.delete_item(TableName=table, Key={"session_id": {"S": key}})
+    await delete_composites(raw, table, session_id, head)
     clock[0] += 2 * 86_400
     fresh = opened(session_id, client, table, **options)
     assert await fresh.get_items() == []
@@ -398,10 +403,7 @@ async def test_an_erase_of_an_expired_session_whose_composites_expired_first_lea
     session_id, _, _ = await folded(client, table, raw, owner=owner, ttl_seconds=60)
     head = await raw_get(raw, table, session_id)
     assert head is not None
-    for entry in index_of(head):
-        if entry[1] == 0:
-            key = f"__oas__#page#{session_id}#{entry[0]}#0"
-            await raw.delete_item(TableName=table, Key={"session_id": {"S": key}})
+    await delete_composites(raw, table, session_id, head)
     head["ttl"] = {"N": "1000"}  # long expired, not yet deleted by DynamoDB
     await raw_put(raw, table, head)
     report = await delete_sessions(client, table, owner=owner)
