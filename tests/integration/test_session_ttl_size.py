@@ -380,7 +380,11 @@ async def test_growing_to_1_mb_logs_no_size_warning(
             await session.add_items([message(f"{i}:" + "x" * 40_000)])
     record = await session.get_record()
     assert record is not None and record.pages is not None
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # Only an endpoint without transactions (dynalite) has one warning to give: once,
+    # that its seals take two calls.
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert size_warnings(caplog) == []
+    assert all("has no TransactWriteItems" in text for text in warned) and len(warned) <= 1
 
 
 async def test_nearing_max_session_bytes_warns_once_per_session_object(
@@ -395,7 +399,7 @@ async def test_nearing_max_session_bytes_warns_once_per_session_object(
         for i in range(3, 6):
             await session.add_items([message(f"{i}:" + "x" * 10_000)])
         assert size_warnings(caplog) == ["cap"]
-        (record,) = caplog.records
+        (record,) = [r for r in caplog.records if hasattr(r, "size_kind")]
         text = record.getMessage()
         assert session_id in text and table in text and "max_session_bytes" in text
         assert "xxxx" not in text
