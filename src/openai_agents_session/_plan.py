@@ -83,7 +83,6 @@ __all__ = [
     "Lost",
     "Members",
     "NeedMembers",
-    "NeedPages",
     "Operation",
     "Pop",
     "Replace",
@@ -214,9 +213,10 @@ class Change:
 
 
 Loaded = Mapping[str, list[ConversationItem]]
-# Composite page id -> its members, as its item lists them.
-Members = Mapping[str, tuple[PageRef, ...]]
 """Decoded pages by page id (every item of the page, not just its view)."""
+
+Members = Mapping[str, tuple[PageRef, ...]]
+"""Composite pages' member lists by composite id, as their items list them."""
 
 
 class Operation(Protocol):
@@ -762,16 +762,15 @@ def _offsets(runs: list[list[str]]) -> list[tuple[int, list[str]]]:
     return found
 
 
-class NeedPages(Exception):
-    """Planning needs these pages' items first (the pages a pop or a trim keeps)."""
+class NeedMembers(Exception):
+    """Planning needs these composites' member lists (not their items) first.
+
+    (The items an operation keeps are loaded before planning: `pages_needed`.)
+    """
 
     def __init__(self, refs: list[PageRef]) -> None:
-        super().__init__(f"pages needed: {[r.id for r in refs]}")
+        super().__init__(f"member lists needed: {[r.id for r in refs]}")
         self.refs = refs
-
-
-class NeedMembers(NeedPages):
-    """Planning needs these composites' member lists (not their items) first."""
 
 
 def entry_keys(session_id: str, ref: PageRef, members: Members) -> list[str]:
@@ -1158,7 +1157,6 @@ def plan_write(
     Raises:
         SessionTooLargeError: The history would pass the session cap, or the head
             cannot be made to fit in one item.
-        NeedPages: Sealed items would join the newest page, which is not loaded.
         NeedMembers: A composite the write releases or re-stamps is not loaded.
         DerivedAttributeError: A team's derive function failed.
     """

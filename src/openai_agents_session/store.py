@@ -57,7 +57,6 @@ from ._plan import (
     Layout,
     Lost,
     NeedMembers,
-    NeedPages,
     Operation,
     Outcome,
     Pop,
@@ -1470,7 +1469,8 @@ class _Engine:
                 await self._resolve(metrics, run)  # refuse on what is stored, not a memory
                 return None
             except NeedMembers as need:
-                # Like pages: each names a composite not loaded yet, once per pass.
+                # Each names a composite not loaded yet, and a composite is loaded
+                # or the pass ends: this loop runs at most once per listed page.
                 if expired:
                     # An expired head's pages expire after it, and DynamoDB may
                     # have deleted some already: release what can still be named.
@@ -1478,11 +1478,6 @@ class _Engine:
                     continue
                 missing = await self._load_members(metrics, need.refs)
                 if missing and not await self._page_gone(metrics, run, state, missing):
-                    return None
-            except NeedPages as need:
-                # Each NeedPages names a page not loaded yet, and a page is loaded
-                # or the pass ends: this loop runs at most once per listed page.
-                if not await self._pages_loaded(metrics, run, state, need.refs):
                     return None
 
     async def _pages_loaded(
