@@ -54,6 +54,13 @@ def opened(session_id: str, client: Any, table: str, **options: Any) -> DynamoDB
     return session
 
 
+async def head_of(raw: Any, table: str, session_id: str) -> dict[str, Any]:
+    """The stored head, which must exist."""
+    head = await raw_get(raw, table, session_id)
+    assert head is not None, f"no head for {session_id}"
+    return head
+
+
 def index_of(head: dict[str, Any]) -> list[list[Any]]:
     pages: list[list[Any]] = json.loads(head["pages"]["S"])["pages"]
     return pages
@@ -68,8 +75,7 @@ async def folded(
     history = [note(i) for i in range(n)]
     for item in history:
         await session.add_items([item])
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     assert any(entry[1] == 0 for entry in index_of(head)), "no composites"
     return session_id, history, session
 
@@ -115,8 +121,7 @@ async def test_folds_keep_the_newest_segments_one_request_away(
     client: Any, table: str, raw: Any
 ) -> None:
     session_id, history, _ = await folded(client, table, raw)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     newest = index_of(head)[-1]
     assert newest[1] > 0  # a plain segment, not a composite
     reader = opened(session_id, client, table)
@@ -143,8 +148,7 @@ async def test_pops_from_another_object_read_the_composite_they_narrow(
     client: Any, table: str, raw: Any
 ) -> None:
     session_id, history, _ = await folded(client, table, raw, 60)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     held = len(json.loads(head["conversation_data"]["S"]))
     # Pop the head and every plain segment after the last composite, from new objects.
     tail = 0
@@ -211,8 +215,7 @@ async def test_page_ttls_move_with_their_composite_members_included(
         clock[0] += 3000
         added.append(note(1000 + step, 10))
         await writer.add_items(added[-1:])
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     pages = await scan_pages(raw, table, session_id)
     assert {p["session_id"]["S"] for p in pages} == await listed_keys(raw, table, session_id)
     assert all(int(p["ttl"]["N"]) > int(head["ttl"]["N"]) for p in pages)
@@ -262,8 +265,7 @@ async def test_a_hostile_composite_is_corrupt_within_the_budget_and_clear_still_
     client: Any, table: str, raw: Any, case: str
 ) -> None:
     session_id, _, _ = await folded(client, table, raw, 60)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     key = composite_key(session_id, head)
     item = await raw_get(raw, table, key)
     assert item is not None
@@ -307,8 +309,7 @@ async def test_gc_keeps_every_part_of_a_session_whose_composite_is_unreadable(
     client: Any, table: str, raw: Any
 ) -> None:
     session_id, _, _ = await folded(client, table, raw)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     item = await raw_get(raw, table, composite_key(session_id, head))
     assert item is not None
     await raw_put(raw, table, foreign(item))
@@ -324,8 +325,7 @@ async def test_an_erase_leaves_nothing_of_a_session_whose_composite_is_unreadabl
 ) -> None:
     owner = f"o-{uuid.uuid4().hex[:8]}"
     session_id, _, _ = await folded(client, table, raw, owner=owner)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     key = composite_key(session_id, head)
     item = await raw_get(raw, table, key)
     assert item is not None
@@ -345,8 +345,7 @@ async def test_check_pages_looks_inside_composites(
     client: Any, table: str, raw: Any, case: str
 ) -> None:
     session_id, _, _ = await folded(client, table, raw)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     key = composite_key(session_id, head)
     item = await raw_get(raw, table, key)
     assert item is not None
@@ -380,8 +379,7 @@ async def test_an_expired_session_whose_composites_expired_first_is_replaced(
     clock = [1_000_000.0]
     options = {"ttl_seconds": 60, "clock": lambda: clock[0], "time_source": "host"}
     session_id, _, _ = await folded(client, table, raw, **options)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     # DynamoDB deletes expired items lazily and in any order: the composites are
     # gone, the head (expired) is not yet.
     await delete_composites(raw, table, session_id, head)
@@ -401,8 +399,7 @@ async def test_an_erase_of_an_expired_session_whose_composites_expired_first_lea
 ) -> None:
     owner = f"o-{uuid.uuid4().hex[:8]}"
     session_id, _, _ = await folded(client, table, raw, owner=owner, ttl_seconds=60)
-    head = await raw_get(raw, table, session_id)
-    assert head is not None
+    head = await head_of(raw, table, session_id)
     await delete_composites(raw, table, session_id, head)
     head["ttl"] = {"N": "1000"}  # long expired, not yet deleted by DynamoDB
     await raw_put(raw, table, head)
