@@ -1213,9 +1213,7 @@ def plan_write(
         if change.grows:
             check_index_room(pages, fields.page_ttl, layout, **names)
     check_item_limit(size, pages, **names)
-    restamp, released = release_and_restamp(
-        seen, base, pages, fields, session_id, members or {}
-    )
+    restamp, released = release_and_restamp(seen, base, pages, fields, session_id, members or {})
     head_before = _utf8_size(base.conversation_json) if base is not None else 2
     transact = change.grows and one_call_seal(
         layout,

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._pagememo import forget
 from .admin import _batch_get
 from .boundary import mapped
 from .errors import (
@@ -626,6 +627,22 @@ async def _erase_one(
     `SessionStore.clear_session`), and every page naming the session is deleted.
     """
     store = SessionStore(session_id, client, table_name)
+    # The erase names the pages the table lists, not those other objects remember,
+    # and leaves nothing of the session in what they share either.
+    store._read_storage_only()
+    try:
+        return await _erase_checked(store, client, table_name, session_id, raw)
+    finally:
+        forget(client, table_name, session_id)
+
+
+async def _erase_checked(
+    store: SessionStore,
+    client: DynamoDBClient,
+    table_name: str,
+    session_id: str,
+    raw: Mapping[str, Any] | None,
+) -> _Erased:
     try:
         state = None if raw is None else decode_item(raw, table_name=table_name)
     except CorruptSessionError:

@@ -26,7 +26,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
@@ -46,6 +46,7 @@ from ._ids import (
     within_prefix,
 )
 from ._options import check_options
+from ._pagememo import PageMemo, shared_memo
 from ._plan import (
     DEFAULT_MAX_SESSION_BYTES,
     DEFAULT_PAGE_THRESHOLD,
@@ -546,12 +547,12 @@ class _Engine:
         self._server_time: ServerClock | None = None
         # Size warnings already logged by this object, by kind: each is logged once.
         self._warned: set[str] = set()
-        # Items of the newest page this object read or wrote, by page id.
-        self._page_cache: dict[str, list[ConversationItem]] = {}
+        # The newest pages' items and the composites' member lists this object,
+        # or another of this session on the same client, read or wrote.
+        self._memo = PageMemo()
+        self._memo_shared = False
         # A clear replaced a corrupt head as found: what it listed is still stored.
         self._pages_left = False
-        # Member lists of composite pages read or written: immutable, like pages.
-        self._members: dict[str, tuple[PageRef, ...]] = {}
         self.page_threshold = page_threshold
         self.max_session_bytes = max_session_bytes
         self._layout = Layout(page_threshold, max_session_bytes, ttl_seconds)
@@ -644,15 +645,24 @@ class _Engine:
         self._check_open()
         if self._open_client is None:
             assert self._client is not None
-            return self._client
-        with aws_errors(
-            "opening the client",
-            session_id=self.session_id,
-            table_name=self.table_name,
-            client_setup=True,
-        ):
-            client: DynamoDBClient = await self._open_client.client()
+            client = self._client
+        else:
+            with aws_errors(
+                "opening the client",
+                session_id=self.session_id,
+                table_name=self.table_name,
+                client_setup=True,
+            ):
+                client = await self._open_client.client()
+        if not self._memo_shared:
+            self._memo = shared_memo(client, self.table_name, self.session_id, self._memo)
+            self._memo_shared = True
         return client
+
+    def _read_storage_only(self) -> None:
+        """Read every page and member list from the table: share nothing remembered."""
+        self._memo = PageMemo()
+        self._memo_shared = True
 
     def _check_open(self) -> None:
         if self._closed:
@@ -1309,12 +1319,18 @@ class _Engine:
                 needed.append(ref)
                 if want is not None:
                     want -= ref.length
-            # Pages never change: one this object wrote or read is served from memory.
-            loaded = {r.id: self._page_cache[r.id] for r in needed if r.id in self._page_cache}
+            # Pages never change: one read or written before, by this object or
+            # another of this session on the same client, is served from memory.
+            loaded = {}
+            for ref in needed:
+                cached = self._memo.page(ref)
+                if cached is not None:
+                    loaded[ref.id] = cached
             missing = await self._load_pages(
                 metrics, [r for r in needed if r.id not in loaded], loaded
             )
             if not missing:
+                self._keep_pages(state.page_refs, loaded)
                 items = [i for ref in reversed(needed) for i in _page_view(ref, loaded)]
                 items.extend(head)
                 return items if limit is None else items[-limit:]
@@ -1338,7 +1354,6 @@ class _Engine:
     async def _mutate(self, metrics: OperationMetrics, operation: Operation) -> Any:
         """Run an operation to a landed write (or a typed error): plan, attempt, outcome."""
         run = _Run(operation)
-        run.loaded.update(self._page_cache)
         try:
             while True:
                 plan = await self._plan(metrics, run)
@@ -1435,7 +1450,13 @@ class _Engine:
         # or makes us read, the state that is then checked in turn).
         self._check_owner(None if expired else state)
         base = None if expired else state
-        needed = [r for r in run.operation.pages_needed(base) if r.id not in run.loaded]
+        needed = []
+        for ref in run.operation.pages_needed(base):
+            cached = None if ref.id in run.loaded else self._memo.page(ref)
+            if cached is not None:
+                run.loaded[ref.id] = cached
+            elif ref.id not in run.loaded:
+                needed.append(ref)
         if needed and not await self._pages_loaded(metrics, run, state, needed):
             return None
         change = run.operation.apply(base, run.loaded)
@@ -1459,7 +1480,7 @@ class _Engine:
                     operation=metrics.operation,
                     loaded=run.loaded,
                     team=self._team,
-                    members={**self._members, **run.expired_members},
+                    members={**self._memo.members, **run.expired_members},
                 )
                 # The turn lease: kept by its holder, refused to others while live.
                 return fence(plan, base, run.operation, now, self)
@@ -1527,13 +1548,9 @@ class _Engine:
         metrics.items_written = plan.items_written
         self._warn_size(plan)
         self._remember(plan.state)
-        self._members.update(plan.fresh_members)
-        # Pages never change: keep the newest ones' items (at most _CACHED_PAGES
-        # segments of under 64 KB, or one page) for the next pop or short read.
+        self._memo.add_members(plan.fresh_members)
         refs = plan.state.page_refs if plan.state is not None else ()
-        known = {**run.loaded, **plan.fresh_pages}
-        keep = {r.id for r in [*refs[-1:], *segment_tier(refs)[-_CACHED_PAGES:]]}
-        self._page_cache = {i: known[i] for i in keep if i in known}
+        self._keep_pages(refs, {**run.loaded, **plan.fresh_pages})
         if run.clock_unknown and self._ttl_behind(plan.state):
             # The first response told the shared clock, and this host's is behind:
             # rewrite the TTL now rather than read before every first write. The
@@ -1939,6 +1956,15 @@ class _Engine:
             await asyncio.sleep(self.retry.delay(attempt + 2))
         raise self._unprocessed(method)
 
+    def _keep_pages(
+        self, refs: Sequence[PageRef], known: Mapping[str, list[ConversationItem]]
+    ) -> None:
+        """Remember the newest pages' items (at most _CACHED_PAGES segments of
+        under 64 KB, or one page): the next pop or short read, by this object or
+        a new one on the same client, then needs no page read."""
+        keep = [*refs[-1:], *segment_tier(refs)[-_CACHED_PAGES:]]
+        self._memo.keep_pages(list(dict.fromkeys(keep)), known)
+
     async def _load_pages(
         self,
         metrics: OperationMetrics,
@@ -1952,21 +1978,21 @@ class _Engine:
         members. A missing member counts as its composite missing.
         """
         composites = [r for r in refs if is_composite(r) and r.id not in loaded]
-        unread = [r for r in composites if r.id not in self._members]
+        unread = [r for r in composites if r.id not in self._memo.members]
         plain = [r for r in refs if not is_composite(r) and r.id not in loaded]
         if unread or not composites:
             missing = await self._load_plain(metrics, [*plain, *unread], loaded)
             if missing or not composites:
                 return missing
             plain = []
-        owner = {m.id: c.id for c in composites for m in self._members[c.id]}
-        members = [m for c in composites for m in self._members[c.id] if m.id not in loaded]
+        owner = {m.id: c.id for c in composites for m in self._memo.members[c.id]}
+        members = [m for c in composites for m in self._memo.members[c.id] if m.id not in loaded]
         # Member lists known (read now, or before by this object): one more pass.
         missing = await self._load_plain(metrics, [*plain, *members], loaded)
         if missing:
             return {owner.get(page, page) for page in missing}
         for ref in composites:
-            inner = self._members[ref.id]
+            inner = self._memo.members[ref.id]
             # The member list was checked against the entry it was read for; an
             # entry of the same id that claims more is not the same composite.
             if sum(m.size for m in inner) != ref.size or (
@@ -1988,7 +2014,7 @@ class _Engine:
         try:
             missing = await self._load_members(metrics, refs)
         except CorruptSessionError:
-            missing = {r.id for r in refs if r.id not in self._members}
+            missing = {r.id for r in refs if r.id not in self._memo.members}
         run.expired_members.update((page, ()) for page in missing)
         if missing:
             self._pages_left = True  # an erase finds the unnamed members by session
@@ -2004,7 +2030,7 @@ class _Engine:
 
     async def _load_members(self, metrics: OperationMetrics, refs: list[PageRef]) -> set[str]:
         """Read the member lists of composites not read yet; return the ids not found."""
-        wanted = [r for r in dict.fromkeys(refs) if r.id not in self._members]
+        wanted = [r for r in dict.fromkeys(refs) if r.id not in self._memo.members]
         return await self._load_plain(metrics, wanted, {})
 
     async def _load_plain(
@@ -2058,13 +2084,14 @@ class _Engine:
                 missing.add(ref.id)
                 continue
             if is_composite(ref):
-                self._members[ref.id] = decode_members(
+                members = decode_members(
                     ref,
                     found.pop(page[0]),
                     session_id=self.session_id,
                     table_name=self.table_name,
                     max_session_bytes=self.max_session_bytes,
                 )
+                self._memo.add_members({ref.id: members})
                 continue
             # Each part is dropped as soon as it is inflated.
             parts = (found.pop(k) for k in page)

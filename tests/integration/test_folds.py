@@ -120,7 +120,9 @@ async def test_a_folded_history_reads_back_whole_and_in_part(
 async def test_folds_keep_the_newest_segments_one_request_away(
     client: Any, table: str, raw: Any
 ) -> None:
-    session_id, history, _ = await folded(client, table, raw)
+    # Written through `raw`: `client` stands for another process, which
+    # remembers none of the session's pages.
+    session_id, history, _ = await folded(raw, table, raw)
     head = await head_of(raw, table, session_id)
     newest = index_of(head)[-1]
     assert newest[1] > 0  # a plain segment, not a composite
@@ -129,6 +131,11 @@ async def test_folds_keep_the_newest_segments_one_request_away(
     held = len(json.loads(head["conversation_data"]["S"]))
     assert await reader.get_items(held + newest[3]) == history[-(held + newest[3]) :]
     assert calls == {"GetItem": 1, "BatchGetItem": 1}
+    # A new object on the same client finds the newest pages remembered.
+    calls.clear()
+    again = opened(session_id, client, table)
+    assert await again.get_items(held + newest[3]) == history[-(held + newest[3]) :]
+    assert calls == {"GetItem": 1}
 
 
 # ------------------------------------------------------------------ writing
@@ -264,7 +271,9 @@ HOSTILE = {
 async def test_a_hostile_composite_is_corrupt_within_the_budget_and_clear_still_works(
     client: Any, table: str, raw: Any, case: str
 ) -> None:
-    session_id, _, _ = await folded(client, table, raw, 60)
+    # Written through `raw`, read through `client`: as from another process,
+    # which remembers no member list and so reads the damaged one.
+    session_id, _, _ = await folded(raw, table, raw, 60)
     head = await head_of(raw, table, session_id)
     key = composite_key(session_id, head)
     item = await raw_get(raw, table, key)
@@ -293,7 +302,7 @@ async def test_a_hostile_composite_is_corrupt_within_the_budget_and_clear_still_
 async def test_the_whole_history_reads_composites_with_the_pages_then_their_members(
     client: Any, table: str, raw: Any
 ) -> None:
-    session_id, history, _ = await folded(client, table, raw)
+    session_id, history, _ = await folded(raw, table, raw)  # `client` knows nothing of it
     reader = opened(session_id, client, table)
     calls = count_calls(client)
     assert await reader.get_items() == history
@@ -302,6 +311,10 @@ async def test_the_whole_history_reads_composites_with_the_pages_then_their_memb
     assert calls == {"GetItem": 1, "BatchGetItem": 2}
     calls.clear()
     assert await reader.get_items() == history  # member lists are kept: one request fewer
+    assert calls == {"GetItem": 1, "BatchGetItem": 1}
+    calls.clear()
+    # So is every other object of the session on this client.
+    assert await opened(session_id, client, table).get_items() == history
     assert calls == {"GetItem": 1, "BatchGetItem": 1}
 
 

@@ -58,7 +58,12 @@ def note(i: int, size: int = 1_500) -> dict[str, Any]:
 async def paged(
     client: Any, table: str, n: int = 30, size: int = 1_500
 ) -> tuple[str, list[dict[str, Any]]]:
-    """A session of `n` notes with a 16 KiB threshold: some pages, a head with items."""
+    """A session of `n` notes with a 16 KiB threshold: some pages, a head with items.
+
+    Tests that edit pages by hand write through `raw`: session objects on the
+    writer's client remember the newest pages (pages never change), and the
+    object under test stands for another process, which remembers nothing.
+    """
     session_id = sid()
     history = [note(i, size) for i in range(n)]
     session = DynamoDBSession(session_id, client, table, page_threshold=SMALL)
@@ -112,7 +117,7 @@ async def test_a_write_needing_a_missing_newest_page_is_corrupt_not_a_spin(
 ) -> None:
     """Today (a seal that merged into the lost newest page): 4,831 calls in 20 s
     with RetryPolicy(max_attempts=5, max_elapsed=2)."""
-    session_id, _ = await paged(client, table)
+    session_id, _ = await paged(raw, table)
     head = await raw_get(raw, table, session_id)
     assert head is not None
     newest = index_of(head)["pages"][-1][0]
@@ -155,7 +160,7 @@ OPERATIONS: dict[str, Callable[[DynamoDBSession], Awaitable[Any]]] = {
 async def test_a_lost_page_is_corrupt_for_every_operation_within_the_budget(
     client: Any, table: str, raw: Any, name: str, which: str
 ) -> None:
-    session_id, _ = await paged(client, table, 6, 120_000)  # two pages of under 512 KB
+    session_id, _ = await paged(raw, table, 6, 120_000)  # two pages of under 512 KB
     head = await raw_get(raw, table, session_id)
     assert head is not None
     pages = index_of(head)["pages"]
@@ -184,7 +189,7 @@ async def test_a_head_that_keeps_changing_while_its_page_is_gone_ends_in_the_bud
 ) -> None:
     """Each re-read sees a new version, so the page is never declared lost: the
     budget (attempts and max_elapsed) still ends the operation."""
-    session_id, _ = await paged(client, table)
+    session_id, _ = await paged(raw, table)
     head = await raw_get(raw, table, session_id)
     assert head is not None
     await delete_page(raw, table, session_id, index_of(head)["pages"][-1][0])
@@ -237,7 +242,7 @@ async def test_a_page_loaded_for_a_write_is_planned_in_the_same_pass(
     client: Any, table: str, raw: Any
 ) -> None:
     """Loading the pages a write needs is not a way back to the top: one write suffices."""
-    session_id, history = await paged(client, table)
+    session_id, history = await paged(raw, table)
     head = await raw_get(raw, table, session_id)
     assert head is not None
     held = len(json.loads(head["conversation_data"]["S"]))
