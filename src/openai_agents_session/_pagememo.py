@@ -97,7 +97,8 @@ class PageMemo:
     def add_members(self, lists: Mapping[str, tuple[PageRef, ...]]) -> None:
         """Remember composites' member lists (immutable, like the pages they list)."""
         if lists:
-            self._members.update(lists)
+            # Copied, never changed in place: another thread may be reading it.
+            self._members = {**self._members, **lists}
             self._reweigh()
 
     def _reweigh(self) -> None:

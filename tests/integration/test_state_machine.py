@@ -1,8 +1,9 @@
 """Random operation sequences over several session objects, checked against a model.
 
-A hypothesis state machine drives add, get(limit), pop and clear on three
-`DynamoDBSession` objects spread over two aiobotocore clients: two objects share
-one session id (one per client), the third has an id of its own. Each object draws
+A hypothesis state machine drives add, get(limit), pop and clear on four
+`DynamoDBSession` objects spread over two aiobotocore clients: three objects share
+one session id (two on one client, which share the pages they remember, and one
+on the other), the fourth has an id of its own. Each object draws
 its own ``ttl_seconds``, ``max_items`` and ``page_threshold``, so writers with and
 without expiry, and with small and default thresholds, meet on the same item. A
 rule appends big items, so sessions with a small threshold really move their older
@@ -68,12 +69,14 @@ MACHINE_SETTINGS = settings(
 
 # (client index, session id index) of each session object: objects 0 and 1 are two
 # writers of one session through different clients; object 2 shares client 0 with
-# object 0 but has a session of its own.
-LAYOUT = ((0, 0), (1, 0), (0, 1))
+# object 0 but has a session of its own; object 3 is a second object of session 0
+# on client 0, sharing the pages object 0 remembers.
+LAYOUT = ((0, 0), (1, 0), (0, 1), (0, 0))
 OBJECTS = st.sampled_from(range(len(LAYOUT)))
 # Ordered pairs for the concurrent rules: same session over two clients, two
-# sessions over one client, and one object racing itself (its lock serialises).
-PAIRS = st.sampled_from([(0, 1), (1, 0), (0, 2), (2, 1), (0, 0)])
+# sessions over one client, two objects of one session on one client (sharing what
+# they remember), and one object racing itself (its lock serialises).
+PAIRS = st.sampled_from([(0, 1), (1, 0), (0, 2), (2, 1), (0, 0), (3, 0), (1, 3)])
 PROBES = st.sampled_from(["get", "pop", "add", "idle"])
 LIMITS = st.one_of(st.none(), st.integers(min_value=0, max_value=7))
 TTLS = st.sampled_from([None, 30, 90])
