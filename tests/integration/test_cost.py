@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from openai_agents_session import SPEC_PAGE_THRESHOLD, DynamoDBSession
+from openai_agents_session._pagememo import forget
 from openai_agents_session._plan import DEFAULT_PAGE_THRESHOLD
 from openai_agents_session.models.codec import dumps_item, encode_item, item_size
 from openai_agents_session.models.pages import encode_page
@@ -59,6 +60,22 @@ async def test_a_5kb_append_costs_at_most_20_units_and_1_25_calls_past_16kb(
         history, units, calls = await grow(session, bill, history, upto)
         assert units <= 20, f"{units:.1f} write units per 5 KB append up to {upto:,} bytes"
         assert calls <= 1.25, f"{calls:.2f} calls per append up to {upto:,} bytes"
+    # Reads at 900 KB, composites included. A new object on the writer's client
+    # shares the newest pages and the member lists: get_items(limit=20) is the
+    # head's one request (two before pages were shared), the whole history one
+    # BatchGetItem per 100 keys. A first read in a process pays one more of each.
+    head = await raw_get(client, table, session.session_id)
+    assert head is not None and any(e[1] == 0 for e in json.loads(head["pages"]["S"])["pages"])
+    reads = WriteBill(client)
+    assert len(await DynamoDBSession(session.session_id, client, table).get_items(20)) == 20
+    assert reads.calls == {"GetItem": 1}
+    reads.calls.clear()
+    whole = await DynamoDBSession(session.session_id, client, table).get_items()
+    assert reads.calls == {"GetItem": 1, "BatchGetItem": 1}
+    forget(client)
+    reads.calls.clear()
+    assert await DynamoDBSession(session.session_id, client, table).get_items() == whole
+    assert reads.calls == {"GetItem": 1, "BatchGetItem": 2}
 
 
 async def test_a_50kb_append_is_about_one_call_and_within_4x_its_data(
