@@ -30,11 +30,14 @@ from .models.schema import ConversationItem, PageRef
 
 __all__ = ["MAX_MEMOS", "MEMO_BYTES", "PageMemo", "forget", "shared_memo"]
 
-MEMO_BYTES = 32 * 1024 * 1024
+MEMO_BYTES = 8 * 1024 * 1024
 """The most page bytes (uncompressed JSON, as the index counts them) and member
-entries the memos of one client hold together."""
+entries the memos of one client hold together. Decoded, JSON takes about 2.5 times
+its size in memory for typical SDK items, up to 8 times for tiny messages: about
+20 MB, at most 64 MB, per client. Enough for the newest 20 items of 5 KB of about
+80 sessions; the least recently used go first."""
 
-MAX_MEMOS = 4096
+MAX_MEMOS = 1024
 """The most sessions whose memos one client shares."""
 
 # Member entries are charged at about their size in memory.
