@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 
-from openai_agents_session import CorruptSessionError, DynamoDBSession, RetryPolicy
+from openai_agents_session import (
+    CorruptSessionError,
+    DynamoDBSession,
+    OwnershipError,
+    RetryPolicy,
+)
 from openai_agents_session._pagememo import PageMemo, shared_memo
 from openai_agents_session.catalog import delete_sessions
 from tests.conftest import count_calls
@@ -234,3 +239,16 @@ async def test_an_entry_claiming_another_page_under_a_remembered_id_is_read_and_
     assert calls["BatchGetItem"] == (0 if claim == "more parts" else 1)
     await opened(session_id, client, table).clear_session()
     assert is_cleared(await raw_get(raw, table, session_id))
+
+
+async def test_another_owner_on_the_same_client_is_refused_before_anything_is_served(
+    client: Any, table: str
+) -> None:
+    owner = f"o-{uuid.uuid4().hex[:8]}"
+    session_id, history = await written(client, table, owner=owner)
+    assert await opened(session_id, client, table, owner=owner).get_items(8) == history[-8:]
+    intruder = opened(session_id, client, table, owner="intruder")
+    for read in (intruder.get_items(8), intruder.get_items(), intruder.pop_item()):
+        with pytest.raises(OwnershipError) as caught:
+            await read
+        assert f":{session_id}:" not in str(caught.value)
