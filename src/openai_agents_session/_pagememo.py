@@ -32,9 +32,9 @@ __all__ = ["MAX_MEMOS", "MEMO_BYTES", "PageMemo", "forget", "shared_memo"]
 
 MEMO_BYTES = 8 * 1024 * 1024
 """The most page bytes (uncompressed JSON, as the index counts them) and member
-entries the memos of one client hold together. Decoded, JSON takes about 2.5 times
-its size in memory for typical SDK items, up to 8 times for tiny messages: about
-20 MB, at most 64 MB, per client. Enough for the newest 20 items of 5 KB of about
+entries the memos of one client hold together. Decoded, JSON takes 1.2 to 2.5 times
+its size in memory for SDK messages of 5 KB to 0.5 KB, up to 8 times for tiny
+ones: 10 to 20 MB, at most 64 MB, per client. Enough for the newest 20 items of 5 KB of about
 80 sessions; the least recently used go first."""
 
 MAX_MEMOS = 1024
