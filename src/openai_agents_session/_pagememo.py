@@ -156,13 +156,18 @@ class _Shelf:
         return memo
 
     def drop(self, table_name: str | None, session_id: str | None) -> None:
-        """Stop sharing the memos of `table_name` and `session_id` (None: any)."""
+        """Stop sharing the memos of `table_name` and `session_id` (None: any), and
+        empty their pages for every object that holds them."""
         with self.lock:
-            for key in [
+            dropped = [
                 k for k in self.memos if table_name in (None, k[0]) and session_id in (None, k[1])
-            ]:
-                del self.memos[key]
+            ]
+            memos = [self.memos.pop(key) for key in dropped]
+            for key in dropped:
                 self.weight -= self.counted.pop(key)
+        for memo in memos:
+            memo._home = None
+            memo.keep_pages((), {})
 
 
 _SHELVES: weakref.WeakKeyDictionary[Any, _Shelf] = weakref.WeakKeyDictionary()
@@ -196,7 +201,8 @@ def forget(client: Any, table_name: str | None = None, session_id: str | None = 
     """Drop what the objects on `client` share: of `table_name` and `session_id`
     only, when given.
 
-    Objects keep the memos they hold; new objects start from nothing.
+    The pages' items go from every object that holds them (an erase must leave
+    nothing of the session in memory either); new objects start from nothing.
     """
     try:
         shelf = _shelf(client, create=False)

@@ -158,15 +158,19 @@ async def test_an_erased_session_is_never_served_and_leaves_nothing_remembered(
     client = await clients()
     owner = f"o-{uuid.uuid4().hex[:8]}"
     session_id, history = await written(client, table, owner=owner)
-    assert await opened(session_id, client, table, owner=owner).get_items(8) == history[-8:]
+    kept = opened(session_id, client, table, owner=owner)  # a long-lived object
+    assert await kept.get_items(8) == history[-8:]
     eraser = client if by == "this client" else await clients()
     report = await delete_sessions(eraser, table, owner=owner)
     assert report.erased == [session_id]
     assert await opened(session_id, client, table, owner=owner).get_items() == []
     assert await opened(session_id, client, table, owner=owner).get_items(8) == []
     if by == "this client":
-        memo = shared_memo(client, table, session_id, PageMemo())
-        assert not memo.pages_held()
+        # Nothing of it is left in what the client's objects share, nor in the
+        # long-lived object that read it before the erase.
+        assert not shared_memo(client, table, session_id, PageMemo()).pages_held()
+        assert not kept._memo.pages_held()
+    assert await kept.get_items() == []
     assert f":{session_id}:" not in await table_text(raw, table)
 
 

@@ -84,9 +84,11 @@ def test_a_memo_with_nothing_in_it_takes_no_place() -> None:
 
 def test_forget_drops_what_new_objects_would_find() -> None:
     client = Client()
-    shared_memo(client, "t", "s", PageMemo()).keep_pages([ref("p1")], {"p1": ITEMS})
+    held = shared_memo(client, "t", "s", PageMemo())  # an object keeps its memo
+    held.keep_pages([ref("p1")], {"p1": ITEMS})
     shared_memo(client, "u", "s", PageMemo()).keep_pages([ref("p1")], {"p1": ITEMS})
     forget(client, "t")
+    assert held.page(ref("p1")) is None  # gone from the objects that held it too
     assert shared_memo(client, "t", "s", PageMemo()).page(ref("p1")) is None
     assert shared_memo(client, "u", "s", PageMemo()).page(ref("p1")) == ITEMS
     forget(client)
