@@ -1452,11 +1452,13 @@ class _Engine:
         base = None if expired else state
         needed = []
         for ref in run.operation.pages_needed(base):
-            cached = None if ref.id in run.loaded else self._memo.page(ref)
-            if cached is not None:
-                run.loaded[ref.id] = cached
-            elif ref.id not in run.loaded:
+            if ref.id in run.loaded:
+                continue
+            cached = self._memo.page(ref)
+            if cached is None:
                 needed.append(ref)
+            else:
+                run.loaded[ref.id] = cached
         if needed and not await self._pages_loaded(metrics, run, state, needed):
             return None
         change = run.operation.apply(base, run.loaded)
